@@ -1,0 +1,692 @@
+/* The database manager (see db.h): one writer thread that group-commits the
+ * jobs queued by request threads, a pool of read-only connections, the
+ * per-connection statement cache and a background checkpointer.
+ *
+ * Why a single writer: SQLite allows one writer at a time. Funnelling every
+ * write through one thread means no request ever sees SQLITE_BUSY from
+ * another of our own writers, and batching the waiting jobs into one
+ * transaction shares a commit's cost among all of them. */
+#include "db/db.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define MAX_BATCH 512
+
+struct stmt_slot {
+        const char *sql; /* key: the address of a static SQL string */
+        sqlite3_stmt *st;
+};
+
+struct db_conn {
+        sqlite3 *h;
+        struct stmt_slot *slots; /* open addressing, power-of-two size */
+        size_t nslots;
+        size_t nused;
+        struct db_conn *next_free; /* reader pool free list */
+};
+
+struct db {
+        char *path;
+        struct db_options opt;
+        struct db_conn *writer;
+        struct db_conn *checkpointer;
+        struct db_conn **readers;
+        int nreaders;
+
+        pthread_mutex_t pool_mu;
+        pthread_cond_t pool_cv;
+        struct db_conn *free_readers;
+        int busy_readers;
+
+        pthread_mutex_t q_mu;
+        pthread_cond_t q_cv;
+        struct db_job *q_head;
+        struct db_job *q_tail;
+        bool stopping;
+        bool writer_started;
+        pthread_t writer_thread;
+
+        pthread_mutex_t ck_mu;
+        pthread_cond_t ck_cv;
+        bool ck_stopping;
+        bool ck_started;
+        pthread_t ck_thread;
+
+        /* db_write's waiters share one lock and condition. */
+        pthread_mutex_t sync_mu;
+        pthread_cond_t sync_cv;
+};
+
+void
+db_options_default(struct db_options *opt, const char *path)
+{
+        *opt = (struct db_options){
+                .path = path,
+                .wal_mode = true,
+                .pool_size = 4,
+                .busy_timeout_ms = 5000,
+                .cache_size = 10000,
+                .temp_store = "memory",
+                .synchronous = "normal",
+                .auto_vacuum = "none",
+                .checkpoint_interval_s = 300,
+                .wal_checkpoint_bytes = 64LL * 1024 * 1024,
+        };
+}
+
+/* ---- statement cache ---- */
+
+static size_t
+slot_index(const char *sql, size_t nslots)
+{
+        uintptr_t k = (uintptr_t)sql;
+
+        k ^= k >> 17;
+        k *= (uintptr_t)0x9E3779B97F4A7C15ull;
+        return (size_t)(k >> 7) & (nslots - 1);
+}
+
+static int
+cache_grow(struct db_conn *c)
+{
+        size_t n = c->nslots ? c->nslots * 2 : 64;
+        struct stmt_slot *slots = calloc(n, sizeof(*slots));
+
+        if (slots == NULL)
+                return -1;
+        for (size_t i = 0; i < c->nslots; i++) {
+                size_t j;
+
+                if (c->slots[i].sql == NULL)
+                        continue;
+                j = slot_index(c->slots[i].sql, n);
+                while (slots[j].sql != NULL)
+                        j = (j + 1) & (n - 1);
+                slots[j] = c->slots[i];
+        }
+        free(c->slots);
+        c->slots = slots;
+        c->nslots = n;
+        return 0;
+}
+
+sqlite3_stmt *
+db_stmt(struct db_conn *c, const char *sql)
+{
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        size_t i;
+
+        if (c->nslots > 0) {
+                for (i = slot_index(sql, c->nslots); c->slots[i].sql != NULL;
+                     i = (i + 1) & (c->nslots - 1)) {
+                        if (c->slots[i].sql == sql)
+                                return c->slots[i].st;
+                }
+        }
+        if ((c->nused + 1) * 2 > c->nslots && cache_grow(c) != 0) {
+                log_msg(LOG_ERROR, "db_error", "out of memory growing the statement cache");
+                return NULL;
+        }
+        if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) !=
+            SQLITE_OK) {
+                db_log_error(c, "prepare");
+                log_msg(LOG_ERROR, "db_error", "failed statement: %s", sql);
+                return NULL;
+        }
+        /* A non-empty tail means a second statement was silently ignored. */
+        if (tail != NULL && *tail != '\0') {
+                for (const char *p = tail; *p != '\0'; p++) {
+                        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != ';') {
+                                log_msg(LOG_ERROR, "db_error", "statement has a tail: %s", sql);
+                                sqlite3_finalize(st);
+                                return NULL;
+                        }
+                }
+        }
+        i = slot_index(sql, c->nslots);
+        while (c->slots[i].sql != NULL)
+                i = (i + 1) & (c->nslots - 1);
+        c->slots[i] = (struct stmt_slot){ .sql = sql, .st = st };
+        c->nused++;
+        return st;
+}
+
+void
+db_stmt_done(sqlite3_stmt *st)
+{
+        if (st == NULL)
+                return;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+}
+
+sqlite3 *
+db_handle(struct db_conn *c)
+{
+        return c->h;
+}
+
+void
+db_log_error(struct db_conn *c, const char *what)
+{
+        log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
+                sqlite3_extended_errcode(c->h));
+}
+
+/* ---- connections ---- */
+
+static int
+exec(struct db_conn *c, const char *sql)
+{
+        char *msg = NULL;
+
+        if (sqlite3_exec(c->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                log_msg(LOG_ERROR, "db_error", "%s: %s", sql, msg ? msg : "?");
+                sqlite3_free(msg);
+                return -1;
+        }
+        return 0;
+}
+
+static bool
+allowed(const char *v, const char *const *list)
+{
+        for (; *list != NULL; list++)
+                if (strcmp(v, *list) == 0)
+                        return true;
+        return false;
+}
+
+static int
+apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
+{
+        static const char *const syncs[] = { "off", "normal", "full", "extra", NULL };
+        static const char *const temps[] = { "default", "file", "memory", NULL };
+        static const char *const vacs[] = { "none", "full", "incremental", NULL };
+        char sql[256];
+
+        /* The values are checked against fixed lists before they reach SQL. */
+        if (!allowed(opt->synchronous, syncs) || !allowed(opt->temp_store, temps) ||
+            !allowed(opt->auto_vacuum, vacs)) {
+                log_msg(LOG_ERROR, "db_error", "invalid pragma value");
+                return -1;
+        }
+        sqlite3_busy_timeout(c->h, opt->busy_timeout_ms);
+        snprintf(sql, sizeof(sql),
+                 "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA cache_size=%d;"
+                 " PRAGMA temp_store=%s;",
+                 opt->synchronous, opt->cache_size, opt->temp_store);
+        if (exec(c, sql) != 0)
+                return -1;
+        if (read_only)
+                return 0;
+        /* auto_vacuum only takes effect before the first table is created. */
+        snprintf(sql, sizeof(sql), "PRAGMA auto_vacuum=%s; PRAGMA journal_mode=%s;",
+                 opt->auto_vacuum, opt->wal_mode ? "WAL" : "DELETE");
+        if (exec(c, sql) != 0)
+                return -1;
+        /* Checkpoints never run on the writer's path: the checkpointer does them. */
+        return exec(c, "PRAGMA wal_autocheckpoint=0;");
+}
+
+struct db_conn *
+db_conn_open(const struct db_options *opt, bool read_only)
+{
+        struct db_conn *c = calloc(1, sizeof(*c));
+        int flags = read_only ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+        if (c == NULL)
+                return NULL;
+        flags |= SQLITE_OPEN_NOMUTEX; /* each connection is used by one thread at a time */
+        if (sqlite3_open_v2(opt->path, &c->h, flags, NULL) != SQLITE_OK) {
+                log_msg(LOG_ERROR, "db_open_failed", "cannot open database %s: %s",
+                        opt->path, c->h ? sqlite3_errmsg(c->h) : "out of memory");
+                goto fail;
+        }
+        sqlite3_extended_result_codes(c->h, 1);
+        if (apply_pragmas(c, opt, read_only) != 0)
+                goto fail;
+        return c;
+fail:
+        db_conn_close(c);
+        return NULL;
+}
+
+void
+db_conn_close(struct db_conn *c)
+{
+        if (c == NULL)
+                return;
+        for (size_t i = 0; i < c->nslots; i++)
+                if (c->slots[i].st != NULL)
+                        sqlite3_finalize(c->slots[i].st);
+        free(c->slots);
+        if (c->h != NULL)
+                sqlite3_close(c->h);
+        free(c);
+}
+
+int
+db_read_begin(struct db_conn *c)
+{
+        static const char sql[] = "BEGIN";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        if (st == NULL)
+                return -1;
+        rc = sqlite3_step(st);
+        db_stmt_done(st);
+        if (rc != SQLITE_DONE) {
+                db_log_error(c, "begin read");
+                return -1;
+        }
+        return 0;
+}
+
+void
+db_read_end(struct db_conn *c)
+{
+        static const char sql[] = "COMMIT";
+        sqlite3_stmt *st;
+
+        if (sqlite3_get_autocommit(c->h))
+                return;
+        st = db_stmt(c, sql);
+        if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+                sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+        db_stmt_done(st);
+}
+
+/* ---- the writer ---- */
+
+static int
+step_cached(struct db_conn *c, const char *sql)
+{
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        if (st == NULL)
+                return -1;
+        rc = sqlite3_step(st);
+        db_stmt_done(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                db_log_error(c, sql);
+                return -1;
+        }
+        return 0;
+}
+
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_savepoint[] = "SAVEPOINT job";
+static const char sql_release[] = "RELEASE job";
+static const char sql_rollback_to[] = "ROLLBACK TO job";
+
+/* Runs one job inside its own savepoint. Returns its result; a result that
+ * asks for rollback undoes only this job. */
+static int
+run_job(struct db_conn *w, struct db_job *job)
+{
+        int r;
+
+        if (step_cached(w, sql_savepoint) != 0)
+                return DB_UNAVAILABLE;
+        r = job->fn(w, job->arg);
+        if (r < 0)
+                r = DB_UNAVAILABLE;
+        if (sqlite3_get_autocommit(w->h))
+                return r; /* SQLite rolled the whole transaction back */
+        if (r != 0)
+                step_cached(w, sql_rollback_to);
+        step_cached(w, sql_release);
+        return r;
+}
+
+/* Runs the jobs from *pos on in one transaction until the batch ends or the
+ * transaction is lost; fills results. Returns the index after the last job
+ * it settled. */
+static int
+run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *results)
+{
+        struct db_conn *w = d->writer;
+        int first = pos;
+
+        if (step_cached(w, sql_begin) != 0) {
+                results[pos] = DB_UNAVAILABLE;
+                return pos + 1;
+        }
+        for (; pos < njobs; pos++) {
+                results[pos] = run_job(w, jobs[pos]);
+                if (sqlite3_get_autocommit(w->h)) {
+                        /* The transaction is gone with every job so far in it. */
+                        for (int i = first; i <= pos; i++)
+                                if (results[i] == 0)
+                                        results[i] = DB_COMMIT_FAILED;
+                        return pos + 1;
+                }
+        }
+        if (step_cached(w, sql_commit) != 0) {
+                if (!sqlite3_get_autocommit(w->h))
+                        sqlite3_exec(w->h, "ROLLBACK", NULL, NULL, NULL);
+                for (int i = first; i < pos; i++)
+                        if (results[i] == 0)
+                                results[i] = DB_COMMIT_FAILED;
+        }
+        return pos;
+}
+
+static void
+run_batch(struct db *d, struct db_job *head)
+{
+        struct db_job *jobs[MAX_BATCH];
+        int results[MAX_BATCH];
+        int n = 0;
+
+        for (struct db_job *j = head; j != NULL; j = j->next)
+                jobs[n++] = j;
+        for (int pos = 0; pos < n;)
+                pos = run_transaction(d, jobs, n, pos, results);
+        /* Callers hear of their job only now, after the COMMIT. */
+        for (int i = 0; i < n; i++)
+                jobs[i]->done(jobs[i], results[i]);
+}
+
+static void *
+writer_main(void *arg)
+{
+        struct db *d = arg;
+
+        for (;;) {
+                struct db_job *batch, *last;
+                int n = 1;
+
+                pthread_mutex_lock(&d->q_mu);
+                while (d->q_head == NULL && !d->stopping)
+                        pthread_cond_wait(&d->q_cv, &d->q_mu);
+                if (d->q_head == NULL) {
+                        pthread_mutex_unlock(&d->q_mu);
+                        break;
+                }
+                batch = last = d->q_head;
+                while (last->next != NULL && n < MAX_BATCH) {
+                        last = last->next;
+                        n++;
+                }
+                d->q_head = last->next;
+                if (d->q_head == NULL)
+                        d->q_tail = NULL;
+                last->next = NULL;
+                pthread_mutex_unlock(&d->q_mu);
+                run_batch(d, batch);
+        }
+        return NULL;
+}
+
+void
+db_submit(struct db *d, struct db_job *job)
+{
+        job->next = NULL;
+        pthread_mutex_lock(&d->q_mu);
+        if (d->stopping && !d->writer_started) {
+                pthread_mutex_unlock(&d->q_mu);
+                job->done(job, DB_UNAVAILABLE);
+                return;
+        }
+        if (d->q_tail != NULL)
+                d->q_tail->next = job;
+        else
+                d->q_head = job;
+        d->q_tail = job;
+        pthread_cond_signal(&d->q_cv);
+        pthread_mutex_unlock(&d->q_mu);
+}
+
+struct sync_wait {
+        struct db *d;
+        bool done;
+        int result;
+};
+
+static void
+sync_done(struct db_job *job, int result)
+{
+        struct sync_wait *w = job->done_arg;
+
+        pthread_mutex_lock(&w->d->sync_mu);
+        w->result = result;
+        w->done = true;
+        pthread_cond_broadcast(&w->d->sync_cv);
+        pthread_mutex_unlock(&w->d->sync_mu);
+}
+
+int
+db_write(struct db *d, db_job_fn fn, void *arg)
+{
+        struct sync_wait w = { .d = d };
+        struct db_job job = { .fn = fn, .arg = arg, .done = sync_done, .done_arg = &w };
+
+        db_submit(d, &job);
+        pthread_mutex_lock(&d->sync_mu);
+        while (!w.done)
+                pthread_cond_wait(&d->sync_cv, &d->sync_mu);
+        pthread_mutex_unlock(&d->sync_mu);
+        return w.result;
+}
+
+/* ---- readers ---- */
+
+struct db_conn *
+db_reader_acquire(struct db *d)
+{
+        struct db_conn *c;
+
+        pthread_mutex_lock(&d->pool_mu);
+        while (d->free_readers == NULL)
+                pthread_cond_wait(&d->pool_cv, &d->pool_mu);
+        c = d->free_readers;
+        d->free_readers = c->next_free;
+        d->busy_readers++;
+        pthread_mutex_unlock(&d->pool_mu);
+        return c;
+}
+
+void
+db_reader_release(struct db *d, struct db_conn *c)
+{
+        db_read_end(c);
+        pthread_mutex_lock(&d->pool_mu);
+        c->next_free = d->free_readers;
+        d->free_readers = c;
+        d->busy_readers--;
+        pthread_cond_signal(&d->pool_cv);
+        pthread_mutex_unlock(&d->pool_mu);
+}
+
+void
+db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
+{
+        pthread_mutex_lock(&d->pool_mu);
+        *ret_busy = d->busy_readers;
+        *ret_total = d->nreaders;
+        pthread_mutex_unlock(&d->pool_mu);
+}
+
+const char *
+db_path(const struct db *d)
+{
+        return d->path;
+}
+
+/* ---- checkpoints ---- */
+
+static int64_t
+wal_bytes(const struct db *d)
+{
+        char p[4096];
+        struct stat sb;
+
+        snprintf(p, sizeof(p), "%s-wal", d->path);
+        return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+int
+db_checkpoint(struct db *d, int mode)
+{
+        int log_frames = 0, done_frames = 0;
+        int rc;
+
+        pthread_mutex_lock(&d->ck_mu);
+        rc = sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, mode, &log_frames,
+                                       &done_frames);
+        pthread_mutex_unlock(&d->ck_mu);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+                db_log_error(d->checkpointer, "checkpoint");
+                return -1;
+        }
+        log_msg(LOG_DEBUG, "checkpoint", "checkpoint mode %d: %d of %d WAL frames", mode,
+                done_frames, log_frames);
+        return 0;
+}
+
+static void *
+checkpointer_main(void *arg)
+{
+        struct db *d = arg;
+        time_t last = time(NULL);
+
+        pthread_mutex_lock(&d->ck_mu);
+        while (!d->ck_stopping) {
+                struct timespec until;
+                time_t now;
+                bool due;
+
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&d->ck_cv, &d->ck_mu, &until);
+                if (d->ck_stopping)
+                        break;
+                now = time(NULL);
+                due = (d->opt.checkpoint_interval_s > 0 &&
+                       now - last >= d->opt.checkpoint_interval_s) ||
+                      wal_bytes(d) > d->opt.wal_checkpoint_bytes;
+                if (!due)
+                        continue;
+                pthread_mutex_unlock(&d->ck_mu);
+                db_checkpoint(d, SQLITE_CHECKPOINT_PASSIVE);
+                pthread_mutex_lock(&d->ck_mu);
+                last = now;
+        }
+        pthread_mutex_unlock(&d->ck_mu);
+        return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int
+open_readers(struct db *d)
+{
+        d->readers = calloc((size_t)d->opt.pool_size, sizeof(*d->readers));
+        if (d->readers == NULL)
+                return -1;
+        for (int i = 0; i < d->opt.pool_size; i++) {
+                d->readers[i] = db_conn_open(&d->opt, true);
+                if (d->readers[i] == NULL)
+                        return -1;
+                d->nreaders++;
+                d->readers[i]->next_free = d->free_readers;
+                d->free_readers = d->readers[i];
+        }
+        return 0;
+}
+
+int
+db_open(const struct db_options *opt, struct db **ret_db)
+{
+        struct db *d = calloc(1, sizeof(*d));
+
+        if (d == NULL)
+                return -1;
+        pthread_mutex_init(&d->pool_mu, NULL);
+        pthread_cond_init(&d->pool_cv, NULL);
+        pthread_mutex_init(&d->q_mu, NULL);
+        pthread_cond_init(&d->q_cv, NULL);
+        pthread_mutex_init(&d->ck_mu, NULL);
+        pthread_cond_init(&d->ck_cv, NULL);
+        pthread_mutex_init(&d->sync_mu, NULL);
+        pthread_cond_init(&d->sync_cv, NULL);
+        d->path = strdup(opt->path);
+        if (d->path == NULL)
+                goto fail;
+        d->opt = *opt;
+        d->opt.path = d->path;
+        if (d->opt.pool_size < 1)
+                d->opt.pool_size = 1;
+        d->writer = db_conn_open(&d->opt, false);
+        if (d->writer == NULL)
+                goto fail;
+        d->checkpointer = db_conn_open(&d->opt, false);
+        if (d->checkpointer == NULL || open_readers(d) != 0)
+                goto fail;
+        if (pthread_create(&d->writer_thread, NULL, writer_main, d) != 0)
+                goto fail;
+        d->writer_started = true;
+        if (pthread_create(&d->ck_thread, NULL, checkpointer_main, d) != 0)
+                goto fail;
+        d->ck_started = true;
+        *ret_db = d;
+        return 0;
+fail:
+        log_msg(LOG_ERROR, "db_open_failed", "cannot open the database manager for %s",
+                opt->path);
+        db_close(d);
+        return -1;
+}
+
+void
+db_close(struct db *d)
+{
+        if (d == NULL)
+                return;
+        pthread_mutex_lock(&d->q_mu);
+        d->stopping = true;
+        pthread_cond_broadcast(&d->q_cv);
+        pthread_mutex_unlock(&d->q_mu);
+        if (d->writer_started)
+                pthread_join(d->writer_thread, NULL);
+        d->writer_started = false;
+        pthread_mutex_lock(&d->ck_mu);
+        d->ck_stopping = true;
+        pthread_cond_broadcast(&d->ck_cv);
+        pthread_mutex_unlock(&d->ck_mu);
+        if (d->ck_started)
+                pthread_join(d->ck_thread, NULL);
+        for (int i = 0; i < d->nreaders; i++)
+                db_conn_close(d->readers[i]);
+        free(d->readers);
+        if (d->checkpointer != NULL && d->opt.wal_mode)
+                db_checkpoint(d, SQLITE_CHECKPOINT_TRUNCATE);
+        db_conn_close(d->checkpointer);
+        db_conn_close(d->writer);
+        pthread_mutex_destroy(&d->pool_mu);
+        pthread_cond_destroy(&d->pool_cv);
+        pthread_mutex_destroy(&d->q_mu);
+        pthread_cond_destroy(&d->q_cv);
+        pthread_mutex_destroy(&d->ck_mu);
+        pthread_cond_destroy(&d->ck_cv);
+        pthread_mutex_destroy(&d->sync_mu);
+        pthread_cond_destroy(&d->sync_cv);
+        free(d->path);
+        free(d);
+}

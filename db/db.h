@@ -1,0 +1,119 @@
+/* The database manager: connections and their pragmas, the single writer
+ * thread with group commit, the read-only reader pool, the per-connection
+ * prepared-statement cache and the background checkpointer.
+ *
+ * Writes: callers hand a job (a function and its argument) to the writer
+ * thread. The writer runs every job that is waiting in one transaction, each
+ * job inside its own SAVEPOINT, and commits once for the batch. A job whose
+ * function returns non-zero is rolled back alone; its siblings still commit.
+ * A job's completion is reported only after the batch's COMMIT.
+ *
+ * Reads: db_reader_acquire() lends a read-only connection from the pool. */
+#ifndef TRADESTORE_DB_H
+#define TRADESTORE_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sqlite3;
+struct sqlite3_stmt;
+struct db;
+struct db_conn;
+
+struct db_options {
+        const char *path;          /* database file; borrowed for db_open */
+        bool wal_mode;             /* journal_mode=WAL (else DELETE) */
+        int pool_size;             /* read-only connections, >= 1 */
+        int busy_timeout_ms;       /* sqlite3_busy_timeout on every connection */
+        int cache_size;            /* PRAGMA cache_size (pages when > 0) */
+        const char *temp_store;    /* "default" | "file" | "memory" */
+        const char *synchronous;   /* "off" | "normal" | "full" | "extra" */
+        const char *auto_vacuum;   /* "none" | "full" | "incremental" */
+        int checkpoint_interval_s; /* passive checkpoint period; 0 disables timer */
+        int64_t wal_checkpoint_bytes; /* checkpoint early once the WAL passes this */
+};
+
+/* Job result reported when the batch's COMMIT failed: nothing of the job was
+ * written. Job functions must return values >= 0. */
+#define DB_COMMIT_FAILED (-1)
+/* Job result reported when the manager is shutting down or cannot run it. */
+#define DB_UNAVAILABLE (-2)
+
+/* A unit of write work. Returns 0 to keep its changes, > 0 to roll back its
+ * savepoint; the value is passed through to the caller. Runs on the writer
+ * thread with c in a transaction; must not BEGIN/COMMIT itself. */
+typedef int (*db_job_fn)(struct db_conn *c, void *arg);
+
+/* An asynchronous job. The caller owns the struct and keeps it alive until
+ * done is called (on the writer thread, after COMMIT or rollback) with the
+ * job's result or DB_COMMIT_FAILED / DB_UNAVAILABLE. done must not block. */
+struct db_job {
+        db_job_fn fn;
+        void *arg;
+        void (*done)(struct db_job *job, int result);
+        void *done_arg;
+        struct db_job *next; /* owned by the queue */
+};
+
+/* Opens the writer and pool_size readers with the configured pragmas, starts
+ * the writer and checkpointer threads. The schema must already be migrated.
+ * On success *ret_db is owned by the caller (db_close). Returns 0, or -1
+ * after logging what failed; nothing is left open on failure. */
+int db_open(const struct db_options *opt, struct db **ret_db);
+
+/* Stops accepting jobs, drains and runs the queued ones, stops the threads,
+ * runs a TRUNCATE checkpoint and closes every connection. Accepts NULL. */
+void db_close(struct db *d);
+
+/* Queues job for the writer. Never blocks on the database. */
+void db_submit(struct db *d, struct db_job *job);
+
+/* Runs fn(c, arg) on the writer and waits for its batch to commit. Returns
+ * fn's result, DB_COMMIT_FAILED or DB_UNAVAILABLE. */
+int db_write(struct db *d, db_job_fn fn, void *arg);
+
+/* Lends a read-only connection, waiting while all are in use. Return it with
+ * db_reader_release. Never NULL. */
+struct db_conn *db_reader_acquire(struct db *d);
+void db_reader_release(struct db *d, struct db_conn *c);
+
+/* Readers in use and in total (for /health and metrics). */
+void db_reader_counts(struct db *d, int *ret_busy, int *ret_total);
+
+/* The statement for sql on c, prepared once with SQLITE_PREPARE_PERSISTENT
+ * and cached by the address of sql (which must be a static string). Borrowed:
+ * release with db_stmt_done, never finalize. NULL after logging on error. */
+struct sqlite3_stmt *db_stmt(struct db_conn *c, const char *sql);
+
+/* Resets st and clears its bindings; it stays cached. Accepts NULL. */
+void db_stmt_done(struct sqlite3_stmt *st);
+
+/* The raw handle, borrowed for as long as c is held. */
+struct sqlite3 *db_handle(struct db_conn *c);
+
+/* Logs sqlite3_errmsg of c with what (never sent to clients). */
+void db_log_error(struct db_conn *c, const char *what);
+
+/* Read transaction helpers for multi-statement reads on a reader. Return 0
+ * or -1 (logged). db_read_end always ends the transaction. */
+int db_read_begin(struct db_conn *c);
+void db_read_end(struct db_conn *c);
+
+/* The database path as opened. Borrowed for the life of d. */
+const char *db_path(const struct db *d);
+
+/* Runs a checkpoint now on a dedicated connection: mode is
+ * SQLITE_CHECKPOINT_PASSIVE/FULL/RESTART/TRUNCATE. Returns 0 or -1. */
+int db_checkpoint(struct db *d, int mode);
+
+/* Opens one connection with the pragmas of opt (read_only selects a
+ * read-only connection). For the CLI, migrations and tests. Caller owns the
+ * result: free with db_conn_close. NULL after logging on error. */
+struct db_conn *db_conn_open(const struct db_options *opt, bool read_only);
+void db_conn_close(struct db_conn *c);
+
+/* Fills opt with the defaults of the configuration reference. path is
+ * borrowed. */
+void db_options_default(struct db_options *opt, const char *path);
+
+#endif

@@ -1,0 +1,105 @@
+/* Declarative request parsing shared by the handlers: a handler describes
+ * its body's fields (or its query parameters) in a static table, and one
+ * call fills a plain C struct and gathers every problem at once as
+ * problem+json `errors` entries. Also the JSON output helpers for exact
+ * decimals and timestamps. */
+#ifndef TRADESTORE_HANDLERS_PARSE_H
+#define TRADESTORE_HANDLERS_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct req;
+
+/* Optional values: set is false when the field was absent or null. */
+struct opt_dec {
+        bool set;
+        int64_t v; /* units of 1e-8 */
+};
+struct opt_ts {
+        bool set;
+        int64_t v; /* microseconds since the epoch, UTC */
+};
+struct opt_str {
+        bool set;
+        const char *v; /* borrowed from the request (body or query) */
+};
+struct opt_bool {
+        bool set;
+        bool v;
+};
+struct opt_json {
+        bool set;
+        json_t *v; /* borrowed from the request body */
+};
+
+enum field_type {
+        F_ID,      /* opt_str: 1-64 of [A-Za-z0-9._:-] */
+        F_SYMBOL,  /* opt_str: 1-32 of [A-Za-z0-9._/-] */
+        F_STRING,  /* opt_str: any string of at most max_len bytes (default 256) */
+        F_ENUM,    /* opt_str: one of enum_values */
+        F_DEC,     /* opt_dec: string or number, exact */
+        F_TS,      /* opt_ts: RFC 3339 string or epoch seconds number */
+        F_BOOL,    /* opt_bool */
+        F_OBJECT,  /* opt_json: a JSON object */
+        F_READONLY /* rejected when present: a read-only field */
+};
+
+/* Constraints on F_DEC values. */
+enum dec_rule { DEC_ANY = 0, DEC_POSITIVE, DEC_NONNEGATIVE };
+
+struct field {
+        const char *name;
+        enum field_type type;
+        bool required;
+        size_t offset; /* of the opt_* member in the target struct */
+        enum dec_rule rule;
+        const char *const *enum_values; /* NULL-terminated, for F_ENUM */
+        size_t max_len;                 /* F_STRING; 0 means 256 */
+};
+
+/* Parses obj (a JSON object, may be NULL for "no body") against fields into
+ * out. Unknown members, read-only members, wrong types and rule violations
+ * are each appended to *errors with field names prefixed by prefix (e.g.
+ * "quotes[3]." or ""). Returns true when nothing was wrong. */
+bool parse_object(const json_t *obj, const struct field *fields, size_t nfields,
+                  void *out, const char *prefix, json_t **errors);
+
+/* Like parse_object but for the request's query parameters (all text: ids,
+ * symbols, enums, decimals and timestamps in either form). Every parameter
+ * must be in fields; "limit" and "cursor" are always allowed and parsed into
+ * *ret_page. Returns true when nothing was wrong. */
+struct page {
+        int limit;        /* 1-1000, default 100 */
+        bool has_cursor;
+        int64_t cursor_key;
+        char cursor_id[65];
+};
+bool parse_query(struct req *r, const struct field *fields, size_t nfields, void *out,
+                 struct page *ret_page, json_t **errors);
+
+/* Replies 400 "invalid request" with errors (stolen). */
+void reply_invalid(struct req *r, json_t *errors);
+
+/* JSON output: a decimal as its canonical string; a timestamp as RFC 3339
+ * UTC with microseconds. New references. */
+json_t *json_dec(int64_t v);
+json_t *json_ts(int64_t us);
+
+/* Sets key to json_dec(v) / json_ts(v), or to null when !set. */
+void json_set_dec(json_t *obj, const char *key, bool set, int64_t v);
+void json_set_ts(json_t *obj, const char *key, bool set, int64_t us);
+
+/* next_cursor for a page: a cursor to after (key, id) when the page is full,
+ * else null. New reference. */
+json_t *json_next_cursor(bool full, int64_t key, const char *id);
+
+/* {"items": items, "next_cursor": next} (steals both). */
+json_t *json_list(json_t *items, json_t *next);
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,23 @@
+/* Database facts for GET /health and operators. */
+#ifndef TRADESTORE_REPO_HEALTH_H
+#define TRADESTORE_REPO_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "repo/repo.h"
+
+struct db_conn;
+
+struct health {
+        bool wal_mode;
+        bool foreign_keys;
+        int64_t size_bytes;
+        int schema_version;
+};
+
+/* Queries c for the facts above. REPO_OK and *ret filled, or REPO_ERROR
+ * (logged) with *ret untouched. */
+enum repo_status repo_health_get(struct db_conn *c, struct health *ret);
+
+#endif

@@ -1,0 +1,16 @@
+/* What every repo function returns, and the handful of types the repo layer
+ * shares. repo/ is the only place SQL text lives; it takes and returns plain
+ * C structs and never sees JSON or HTTP. */
+#ifndef TRADESTORE_REPO_H
+#define TRADESTORE_REPO_H
+
+enum repo_status {
+        REPO_OK = 0,
+        REPO_NOT_FOUND,
+        REPO_CONFLICT,
+        REPO_INVALID,
+        REPO_BUSY,
+        REPO_ERROR,
+};
+
+#endif

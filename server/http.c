@@ -1,0 +1,749 @@
+/* The HTTP layer (see http.h): libmicrohttpd with an internal thread pool on
+ * epoll, routing, the capped body reader, the reply funnel, request ids,
+ * one log line per request, and write requests suspended while the database
+ * writer commits them.
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers (we only set up the context: a response queued on that
+ * first call makes 0.9.75 close keep-alive connections), then once per body
+ * chunk, then with no data, where we dispatch. A write request is suspended
+ * there and resumed by the writer thread after COMMIT; the next call replies. */
+#include "server/http.h"
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/ts.h"
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+struct http_server {
+        const struct app *app;
+        const struct route *routes;
+        size_t nroutes;
+        struct MHD_Daemon *daemon;
+        uint16_t port;
+        size_t max_body;
+        atomic_long in_flight;
+        atomic_long suspended;
+};
+
+struct alloc {
+        struct alloc *next;
+        max_align_t data[];
+};
+
+struct req {
+        struct http_server *srv;
+        struct MHD_Connection *conn;
+        const struct route *route;
+        unsigned route_status; /* 0 matched, else 404 or 405 */
+        char allow[64];
+        const char *method;
+        char *param;
+        char *body;
+        size_t body_len;
+        size_t body_cap;
+        bool too_large;
+        bool replied;
+        bool suspended;
+        json_t *json;
+        char request_id[ID_UUID_BUFSZ > 65 ? ID_UUID_BUFSZ : 65];
+        struct timespec start;
+        unsigned status;
+        size_t bytes;
+        struct alloc *allocs;
+        struct db_job job;
+        void (*respond)(struct req *r, int result);
+        int result;
+};
+
+/* ---- small helpers ---- */
+
+const char *
+http_status_title(unsigned status)
+{
+        switch (status) {
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 409: return "Conflict";
+        case 413: return "Content Too Large";
+        case 415: return "Unsupported Media Type";
+        case 422: return "Unprocessable Content";
+        case 429: return "Too Many Requests";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 503: return "Service Unavailable";
+        default: return "Error";
+        }
+}
+
+const struct app *
+req_app(const struct req *r)
+{
+        return r->srv->app;
+}
+
+const char *
+req_method(const struct req *r)
+{
+        return r->method;
+}
+
+const char *
+req_param(const struct req *r)
+{
+        return r->param;
+}
+
+json_t *
+req_body(const struct req *r)
+{
+        return r->json;
+}
+
+const char *
+req_query(const struct req *r, const char *name)
+{
+        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void *
+req_alloc(struct req *r, size_t size)
+{
+        struct alloc *a = calloc(1, sizeof(*a) + size);
+
+        if (a == NULL)
+                return NULL;
+        a->next = r->allocs;
+        r->allocs = a;
+        return a->data;
+}
+
+void
+problem_add(json_t **errors, const char *field, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (*errors == NULL)
+                *errors = json_array();
+        if (*errors == NULL)
+                return;
+        json_array_append_new(*errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
+}
+
+struct query_check {
+        const char *const *allowed;
+        json_t *errors;
+};
+
+static enum MHD_Result
+check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        struct query_check *qc = cls;
+
+        (void)kind;
+        (void)value;
+        for (const char *const *a = qc->allowed; *a != NULL; a++)
+                if (strcmp(*a, key) == 0)
+                        return MHD_YES;
+        problem_add(&qc->errors, key, "unknown query parameter '%s'", key);
+        return MHD_YES;
+}
+
+struct query_each {
+        void (*fn)(void *cls, const char *key, const char *value);
+        void *cls;
+};
+
+static enum MHD_Result
+each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        struct query_each *qe = cls;
+
+        (void)kind;
+        qe->fn(qe->cls, key, value);
+        return MHD_YES;
+}
+
+void
+req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value),
+               void *cls)
+{
+        struct query_each qe = { .fn = fn, .cls = cls };
+
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, each_arg, &qe);
+}
+
+bool
+req_query_check(struct req *r, const char *const *allowed)
+{
+        struct query_check qc = { .allowed = allowed };
+
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &qc);
+        if (qc.errors == NULL)
+                return true;
+        reply_problem(r, 400, "unknown query parameter", qc.errors);
+        return false;
+}
+
+/* ---- replies ---- */
+
+static void
+queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
+      const char *allow)
+{
+        struct MHD_Response *resp;
+
+        if (r->replied) {
+                free(buf);
+                return;
+        }
+        resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL) {
+                free(buf);
+                return;
+        }
+        if (ctype != NULL)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        if (allow != NULL)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+        MHD_queue_response(r->conn, status, resp);
+        MHD_destroy_response(resp);
+        r->replied = true;
+        r->status = status;
+        r->bytes = len;
+}
+
+static void
+reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body,
+                 const char *allow)
+{
+        char *buf = json_dumps(body, JSON_COMPACT);
+
+        json_decref(body);
+        if (buf == NULL) {
+                log_msg(LOG_ERROR, "http_error", "out of memory serializing a response");
+                queue(r, 503, NULL, NULL, 0, NULL);
+                return;
+        }
+        queue(r, status, ctype, buf, strlen(buf), allow);
+}
+
+void
+reply_json(struct req *r, unsigned status, json_t *body)
+{
+        reply_serialized(r, status, "application/json", body, NULL);
+}
+
+void
+reply_empty(struct req *r, unsigned status)
+{
+        queue(r, status, NULL, NULL, 0, NULL);
+}
+
+static void
+problem(struct req *r, unsigned status, const char *detail, json_t *errors,
+        const char *allow)
+{
+        json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+                              http_status_title(status), "status", (int)status, "detail",
+                              detail);
+
+        if (p != NULL && errors != NULL)
+                json_object_set_new(p, "errors", errors);
+        else
+                json_decref(errors);
+        if (p == NULL) {
+                queue(r, status, NULL, NULL, 0, allow);
+                return;
+        }
+        reply_serialized(r, status, "application/problem+json", p, allow);
+}
+
+void
+reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors)
+{
+        problem(r, status, detail, errors, NULL);
+}
+
+void
+reply_method_not_allowed(struct req *r, const char *allow)
+{
+        char detail[160];
+
+        snprintf(detail, sizeof(detail), "method %s is not allowed here; allowed: %s",
+                 r->method, allow);
+        problem(r, 405, detail, NULL, allow);
+}
+
+/* ---- writes ---- */
+
+static void
+job_done(struct db_job *job, int result)
+{
+        struct req *r = job->done_arg;
+
+        r->result = result;
+        MHD_resume_connection(r->conn);
+}
+
+void
+req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result))
+{
+        r->respond = respond;
+        r->job = (struct db_job){ .fn = fn, .arg = arg, .done = job_done, .done_arg = r };
+        r->suspended = true;
+        atomic_fetch_add(&r->srv->suspended, 1);
+        MHD_suspend_connection(r->conn);
+        db_submit(r->srv->app->db, &r->job);
+}
+
+/* ---- routing ---- */
+
+/* Matches path against pattern; on success *ret_param is the decoded {param}
+ * (heap, caller frees) or NULL. Returns false when the path does not match
+ * or the param breaks its rules (such a URL is a 404). */
+static bool
+match(const struct route *rt, const char *path, char **ret_param)
+{
+        const char *open = strchr(rt->pattern, '{');
+        const char *close, *suffix, *end;
+        size_t prefix_len, plen, slen;
+        bool ok;
+
+        if (open == NULL) {
+                *ret_param = NULL;
+                return strcmp(rt->pattern, path) == 0;
+        }
+        prefix_len = (size_t)(open - rt->pattern);
+        if (strncmp(rt->pattern, path, prefix_len) != 0)
+                return false;
+        close = strchr(open, '}');
+        suffix = close + 1;
+        slen = strlen(suffix);
+        path += prefix_len;
+        if (rt->param == PARAM_SYMBOL && slen == 0) {
+                end = path + strlen(path); /* a symbol may hold '/' */
+        } else {
+                end = strchr(path, '/');
+                if (end == NULL)
+                        end = path + strlen(path);
+        }
+        if (strcmp(end, suffix) != 0)
+                return false;
+        plen = (size_t)(end - path);
+        ok = rt->param == PARAM_SYMBOL ? symbol_valid(path, plen) : id_valid(path, plen);
+        if (!ok)
+                return false;
+        *ret_param = strndup(path, plen);
+        return *ret_param != NULL;
+}
+
+static void
+route(struct req *r, const char *path)
+{
+        size_t alen = 0;
+
+        r->route_status = 404;
+        for (size_t i = 0; i < r->srv->nroutes; i++) {
+                const struct route *rt = &r->srv->routes[i];
+                char *param = NULL;
+
+                if (!match(rt, path, &param))
+                        continue;
+                if (strcmp(rt->method, r->method) == 0 && r->route == NULL) {
+                        r->route = rt;
+                        r->param = param;
+                        r->route_status = 0;
+                        continue;
+                }
+                free(param);
+                if (strstr(r->allow, rt->method) == NULL &&
+                    alen + strlen(rt->method) + 3 < sizeof(r->allow)) {
+                        alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen,
+                                                 "%s%s", alen ? ", " : "", rt->method);
+                }
+        }
+        if (r->route == NULL && alen > 0)
+                r->route_status = 405;
+}
+
+/* ---- the request lifecycle ---- */
+
+static bool
+has_body_method(const char *m)
+{
+        return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+static bool
+is_json_type(const char *ct)
+{
+        size_t n = strlen("application/json");
+
+        if (ct == NULL)
+                return false;
+        while (*ct == ' ')
+                ct++;
+        if (strncasecmp(ct, "application/json", n) != 0)
+                return false;
+        ct += n;
+        while (*ct == ' ')
+                ct++;
+        return *ct == '\0' || *ct == ';';
+}
+
+static struct req *
+req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
+        const char *method)
+{
+        struct req *r = calloc(1, sizeof(*r));
+        const char *rid;
+
+        if (r == NULL)
+                return NULL;
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method; /* libmicrohttpd keeps it for the request */
+        rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && id_valid(rid, strlen(rid)))
+                snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+        else
+                id_uuidv7(r->request_id);
+        route(r, url);
+        atomic_fetch_add(&srv->in_flight, 1);
+        return r;
+}
+
+static void
+req_free(struct req *r)
+{
+        while (r->allocs != NULL) {
+                struct alloc *a = r->allocs;
+
+                r->allocs = a->next;
+                free(a);
+        }
+        json_decref(r->json);
+        free(r->body);
+        free(r->param);
+        free(r);
+}
+
+static void
+too_large(struct req *r)
+{
+        char detail[128];
+
+        snprintf(detail, sizeof(detail), "request body exceeds the limit of %zu bytes",
+                 r->srv->max_body);
+        reply_problem(r, 413, detail, NULL);
+}
+
+static void
+append_body(struct req *r, const char *data, size_t len)
+{
+        if (r->too_large || r->replied)
+                return;
+        if (r->body_len + len > r->srv->max_body) {
+                r->too_large = true;
+                free(r->body);
+                r->body = NULL;
+                too_large(r); /* queued now: the rest is never buffered */
+                return;
+        }
+        if (r->body_len + len + 1 > r->body_cap) {
+                size_t cap = r->body_cap ? r->body_cap : 1024;
+                char *nb;
+
+                while (cap < r->body_len + len + 1)
+                        cap *= 2;
+                nb = realloc(r->body, cap);
+                if (nb == NULL) {
+                        r->too_large = true;
+                        too_large(r);
+                        return;
+                }
+                r->body = nb;
+                r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, data, len);
+        r->body_len += len;
+        r->body[r->body_len] = '\0';
+}
+
+/* Parses the body for POST/PUT/PATCH. Returns false after replying. */
+static bool
+parse_body(struct req *r)
+{
+        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        json_error_t jerr;
+        char detail[320];
+
+        if (!has_body_method(r->method) || (r->body_len == 0 && ct == NULL))
+                return true;
+        if (!is_json_type(ct)) {
+                reply_problem(r, 415, "the request body must be sent with "
+                                      "Content-Type: application/json", NULL);
+                return false;
+        }
+        if (r->body_len == 0)
+                return true;
+        r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (r->json == NULL) {
+                snprintf(detail, sizeof(detail), "malformed JSON at line %d column %d: %s",
+                         jerr.line, jerr.column, jerr.text);
+                reply_problem(r, 400, detail, NULL);
+                return false;
+        }
+        if (!json_is_object(r->json)) {
+                reply_problem(r, 400, "the request body must be a JSON object", NULL);
+                return false;
+        }
+        return true;
+}
+
+static void
+dispatch(struct req *r)
+{
+        if (r->route_status == 404) {
+                reply_problem(r, 404, "no such resource", NULL);
+                return;
+        }
+        if (r->route_status == 405) {
+                reply_method_not_allowed(r, r->allow);
+                return;
+        }
+        if (!parse_body(r))
+                return;
+        r->route->handler(r);
+        if (!r->replied && !r->suspended) {
+                log_msg(LOG_ERROR, "http_error", "handler for %s %s did not reply",
+                        r->route->method, r->route->pattern);
+                reply_problem(r, 503, "the request could not be completed", NULL);
+        }
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+               const char *version, const char *upload_data, size_t *upload_data_size,
+               void **con_cls)
+{
+        struct http_server *srv = cls;
+        struct req *r = *con_cls;
+
+        (void)version;
+        if (r == NULL) {
+                const char *cl;
+
+                r = req_new(srv, conn, url, method);
+                if (r == NULL)
+                        return MHD_NO;
+                *con_cls = r;
+                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
+                        r->too_large = true;
+                        too_large(r);
+                }
+                return MHD_YES;
+        }
+        if (r->suspended) {
+                r->suspended = false;
+                atomic_fetch_sub(&srv->suspended, 1);
+                r->respond(r, r->result);
+                if (!r->replied)
+                        reply_problem(r, 503, "the request could not be completed", NULL);
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+                append_body(r, upload_data, *upload_data_size);
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        if (!r->replied)
+                dispatch(r);
+        return MHD_YES;
+}
+
+static void
+log_request(const struct req *r)
+{
+        struct timespec now;
+        int64_t us;
+        char line[512];
+        const char *rt = r->route ? r->route->pattern : "unmatched";
+
+        if (!log_enabled(LOG_INFO))
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
+             (now.tv_nsec - r->start.tv_nsec) / 1000;
+        /* request_id and route are validated or static: no escaping needed. */
+        snprintf(line, sizeof(line),
+                 "{\"event\":\"request\",\"request_id\":\"%s\",\"method\":\"%s\","
+                 "\"route\":\"%s\",\"status\":%u,\"duration_us\":%lld,\"bytes\":%zu}",
+                 r->request_id, r->method, rt, r->status, (long long)us, r->bytes);
+        log_line(r->status >= 500 ? LOG_ERROR : LOG_INFO, line);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+          enum MHD_RequestTerminationCode toe)
+{
+        struct http_server *srv = cls;
+        struct req *r = *con_cls;
+
+        (void)conn;
+        (void)toe;
+        if (r == NULL)
+                return;
+        log_request(r);
+        req_free(r);
+        *con_cls = NULL;
+        atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* ---- the daemon ---- */
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        char msg[512];
+        size_t n;
+
+        (void)cls;
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        n = strlen(msg);
+        while (n > 0 && msg[n - 1] == '\n')
+                msg[--n] = '\0';
+        log_msg(LOG_WARN, "http_daemon", "%s", msg);
+}
+
+static int
+resolve(const char *host, uint16_t port, struct sockaddr_storage *ret_addr)
+{
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = AI_PASSIVE };
+        struct addrinfo *res = NULL;
+        char portstr[8];
+        int rc;
+
+        snprintf(portstr, sizeof(portstr), "%u", port);
+        rc = getaddrinfo(host, portstr, &hints, &res);
+        if (rc != 0) {
+                log_msg(LOG_ERROR, "http_start_failed",
+                        "cannot resolve server.host '%s': %s; use an IP address or a "
+                        "resolvable name", host, gai_strerror(rc));
+                return -1;
+        }
+        memset(ret_addr, 0, sizeof(*ret_addr));
+        memcpy(ret_addr, res->ai_addr, res->ai_addrlen);
+        freeaddrinfo(res);
+        return 0;
+}
+
+int
+http_start(const struct app *app, const struct route *routes, size_t nroutes,
+           struct http_server **ret_server)
+{
+        const struct config *cfg = app->cfg;
+        struct http_server *s = calloc(1, sizeof(*s));
+        struct sockaddr_storage addr;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        const union MHD_DaemonInfo *info;
+
+        if (s == NULL)
+                return -1;
+        s->app = app;
+        s->routes = routes;
+        s->nroutes = nroutes;
+        s->max_body = (size_t)cfg->server.max_body_bytes;
+        if (resolve(cfg->server.host, (uint16_t)cfg->server.port, &addr) != 0)
+                goto fail;
+        if (addr.ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+        s->daemon = MHD_start_daemon(
+                flags, (uint16_t)cfg->server.port, NULL, NULL, access_handler, s,
+                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config_threads_effective(cfg),
+                MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                MHD_OPTION_END);
+        if (s->daemon == NULL) {
+                log_msg(LOG_ERROR, "http_start_failed",
+                        "cannot listen on %s:%d: %s; is another process using the port?",
+                        cfg->server.host, cfg->server.port, strerror(errno));
+                goto fail;
+        }
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = info ? info->port : (uint16_t)cfg->server.port;
+        *ret_server = s;
+        return 0;
+fail:
+        free(s);
+        return -1;
+}
+
+uint16_t
+http_port(const struct http_server *s)
+{
+        return s->port;
+}
+
+long
+http_in_flight(const struct http_server *s)
+{
+        return atomic_load(&s->in_flight);
+}
+
+void
+http_stop(struct http_server *s, int grace_ms)
+{
+        MHD_socket fd;
+        int waited = 0;
+
+        if (s == NULL)
+                return;
+        fd = MHD_quiesce_daemon(s->daemon);
+        /* Requests waiting on the writer always finish: never cut them off. */
+        while (atomic_load(&s->suspended) > 0 ||
+               (atomic_load(&s->in_flight) > 0 && waited < grace_ms)) {
+                struct timespec ts = { .tv_nsec = 5 * 1000 * 1000 };
+
+                nanosleep(&ts, NULL);
+                waited += 5;
+        }
+        MHD_stop_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+        free(s);
+}

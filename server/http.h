@@ -1,0 +1,118 @@
+/* The HTTP layer: the libmicrohttpd daemon, the per-request context, the
+ * capped body reader, routing, and the one reply funnel (JSON and RFC 9457
+ * problem+json). Handlers see a request only through this header.
+ *
+ * A handler is called once per request with the body already read and, for
+ * POST/PUT/PATCH, parsed as a JSON object. It must end by calling exactly one
+ * of reply_json, reply_problem, reply_empty or req_write. */
+#ifndef TRADESTORE_HTTP_H
+#define TRADESTORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db/db.h"
+
+struct req;
+struct config;
+
+/* What the whole service shares with handlers; borrowed for the daemon's life. */
+struct app {
+        struct db *db;
+        const struct config *cfg;
+        int64_t started_us;
+};
+
+enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };
+
+typedef void (*handler_fn)(struct req *r);
+
+struct route {
+        const char *method;
+        const char *pattern; /* "/orders/{order_id}", at most one {param} */
+        enum route_param param;
+        handler_fn handler;
+};
+
+/* ---- the daemon ---- */
+
+struct http_server;
+
+/* Starts the daemon on cfg's host and port with the given routes (a static
+ * table, borrowed). Returns 0 and the server (caller owns: http_stop), or -1
+ * after logging why. */
+int http_start(const struct app *app, const struct route *routes, size_t nroutes,
+               struct http_server **ret_server);
+
+/* The bound port (useful with port 0). */
+uint16_t http_port(const struct http_server *s);
+
+/* Stops accepting connections, waits up to grace_ms for requests in flight,
+ * then stops the daemon and frees s. Accepts NULL. */
+void http_stop(struct http_server *s, int grace_ms);
+
+/* Requests being handled right now. */
+long http_in_flight(const struct http_server *s);
+
+/* ---- the request, for handlers ---- */
+
+const struct app *req_app(const struct req *r);
+const char *req_method(const struct req *r);
+
+/* The decoded {param} of the route, or NULL. Borrowed for the request. */
+const char *req_param(const struct req *r);
+
+/* The parsed JSON object body, or NULL when the request had no body.
+ * Borrowed for the request. */
+json_t *req_body(const struct req *r);
+
+/* The query parameter's value, or NULL. Borrowed for the request. */
+const char *req_query(const struct req *r, const char *name);
+
+/* Calls fn for each query parameter in order. value may be NULL ("?a"). */
+void req_query_each(struct req *r,
+                    void (*fn)(void *cls, const char *key, const char *value), void *cls);
+
+/* Checks that every query parameter is in allowed (NULL-terminated). On an
+ * unknown one, replies 400 naming each and returns false. */
+bool req_query_check(struct req *r, const char *const *allowed);
+
+/* Zeroed memory that lives until the request ends (freed by the server).
+ * NULL on out-of-memory. */
+void *req_alloc(struct req *r, size_t size);
+
+/* ---- replies: exactly one per request ---- */
+
+/* Replies status with body serialized as JSON. Steals body. */
+void reply_json(struct req *r, unsigned status, json_t *body);
+
+/* Replies 204 or another status with no body. */
+void reply_empty(struct req *r, unsigned status);
+
+/* Replies an RFC 9457 problem: type about:blank, title from status, detail,
+ * and errors ([{"field","message"}], stolen, may be NULL). */
+void reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors);
+
+/* Replies 405 with an Allow header. */
+void reply_method_not_allowed(struct req *r, const char *allow);
+
+/* Hands fn(arg) to the database writer; the request is suspended until the
+ * batch commits, then respond(r, result) is called on an HTTP thread with
+ * fn's result or DB_COMMIT_FAILED / DB_UNAVAILABLE. arg must live until
+ * then (use req_alloc). respond must reply. */
+void req_write(struct req *r, db_job_fn fn, void *arg,
+               void (*respond)(struct req *r, int result));
+
+/* ---- validation errors, gathered then sent at once ---- */
+
+/* Appends {"field","message"} to *errors (created on first use). */
+void problem_add(json_t **errors, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* The reason phrase of a status ("Not Found"). */
+const char *http_status_title(unsigned status);
+
+#endif

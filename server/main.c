@@ -1,0 +1,267 @@
+/* tradestore's entry point: the command line (serve, migrate, config,
+ * version), configuration loading, and start-up and shutdown of the service
+ * in reverse order. */
+#include "common/log.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "server/config.h"
+#include "server/service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TRADESTORE_VERSION
+#define TRADESTORE_VERSION "dev"
+#endif
+
+#define EXIT_USAGE 2
+#define SHUTDOWN_GRACE_MS 30000
+
+static struct config config;
+
+static const char usage_main[] =
+        "Usage: tradestore COMMAND [OPTIONS]\n"
+        "\n"
+        "The system of record of a trading bot: quotes, orders, fills, positions,\n"
+        "balances and an outbox of events, over HTTP/JSON, stored in SQLite.\n"
+        "\n"
+        "Commands:\n"
+        "  serve            apply pending migrations, then serve HTTP until SIGTERM\n"
+        "  migrate          apply pending migrations and exit (--status: list them)\n"
+        "  config           print the effective configuration and where each value\n"
+        "                   came from\n"
+        "  version          print the version\n"
+        "\n"
+        "Run 'tradestore COMMAND --help' for the options of a command.\n";
+
+static const char usage_options[] =
+        "Options:\n"
+        "  --config FILE    YAML configuration file (env TRADESTORE_CONFIG)\n"
+        "  --db PATH        database file (database.path, env DB_PATH)\n"
+        "  --host HOST      listen address (server.host, env HTTP_HOST)\n"
+        "  --port PORT      listen port (server.port, env HTTP_PORT)\n"
+        "  --threads N      HTTP threads, 0 = one per core (server.threads)\n"
+        "  --log-level L    debug, info, warn or error (server.log_level, env LOG_LEVEL)\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "Precedence: flags, then environment, then the file, then defaults.\n"
+        "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration.\n";
+
+struct cli {
+        const char *command;
+        const char *config_file;
+        const char *set_keys[8];
+        const char *set_values[8];
+        int nset;
+        bool status;
+        bool help;
+};
+
+static const struct {
+        const char *flag;
+        const char *key;
+} flag_keys[] = {
+        { "--db", "database.path" },
+        { "--host", "server.host" },
+        { "--port", "server.port" },
+        { "--threads", "server.threads" },
+        { "--log-level", "server.log_level" },
+};
+
+static const char *
+flag_key(const char *flag)
+{
+        for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
+                if (strcmp(flag_keys[i].flag, flag) == 0)
+                        return flag_keys[i].key;
+        return NULL;
+}
+
+/* Splits "--flag=value" or "--flag value". Returns the value or NULL. */
+static const char *
+flag_value(char *arg, int argc, char **argv, int *i)
+{
+        char *eq = strchr(arg, '=');
+
+        if (eq != NULL) {
+                *eq = '\0';
+                return eq + 1;
+        }
+        if (*i + 1 < argc)
+                return argv[++*i];
+        return NULL;
+}
+
+static int
+parse_cli(int argc, char **argv, struct cli *ret)
+{
+        struct cli c = { .command = argc > 1 ? argv[1] : NULL };
+
+        for (int i = 2; i < argc; i++) {
+                char *arg = argv[i];
+                const char *key, *value;
+
+                if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+                        c.help = true;
+                        continue;
+                }
+                if (strcmp(arg, "--status") == 0 && strcmp(c.command, "migrate") == 0) {
+                        c.status = true;
+                        continue;
+                }
+                value = flag_value(arg, argc, argv, &i);
+                key = flag_key(arg);
+                if (strcmp(arg, "--config") != 0 && key == NULL) {
+                        fprintf(stderr, "tradestore %s: unknown option '%s' (see --help)\n",
+                                c.command, arg);
+                        return -1;
+                }
+                if (value == NULL) {
+                        fprintf(stderr, "tradestore %s: option %s needs a value\n", c.command,
+                                arg);
+                        return -1;
+                }
+                if (key == NULL) {
+                        c.config_file = value;
+                } else if (c.nset < 8) {
+                        c.set_keys[c.nset] = key;
+                        c.set_values[c.nset++] = value;
+                }
+        }
+        *ret = c;
+        return 0;
+}
+
+static const char *
+env_get(const char *name)
+{
+        return getenv(name);
+}
+
+/* Defaults, then the file, then the environment, then flags. */
+static int
+load_config(const struct cli *cli)
+{
+        const char *file = cli->config_file ? cli->config_file : config_file_from_env(env_get);
+        char err[1024];
+        enum log_level level;
+
+        config_init(&config);
+        if (file != NULL && config_load_file(&config, file, err, sizeof(err)) != 0)
+                goto fail;
+        if (config_load_env(&config, env_get, err, sizeof(err)) != 0)
+                goto fail;
+        for (int i = 0; i < cli->nset; i++)
+                if (config_set(&config, cli->set_keys[i], cli->set_values[i], CONFIG_SRC_FLAG,
+                               err, sizeof(err)) != 0)
+                        goto fail;
+        if (config_validate(&config, err, sizeof(err)) != 0)
+                goto fail;
+        if (log_level_parse(config.server.log_level, &level))
+                log_set_level(level);
+        return 0;
+fail:
+        fprintf(stderr, "tradestore: invalid configuration: %s\n", err);
+        return -1;
+}
+
+static int
+cmd_serve(void)
+{
+        struct service *svc = NULL;
+        sigset_t set;
+        int sig = 0;
+
+        /* Block the stop signals before any thread starts, then wait for one. */
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if (service_start(&config, &svc) != 0) {
+                log_msg(LOG_ERROR, "start_failed", "tradestore did not start; see the errors above");
+                return EXIT_FAILURE;
+        }
+        log_msg(LOG_INFO, "started", "tradestore %s serving http://%s:%u with database %s",
+                TRADESTORE_VERSION, config.server.host, (unsigned)service_port(svc),
+                config.database.path);
+        sigwait(&set, &sig);
+        log_msg(LOG_INFO, "stopping", "received %s: finishing requests in flight",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        service_stop(svc, SHUTDOWN_GRACE_MS);
+        log_msg(LOG_INFO, "stopped", "tradestore stopped cleanly");
+        return EXIT_SUCCESS;
+}
+
+static int
+cmd_migrate(bool status)
+{
+        char err[1024];
+        struct db_options opt;
+        struct db_conn *c;
+        int rc;
+
+        if (!status) {
+                if (service_migrate(&config, err, sizeof(err)) != 0) {
+                        fprintf(stderr, "tradestore migrate: %s\n", err);
+                        return EXIT_FAILURE;
+                }
+                status = true;
+        }
+        db_options_default(&opt, config.database.path);
+        c = db_conn_open(&opt, true);
+        if (c == NULL) {
+                fprintf(stderr, "tradestore migrate: cannot open %s\n", config.database.path);
+                return EXIT_FAILURE;
+        }
+        rc = migrate_status(db_handle(c), migrations_embedded, migrations_embedded_count,
+                            stdout);
+        db_conn_close(c);
+        return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int
+main(int argc, char **argv)
+{
+        struct cli cli;
+        int rc;
+
+        if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                fputs(usage_main, argc < 2 ? stderr : stdout);
+                return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
+        }
+        if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("tradestore %s\n", TRADESTORE_VERSION);
+                return EXIT_SUCCESS;
+        }
+        if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&
+            strcmp(argv[1], "config") != 0) {
+                fprintf(stderr, "tradestore: unknown command '%s'\n\n%s", argv[1], usage_main);
+                return EXIT_USAGE;
+        }
+        if (parse_cli(argc, argv, &cli) != 0)
+                return EXIT_USAGE;
+        if (cli.help) {
+                printf("Usage: tradestore %s [OPTIONS]%s\n\n%s", cli.command,
+                       strcmp(cli.command, "migrate") == 0 ? " [--status]" : "",
+                       usage_options);
+                return EXIT_SUCCESS;
+        }
+        if (load_config(&cli) != 0) {
+                config_clear(&config);
+                return EXIT_USAGE;
+        }
+        if (strcmp(cli.command, "config") == 0) {
+                config_print(&config, stdout);
+                rc = EXIT_SUCCESS;
+        } else if (strcmp(cli.command, "migrate") == 0) {
+                rc = cmd_migrate(cli.status);
+        } else {
+                rc = cmd_serve();
+        }
+        config_clear(&config);
+        return rc;
+}

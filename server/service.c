@@ -1,0 +1,140 @@
+/* Start-up and shutdown of the whole service, in reverse order (service.h). */
+#include "server/service.h"
+
+#include "common/log.h"
+#include "common/ts.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/routes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct service {
+        struct app app;
+        struct http_server *http;
+};
+
+static void
+options_from_config(const struct config *cfg, struct db_options *ret)
+{
+        db_options_default(ret, cfg->database.path);
+        ret->wal_mode = cfg->database.wal_mode;
+        ret->pool_size = cfg->database.connection_pool_size;
+        ret->busy_timeout_ms = cfg->database.query_timeout * 1000;
+        ret->cache_size = cfg->database.cache_size;
+        ret->temp_store = cfg->database.temp_store;
+        ret->synchronous = cfg->database.synchronous;
+        ret->auto_vacuum = cfg->database.auto_vacuum;
+        ret->checkpoint_interval_s = cfg->database.checkpoint_interval;
+}
+
+/* mkdir -p of the folder that holds path. */
+static int
+make_parent_dirs(const char *path, char *err, unsigned long errlen)
+{
+        char buf[4096];
+        char *slash;
+
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+                snprintf(err, errlen, "database.path is too long");
+                return -1;
+        }
+        slash = strrchr(buf, '/');
+        if (slash == NULL || slash == buf)
+                return 0;
+        *slash = '\0';
+        for (char *p = buf + 1; *p != '\0'; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+                        goto fail;
+                *p = '/';
+        }
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+                goto fail;
+        return 0;
+fail:
+        snprintf(err, errlen, "cannot create the folder %s for database.path: %s", buf,
+                 strerror(errno));
+        return -1;
+}
+
+int
+service_migrate(const struct config *cfg, char *err, unsigned long errlen)
+{
+        struct db_options opt;
+        struct db_conn *c;
+        int applied = 0;
+        int rc;
+
+        if (make_parent_dirs(cfg->database.path, err, errlen) != 0)
+                return -1;
+        options_from_config(cfg, &opt);
+        c = db_conn_open(&opt, false);
+        if (c == NULL) {
+                snprintf(err, errlen, "cannot open the database %s (see the log above)",
+                         cfg->database.path);
+                return -1;
+        }
+        rc = migrate_apply(db_handle(c), cfg->database.path, migrations_embedded,
+                           migrations_embedded_count, &applied, err, errlen);
+        db_conn_close(c);
+        if (rc == 0 && applied > 0)
+                log_msg(LOG_INFO, "migrated", "applied %d migration(s) to %s", applied,
+                        cfg->database.path);
+        return rc;
+}
+
+int
+service_start(const struct config *cfg, struct service **ret_service)
+{
+        struct service *s = calloc(1, sizeof(*s));
+        struct db_options opt;
+        const struct route *routes;
+        size_t nroutes;
+        char err[1024];
+
+        if (s == NULL)
+                return -1;
+        if (service_migrate(cfg, err, sizeof(err)) != 0) {
+                log_msg(LOG_ERROR, "migration_failed", "%s", err);
+                goto fail;
+        }
+        options_from_config(cfg, &opt);
+        if (db_open(&opt, &s->app.db) != 0)
+                goto fail;
+        s->app.cfg = cfg;
+        s->app.started_us = ts_now_us();
+        routes = routes_table(&nroutes);
+        if (http_start(&s->app, routes, nroutes, &s->http) != 0)
+                goto fail;
+        *ret_service = s;
+        return 0;
+fail:
+        db_close(s->app.db);
+        free(s);
+        return -1;
+}
+
+uint16_t
+service_port(const struct service *s)
+{
+        return http_port(s->http);
+}
+
+void
+service_stop(struct service *s, int grace_ms)
+{
+        if (s == NULL)
+                return;
+        http_stop(s->http, grace_ms);
+        db_close(s->app.db);
+        free(s);
+}
