@@ -284,9 +284,15 @@ query_param(void *cls, const char *key, const char *value)
                 return; /* "?status=" is the same as leaving it out */
         slot = (char *)q->out + f->offset;
         if (f->type == F_TS) {
+                char buf[64];
                 int64_t us;
 
-                if (ts_parse_any(value, strlen(value), &us))
+                /* An unencoded '+' of an offset arrives as a space: put it back. */
+                snprintf(buf, sizeof(buf), "%s", value);
+                for (char *p = buf + 11; p < buf + strlen(buf); p++)
+                        if (*p == ' ')
+                                *p = '+';
+                if (strlen(value) < sizeof(buf) && ts_parse_any(buf, strlen(buf), &us))
                         *(struct opt_ts *)slot = (struct opt_ts){ .set = true, .v = us };
                 else
                         add(q->errors, "", key,

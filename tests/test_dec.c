@@ -365,7 +365,7 @@ static const struct arith_case {
         { OP_DIV, 9223372036800000000, 1, false, 0, "huge / 0.00000001" },
 };
 
-START_TEST(arithmetic_is_exact_rounds_half_even_and_refuses_overflow_table)
+START_TEST(arithmetic_is_exact_rounds_half_even_refuses_overflow_table)
 {
         const struct arith_case *c = &arith_cases[_i];
         int64_t r = SENTINEL;
@@ -586,7 +586,7 @@ dec_suite(void)
         tcase_add_loop_test(tc, from_int_scales_and_checks_range_table, 0,
                             N_ELEMS(int_cases));
         tcase_add_loop_test(tc,
-                            arithmetic_is_exact_rounds_half_even_and_refuses_overflow_table,
+                            arithmetic_is_exact_rounds_half_even_refuses_overflow_table,
                             0, N_ELEMS(arith_cases));
         tcase_add_loop_test(tc, vwap_is_exact_then_rounded_once_table, 0,
                             N_ELEMS(vwap_cases));
