@@ -239,10 +239,23 @@ apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
         return exec(c, "PRAGMA wal_autocheckpoint=0;");
 }
 
+/* Process-wide SQLite settings, applied once before the first connection.
+ * Memory statistics take a global mutex on every allocation: with several
+ * request threads that lock is contended on every query, so it is off. */
+static void
+global_init(void)
+{
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct db_conn *
 db_conn_open(const struct db_options *opt, bool read_only)
 {
-        struct db_conn *c = calloc(1, sizeof(*c));
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        struct db_conn *c;
+
+        pthread_once(&once, global_init);
+        c = calloc(1, sizeof(*c));
         int flags = read_only ? SQLITE_OPEN_READONLY
                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 

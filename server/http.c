@@ -696,6 +696,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config_threads_effective(cfg),
                 MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                 MHD_OPTION_END);
         if (s->daemon == NULL) {

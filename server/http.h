@@ -19,11 +19,14 @@
 struct req;
 struct config;
 
+struct health_cache;
+
 /* What the whole service shares with handlers; borrowed for the daemon's life. */
 struct app {
         struct db *db;
         const struct config *cfg;
         int64_t started_us;
+        struct health_cache *health; /* owned by the service; see handlers/health.c */
 };
 
 enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };

@@ -5,6 +5,7 @@
 #include "common/ts.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "handlers/health.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/routes.h"
@@ -112,12 +113,16 @@ service_start(const struct config *cfg, struct service **ret_service)
                 goto fail;
         s->app.cfg = cfg;
         s->app.started_us = ts_now_us();
+        s->app.health = health_cache_new();
+        if (s->app.health == NULL)
+                goto fail;
         routes = routes_table(&nroutes);
         if (http_start(&s->app, routes, nroutes, &s->http) != 0)
                 goto fail;
         *ret_service = s;
         return 0;
 fail:
+        health_cache_free(s->app.health);
         db_close(s->app.db);
         free(s);
         return -1;
@@ -135,6 +140,7 @@ service_stop(struct service *s, int grace_ms)
         if (s == NULL)
                 return;
         http_stop(s->http, grace_ms);
+        health_cache_free(s->app.health);
         db_close(s->app.db);
         free(s);
 }
