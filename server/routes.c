@@ -2,10 +2,12 @@
  * them ("/quotes/batch" before "/quotes/{quote_id}"). */
 #include "server/routes.h"
 
+#include "handlers/admin.h"
 #include "handlers/balances.h"
 #include "handlers/fills.h"
 #include "handlers/health.h"
 #include "handlers/orders.h"
+#include "handlers/outbox.h"
 #include "handlers/positions.h"
 #include "handlers/quotes.h"
 #include "server/http.h"
@@ -52,6 +54,22 @@ static const struct route routes[] = {
           .handler = handle_balances_put },
         { .method = "DELETE", .pattern = "/balances/{asset}", .param = PARAM_SYMBOL,
           .handler = handle_balances_delete },
+
+        { .method = "POST", .pattern = "/outbox", .handler = handle_outbox_create },
+        { .method = "GET", .pattern = "/outbox", .handler = handle_outbox_list },
+        { .method = "POST", .pattern = "/outbox/claim", .handler = handle_outbox_claim },
+        { .method = "GET", .pattern = "/outbox/{event_id}", .param = PARAM_ID,
+          .handler = handle_outbox_get },
+        { .method = "POST", .pattern = "/outbox/{event_id}/processed", .param = PARAM_ID,
+          .handler = handle_outbox_processed },
+        { .method = "POST", .pattern = "/outbox/{event_id}/failed", .param = PARAM_ID,
+          .handler = handle_outbox_failed },
+        { .method = "POST", .pattern = "/outbox/{event_id}/retry", .param = PARAM_ID,
+          .handler = handle_outbox_retry },
+
+        { .method = "GET", .pattern = "/admin/stats", .handler = handle_admin_stats },
+        { .method = "POST", .pattern = "/admin/maintenance", .handler = handle_admin_maintenance },
+        { .method = "POST", .pattern = "/admin/backup", .handler = handle_admin_backup },
 };
 
 const struct route *
