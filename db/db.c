@@ -11,6 +11,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,6 +33,9 @@ struct db_conn {
         size_t nslots;
         size_t nused;
         struct db_conn *next_free; /* reader pool free list */
+        int busy_timeout_ms;
+        atomic_ulong *busy_count; /* the manager's counter, or the connection's own */
+        atomic_ulong own_busy_count;
 };
 
 struct db {
@@ -60,6 +64,11 @@ struct db {
         bool ck_stopping;
         bool ck_started;
         pthread_t ck_thread;
+
+        atomic_ulong busy_count;
+        atomic_ulong jobs_committed;
+        atomic_ulong jobs_rolled_back;
+        atomic_ulong jobs_failed;
 
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
@@ -207,6 +216,34 @@ allowed(const char *v, const char *const *list)
         return false;
 }
 
+/* Like sqlite3_busy_timeout's handler, but counts each wait. Returns
+ * non-zero to try again, 0 to give up with SQLITE_BUSY. */
+static int
+busy_handler(void *arg, int count)
+{
+        static const int delays_ms[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+        const int ndelays = (int)(sizeof(delays_ms) / sizeof(delays_ms[0]));
+        struct db_conn *c = arg;
+        int delay, waited = 0;
+        struct timespec ts;
+
+        atomic_fetch_add_explicit(c->busy_count, 1, memory_order_relaxed);
+        for (int i = 0; i < count && i < ndelays; i++)
+                waited += delays_ms[i];
+        if (count >= ndelays)
+                waited += (count - ndelays) * delays_ms[ndelays - 1];
+        delay = count < ndelays ? delays_ms[count] : delays_ms[ndelays - 1];
+        if (waited + delay > c->busy_timeout_ms) {
+                delay = c->busy_timeout_ms - waited;
+                if (delay <= 0)
+                        return 0;
+        }
+        ts.tv_sec = delay / 1000;
+        ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+        return 1;
+}
+
 static int
 apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
 {
@@ -221,7 +258,8 @@ apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
                 log_msg(LOG_ERROR, "db_error", "invalid pragma value");
                 return -1;
         }
-        sqlite3_busy_timeout(c->h, opt->busy_timeout_ms);
+        c->busy_timeout_ms = opt->busy_timeout_ms;
+        sqlite3_busy_handler(c->h, busy_handler, c);
         snprintf(sql, sizeof(sql),
                  "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA cache_size=%d;"
                  " PRAGMA temp_store=%s;",
@@ -256,6 +294,8 @@ db_conn_open(const struct db_options *opt, bool read_only)
 
         pthread_once(&once, global_init);
         c = calloc(1, sizeof(*c));
+        if (c != NULL)
+                c->busy_count = &c->own_busy_count;
         int flags = read_only ? SQLITE_OPEN_READONLY
                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
@@ -411,6 +451,13 @@ run_batch(struct db *d, struct db_job *head)
                 jobs[n++] = j;
         for (int pos = 0; pos < n;)
                 pos = run_transaction(d, jobs, n, pos, results);
+        for (int i = 0; i < n; i++) {
+                atomic_ulong *ctr = results[i] == 0  ? &d->jobs_committed
+                                    : results[i] > 0 ? &d->jobs_rolled_back
+                                                     : &d->jobs_failed;
+
+                atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+        }
         /* Callers hear of their job only now, after the COMMIT. */
         for (int i = 0; i < n; i++)
                 jobs[i]->done(jobs[i], results[i]);
@@ -605,6 +652,19 @@ checkpointer_main(void *arg)
         return NULL;
 }
 
+void
+db_stats(struct db *d, struct db_stats *ret)
+{
+        *ret = (struct db_stats){
+                .busy = atomic_load(&d->busy_count),
+                .jobs_committed = atomic_load(&d->jobs_committed),
+                .jobs_rolled_back = atomic_load(&d->jobs_rolled_back),
+                .jobs_failed = atomic_load(&d->jobs_failed),
+                .wal_bytes = wal_bytes(d),
+        };
+        db_reader_counts(d, &ret->readers_busy, &ret->readers_total);
+}
+
 /* ---- lifecycle ---- */
 
 static int
@@ -617,6 +677,7 @@ open_readers(struct db *d)
                 d->readers[i] = db_conn_open(&d->opt, true);
                 if (d->readers[i] == NULL)
                         return -1;
+                d->readers[i]->busy_count = &d->busy_count;
                 d->nreaders++;
                 d->readers[i]->next_free = d->free_readers;
                 d->free_readers = d->readers[i];
@@ -649,6 +710,7 @@ db_open(const struct db_options *opt, struct db **ret_db)
         d->writer = db_conn_open(&d->opt, false);
         if (d->writer == NULL)
                 goto fail;
+        d->writer->busy_count = &d->busy_count;
         d->checkpointer = db_conn_open(&d->opt, false);
         if (d->checkpointer == NULL || open_readers(d) != 0)
                 goto fail;

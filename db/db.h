@@ -99,6 +99,18 @@ void db_log_error(struct db_conn *c, const char *what);
 int db_read_begin(struct db_conn *c);
 void db_read_end(struct db_conn *c);
 
+/* Counters since db_open, for metrics. */
+struct db_stats {
+        unsigned long busy;             /* waits on a lock held by another process */
+        unsigned long jobs_committed;   /* write jobs whose changes committed */
+        unsigned long jobs_rolled_back; /* jobs that rolled their own work back */
+        unsigned long jobs_failed;      /* jobs lost to a failed COMMIT or an error */
+        int readers_busy;
+        int readers_total;
+        int64_t wal_bytes;
+};
+void db_stats(struct db *d, struct db_stats *ret);
+
 /* The database path as opened. Borrowed for the life of d. */
 const char *db_path(const struct db *d);
 

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/ts.h"
 #include "server/config.h"
+#include "server/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -256,6 +257,12 @@ void
 reply_json(struct req *r, unsigned status, json_t *body)
 {
         reply_serialized(r, status, "application/json", body, NULL);
+}
+
+void
+reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len)
+{
+        queue(r, status, ctype, text, len, NULL);
 }
 
 void
@@ -592,18 +599,13 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 }
 
 static void
-log_request(const struct req *r)
+log_request(const struct req *r, int64_t us)
 {
-        struct timespec now;
-        int64_t us;
         char line[512];
         const char *rt = r->route ? r->route->pattern : "unmatched";
 
         if (!log_enabled(LOG_INFO))
                 return;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
-             (now.tv_nsec - r->start.tv_nsec) / 1000;
         /* request_id and route are validated or static: no escaping needed. */
         snprintf(line, sizeof(line),
                  "{\"event\":\"request\",\"request_id\":\"%s\",\"method\":\"%s\","
@@ -618,12 +620,19 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct http_server *srv = cls;
         struct req *r = *con_cls;
+        struct timespec now;
+        int64_t us;
 
         (void)conn;
         (void)toe;
         if (r == NULL)
                 return;
-        log_request(r);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
+             (now.tv_nsec - r->start.tv_nsec) / 1000;
+        if (srv->app->metrics != NULL)
+                metrics_observe(srv->app->metrics, r->route, r->method, r->status, us);
+        log_request(r, us);
         req_free(r);
         *con_cls = NULL;
         atomic_fetch_sub(&srv->in_flight, 1);

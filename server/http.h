@@ -20,6 +20,8 @@ struct req;
 struct config;
 
 struct health_cache;
+struct metrics;
+struct http_server;
 
 /* What the whole service shares with handlers; borrowed for the daemon's life. */
 struct app {
@@ -27,6 +29,8 @@ struct app {
         const struct config *cfg;
         int64_t started_us;
         struct health_cache *health; /* owned by the service; see handlers/health.c */
+        struct metrics *metrics;      /* owned by the service; see server/metrics.h */
+        struct http_server *http;     /* set once the daemon runs */
 };
 
 enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };
@@ -41,8 +45,6 @@ struct route {
 };
 
 /* ---- the daemon ---- */
-
-struct http_server;
 
 /* Starts the daemon on cfg's host and port with the given routes (a static
  * table, borrowed). Returns 0 and the server (caller owns: http_stop), or -1
@@ -91,6 +93,9 @@ void *req_alloc(struct req *r, size_t size);
 
 /* Replies status with body serialized as JSON. Steals body. */
 void reply_json(struct req *r, unsigned status, json_t *body);
+
+/* Replies status with text (len bytes, stolen: malloc'd) and content type. */
+void reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len);
 
 /* Replies 204 or another status with no body. */
 void reply_empty(struct req *r, unsigned status);

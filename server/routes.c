@@ -6,6 +6,7 @@
 #include "handlers/balances.h"
 #include "handlers/fills.h"
 #include "handlers/health.h"
+#include "handlers/metrics.h"
 #include "handlers/orders.h"
 #include "handlers/outbox.h"
 #include "handlers/positions.h"
@@ -14,6 +15,7 @@
 
 static const struct route routes[] = {
         { .method = "GET", .pattern = "/health", .handler = handle_health },
+        { .method = "GET", .pattern = "/metrics", .handler = handle_metrics },
 
         { .method = "POST", .pattern = "/quotes", .handler = handle_quotes_create },
         { .method = "GET", .pattern = "/quotes", .handler = handle_quotes_list },

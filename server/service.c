@@ -8,6 +8,7 @@
 #include "handlers/health.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/metrics.h"
 #include "server/routes.h"
 
 #include <errno.h>
@@ -114,14 +115,17 @@ service_start(const struct config *cfg, struct service **ret_service)
         s->app.cfg = cfg;
         s->app.started_us = ts_now_us();
         s->app.health = health_cache_new();
-        if (s->app.health == NULL)
-                goto fail;
         routes = routes_table(&nroutes);
+        s->app.metrics = metrics_new(routes, nroutes);
+        if (s->app.health == NULL || s->app.metrics == NULL)
+                goto fail;
         if (http_start(&s->app, routes, nroutes, &s->http) != 0)
                 goto fail;
+        s->app.http = s->http;
         *ret_service = s;
         return 0;
 fail:
+        metrics_free(s->app.metrics);
         health_cache_free(s->app.health);
         db_close(s->app.db);
         free(s);
@@ -140,6 +144,7 @@ service_stop(struct service *s, int grace_ms)
         if (s == NULL)
                 return;
         http_stop(s->http, grace_ms);
+        metrics_free(s->app.metrics);
         health_cache_free(s->app.health);
         db_close(s->app.db);
         free(s);

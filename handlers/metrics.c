@@ -1,0 +1,107 @@
+/* GET /metrics: the in-process counters plus gauges read from the database
+ * at scrape time (see server/metrics.h and repo/metrics.h). */
+#include "handlers/metrics.h"
+
+#include "common/ts.h"
+#include "repo/metrics.h"
+#include "server/http.h"
+#include "server/metrics.h"
+
+#include <stdlib.h>
+
+#ifndef TRADESTORE_VERSION
+#define TRADESTORE_VERSION "dev"
+#endif
+
+static void
+render_db_counters(struct db *d, struct strbuf *out)
+{
+        struct db_stats st;
+
+        db_stats(d, &st);
+        strbuf_printf(out,
+                      "# HELP tradestore_db_wal_bytes Size of the write-ahead log file.\n"
+                      "# TYPE tradestore_db_wal_bytes gauge\ntradestore_db_wal_bytes %lld\n"
+                      "# HELP tradestore_db_transactions_total Write jobs (one per state "
+                      "change), by result.\n# TYPE tradestore_db_transactions_total counter\n"
+                      "tradestore_db_transactions_total{result=\"committed\"} %lu\n"
+                      "tradestore_db_transactions_total{result=\"rolled_back\"} %lu\n"
+                      "tradestore_db_transactions_total{result=\"failed\"} %lu\n"
+                      "# HELP tradestore_db_busy_total Waits on a database lock held by "
+                      "another process.\n# TYPE tradestore_db_busy_total counter\n"
+                      "tradestore_db_busy_total %lu\n"
+                      "# HELP tradestore_db_readers Read-only connections of the pool, by "
+                      "state.\n# TYPE tradestore_db_readers gauge\n"
+                      "tradestore_db_readers{state=\"busy\"} %d\n"
+                      "tradestore_db_readers{state=\"idle\"} %d\n",
+                      (long long)st.wal_bytes, st.jobs_committed, st.jobs_rolled_back,
+                      st.jobs_failed, st.busy, st.readers_busy,
+                      st.readers_total - st.readers_busy);
+}
+
+static void
+render_gauges(const struct db_gauges *g, struct strbuf *out)
+{
+        int64_t age_us = g->has_pending ? ts_now_us() - g->oldest_pending_us : 0;
+
+        strbuf_printf(out,
+                      "# HELP tradestore_db_size_bytes Size of the database (pages in use "
+                      "and free).\n# TYPE tradestore_db_size_bytes gauge\n"
+                      "tradestore_db_size_bytes %lld\n"
+                      "# HELP tradestore_schema_version Highest applied migration.\n"
+                      "# TYPE tradestore_schema_version gauge\ntradestore_schema_version %d\n"
+                      "# HELP tradestore_quotes_active Quotes with status active.\n"
+                      "# TYPE tradestore_quotes_active gauge\ntradestore_quotes_active %lld\n",
+                      (long long)g->size_bytes, g->schema_version, (long long)g->quotes_active);
+        strbuf_printf(out, "# HELP tradestore_orders Orders by status.\n"
+                           "# TYPE tradestore_orders gauge\n");
+        for (int i = 0; i < REPO_METRICS_ORDER_STATUSES; i++)
+                strbuf_printf(out, "tradestore_orders{status=\"%s\"} %lld\n",
+                              repo_metrics_order_statuses[i], (long long)g->orders[i]);
+        strbuf_printf(out, "# HELP tradestore_outbox_events Outbox events by status.\n"
+                           "# TYPE tradestore_outbox_events gauge\n");
+        for (int i = 0; i < REPO_METRICS_OUTBOX_STATUSES; i++)
+                strbuf_printf(out, "tradestore_outbox_events{status=\"%s\"} %lld\n",
+                              repo_metrics_outbox_statuses[i], (long long)g->outbox[i]);
+        strbuf_printf(out,
+                      "# HELP tradestore_outbox_oldest_pending_age_seconds Age of the oldest "
+                      "pending outbox event, 0 when none is pending.\n"
+                      "# TYPE tradestore_outbox_oldest_pending_age_seconds gauge\n"
+                      "tradestore_outbox_oldest_pending_age_seconds %lld.%06lld\n",
+                      (long long)(age_us / 1000000), (long long)(age_us % 1000000));
+}
+
+void
+handle_metrics(struct req *r)
+{
+        const struct app *app = req_app(r);
+        struct strbuf out = { 0 };
+        struct db_gauges g;
+        struct db_conn *c;
+        enum repo_status s;
+
+        if (!req_query_check(r, (const char *const[]){ NULL }))
+                return;
+        c = db_reader_acquire(app->db);
+        s = repo_metrics_get(c, &g);
+        db_reader_release(app->db, c);
+        metrics_render(app->metrics, http_in_flight(app->http), &out);
+        render_db_counters(app->db, &out);
+        strbuf_printf(&out,
+                      "# HELP tradestore_db_up Whether the last scrape could query the "
+                      "database.\n# TYPE tradestore_db_up gauge\ntradestore_db_up %d\n",
+                      s == REPO_OK);
+        if (s == REPO_OK)
+                render_gauges(&g, &out);
+        strbuf_printf(&out, "# HELP tradestore_build_info The running build.\n"
+                            "# TYPE tradestore_build_info gauge\n"
+                            "tradestore_build_info{version=\"%s\"} 1\n",
+                      TRADESTORE_VERSION);
+        metrics_render_process(&out);
+        if (out.failed) {
+                free(out.s);
+                reply_problem(r, 503, "out of memory rendering metrics", NULL);
+                return;
+        }
+        reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.s, out.len);
+}

@@ -1,0 +1,92 @@
+/* Database gauges for /metrics (see metrics.h). */
+#include "repo/metrics.h"
+
+#include "db/db.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+const char *const repo_metrics_order_statuses[REPO_METRICS_ORDER_STATUSES] = {
+        "pending", "open", "partially_filled", "filled", "cancelled", "rejected", "expired",
+};
+const char *const repo_metrics_outbox_statuses[REPO_METRICS_OUTBOX_STATUSES] = {
+        "pending", "processing", "processed", "failed", "dead",
+};
+
+/* Runs a "SELECT status, count(*) ... GROUP BY status" into counts. */
+static int
+count_by_status(struct db_conn *c, const char *sql, const char *const *names, int n,
+                int64_t *counts)
+{
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        if (st == NULL)
+                return -1;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *status = (const char *)sqlite3_column_text(st, 0);
+
+                for (int i = 0; i < n; i++)
+                        if (status != NULL && strcmp(status, names[i]) == 0)
+                                counts[i] = sqlite3_column_int64(st, 1);
+        }
+        db_stmt_done(st);
+        if (rc != SQLITE_DONE) {
+                db_log_error(c, "metrics count by status");
+                return -1;
+        }
+        return 0;
+}
+
+static int
+scalars(struct db_conn *c, struct db_gauges *g)
+{
+        static const char sql[] =
+                "SELECT (SELECT page_count FROM pragma_page_count())"
+                "   * (SELECT page_size FROM pragma_page_size()),"
+                " (SELECT coalesce(max(version), 0) FROM schema_version),"
+                " (SELECT count(*) FROM quotes WHERE status = 'active'),"
+                " (SELECT created_at FROM outbox WHERE status = 'pending'"
+                "   ORDER BY seq LIMIT 1)";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc = -1;
+
+        if (st == NULL)
+                return -1;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                g->size_bytes = sqlite3_column_int64(st, 0);
+                g->schema_version = sqlite3_column_int(st, 1);
+                g->quotes_active = sqlite3_column_int64(st, 2);
+                g->has_pending = sqlite3_column_type(st, 3) != SQLITE_NULL;
+                g->oldest_pending_us = sqlite3_column_int64(st, 3);
+                rc = 0;
+        } else {
+                db_log_error(c, "metrics scalars");
+        }
+        db_stmt_done(st);
+        return rc;
+}
+
+enum repo_status
+repo_metrics_get(struct db_conn *c, struct db_gauges *ret)
+{
+        static const char sql_orders[] =
+                "SELECT status, count(*) FROM orders GROUP BY status";
+        static const char sql_outbox[] =
+                "SELECT status, count(*) FROM outbox GROUP BY status";
+        struct db_gauges g = { 0 };
+        enum repo_status s = REPO_ERROR;
+
+        if (db_read_begin(c) != 0)
+                return REPO_ERROR;
+        if (scalars(c, &g) == 0 &&
+            count_by_status(c, sql_orders, repo_metrics_order_statuses,
+                            REPO_METRICS_ORDER_STATUSES, g.orders) == 0 &&
+            count_by_status(c, sql_outbox, repo_metrics_outbox_statuses,
+                            REPO_METRICS_OUTBOX_STATUSES, g.outbox) == 0) {
+                *ret = g;
+                s = REPO_OK;
+        }
+        db_read_end(c);
+        return s;
+}
