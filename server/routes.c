@@ -7,6 +7,7 @@
 #include "handlers/fills.h"
 #include "handlers/health.h"
 #include "handlers/metrics.h"
+#include "handlers/openapi.h"
 #include "handlers/orders.h"
 #include "handlers/outbox.h"
 #include "handlers/positions.h"
@@ -16,6 +17,7 @@
 static const struct route routes[] = {
         { .method = "GET", .pattern = "/health", .handler = handle_health },
         { .method = "GET", .pattern = "/metrics", .handler = handle_metrics },
+        { .method = "GET", .pattern = "/openapi.yaml", .handler = handle_openapi },
 
         { .method = "POST", .pattern = "/quotes", .handler = handle_quotes_create },
         { .method = "GET", .pattern = "/quotes", .handler = handle_quotes_list },
