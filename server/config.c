@@ -39,6 +39,7 @@ struct key_desc {
         const char *const *allowed; /* KEY_ENUM: NULL-terminated, lower case */
         const char *def;            /* default, as a user would write it */
         const char *help;
+        bool secret; /* never printed: config_print shows "<redacted>" */
 };
 
 /* The key is the member's path in struct config, so the name, the offset
@@ -125,6 +126,35 @@ static const struct key_desc keys[] = {
         {FIELD(server, log_level), .env = "LOG_LEVEL", .type = KEY_ENUM,
          .allowed = log_level_values, .def = "info",
          .help = "lowest level of log lines written"},
+        {FIELD(server, max_connections), .env = "HTTP_MAX_CONNECTIONS",
+         .type = KEY_INT, .min = 1, .max = 100000, .def = "1000",
+         .help = "connections open at once; more are refused"},
+        {FIELD(server, max_connections_per_ip),
+         .env = "HTTP_MAX_CONNECTIONS_PER_IP", .type = KEY_INT, .min = 0,
+         .max = 100000, .def = "0",
+         .help = "connections open at once from one address; 0 = no limit"},
+        {FIELD(server, idle_timeout), .env = "HTTP_IDLE_TIMEOUT",
+         .type = KEY_INT, .min = 1, .max = 3600, .def = "60",
+         .help = "seconds a connection may stay silent (idle or mid-request) "
+                 "before it is closed"},
+        {FIELD(server, max_header_bytes), .env = "HTTP_MAX_HEADER_BYTES",
+         .type = KEY_INT, .min = 4096, .max = 1048576, .def = "16384",
+         .help = "largest request line plus headers; larger requests are "
+                 "refused"},
+        {FIELD(server, tls_cert), .env = "TLS_CERT", .type = KEY_STRING,
+         .min = 0, .max = STRING_MAX, .def = "",
+         .help = "PEM certificate file: serve HTTPS (with tls_key); empty = "
+                 "plain HTTP"},
+        {FIELD(server, tls_key), .env = "TLS_KEY", .type = KEY_STRING,
+         .min = 0, .max = STRING_MAX, .def = "",
+         .help = "PEM private key file for tls_cert"},
+        {FIELD(auth, tokens), .env = "AUTH_TOKENS", .type = KEY_STRING,
+         .min = 0, .max = STRING_MAX, .def = "", .secret = true,
+         .help = "bearer tokens, role:token,... (roles read, write, admin); "
+                 "role:sha256:HEX gives a token by its SHA-256; empty = no auth"},
+        {FIELD(auth, protect_metrics), .env = "AUTH_PROTECT_METRICS",
+         .type = KEY_BOOL, .def = "false",
+         .help = "require a token for /metrics too"},
         {FIELD(outbox, max_retries), .env = "OUTBOX_MAX_RETRIES",
          .type = KEY_INT, .min = 1, .max = 1000, .def = "10",
          .help = "failures after which an outbox event is dead"},
@@ -961,7 +991,9 @@ config_print(const struct config *c, FILE *out)
                 if (i == 0 || strcmp(d->section, keys[i - 1].section) != 0)
                         fprintf(out, "%s:\n", d->section);
                 fprintf(out, "  %s: ", d->key);
-                if (d->type == KEY_BOOL)
+                if (d->secret && get_string(c, d)[0] != '\0')
+                        fputs("\"<redacted>\"", out);
+                else if (d->type == KEY_BOOL)
                         fputs(get_bool(c, d) ? "true" : "false", out);
                 else if (d->type == KEY_INT)
                         fprintf(out, "%lld", get_int(c, d));

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 /* The number of keys in the table; config.c asserts it at compile time. */
-#define CONFIG_KEY_COUNT 22
+#define CONFIG_KEY_COUNT 30
 
 /* Ordered by precedence: a higher source beats a lower one. */
 enum config_source {
@@ -50,7 +50,17 @@ struct config {
                 int threads; /* 0 = number of cores */
                 long long max_body_bytes;
                 char *log_level; /* debug | info | warn | error */
+                int max_connections;        /* open connections at once */
+                int max_connections_per_ip; /* 0 = no per-address limit */
+                int idle_timeout;           /* seconds an idle connection is kept */
+                int max_header_bytes;       /* request line + headers */
+                char *tls_cert;             /* PEM file; "" = plain HTTP */
+                char *tls_key;              /* PEM file; "" = plain HTTP */
         } server;
+        struct {
+                char *tokens;         /* "role:token,role:sha256:HEX,..."; "" = no auth; secret */
+                bool protect_metrics; /* /metrics needs a token too */
+        } auth;
         struct {
                 int max_retries;
                 int retry_base_seconds;

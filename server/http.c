@@ -13,10 +13,12 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/ts.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -38,6 +40,10 @@ struct http_server {
         size_t max_body;
         atomic_long in_flight;
         atomic_long suspended;
+        struct auth *auth; /* NULL: no authentication */
+        bool protect_metrics;
+        char *tls_cert;    /* PEM, kept while the daemon runs */
+        char *tls_key;
 };
 
 struct alloc {
@@ -52,6 +58,7 @@ struct req {
         unsigned route_status; /* 0 matched, else 404 or 405 */
         char allow[64];
         const char *method;
+        const char *path; /* libmicrohttpd keeps it for the request */
         char *param;
         char *body;
         size_t body_len;
@@ -213,7 +220,7 @@ req_query_check(struct req *r, const char *const *allowed)
 
 static void
 queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
-      const char *allow)
+      const char *hname, const char *hvalue)
 {
         struct MHD_Response *resp;
 
@@ -228,8 +235,8 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
         }
         if (ctype != NULL)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-        if (allow != NULL)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (hname != NULL)
+                MHD_add_response_header(resp, hname, hvalue);
         MHD_add_response_header(resp, "X-Request-Id", r->request_id);
         MHD_queue_response(r->conn, status, resp);
         MHD_destroy_response(resp);
@@ -240,40 +247,40 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
 
 static void
 reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body,
-                 const char *allow)
+                 const char *hname, const char *hvalue)
 {
         char *buf = json_dumps(body, JSON_COMPACT);
 
         json_decref(body);
         if (buf == NULL) {
                 log_msg(LOG_ERROR, "http_error", "out of memory serializing a response");
-                queue(r, 503, NULL, NULL, 0, NULL);
+                queue(r, 503, NULL, NULL, 0, NULL, NULL);
                 return;
         }
-        queue(r, status, ctype, buf, strlen(buf), allow);
+        queue(r, status, ctype, buf, strlen(buf), hname, hvalue);
 }
 
 void
 reply_json(struct req *r, unsigned status, json_t *body)
 {
-        reply_serialized(r, status, "application/json", body, NULL);
+        reply_serialized(r, status, "application/json", body, NULL, NULL);
 }
 
 void
 reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len)
 {
-        queue(r, status, ctype, text, len, NULL);
+        queue(r, status, ctype, text, len, NULL, NULL);
 }
 
 void
 reply_empty(struct req *r, unsigned status)
 {
-        queue(r, status, NULL, NULL, 0, NULL);
+        queue(r, status, NULL, NULL, 0, NULL, NULL);
 }
 
 static void
 problem(struct req *r, unsigned status, const char *detail, json_t *errors,
-        const char *allow)
+        const char *hname, const char *hvalue)
 {
         json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
                               http_status_title(status), "status", (int)status, "detail",
@@ -284,16 +291,16 @@ problem(struct req *r, unsigned status, const char *detail, json_t *errors,
         else
                 json_decref(errors);
         if (p == NULL) {
-                queue(r, status, NULL, NULL, 0, allow);
+                queue(r, status, NULL, NULL, 0, hname, hvalue);
                 return;
         }
-        reply_serialized(r, status, "application/problem+json", p, allow);
+        reply_serialized(r, status, "application/problem+json", p, hname, hvalue);
 }
 
 void
 reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors)
 {
-        problem(r, status, detail, errors, NULL);
+        problem(r, status, detail, errors, NULL, NULL);
 }
 
 void
@@ -303,7 +310,7 @@ reply_method_not_allowed(struct req *r, const char *allow)
 
         snprintf(detail, sizeof(detail), "method %s is not allowed here; allowed: %s",
                  r->method, allow);
-        problem(r, 405, detail, NULL, allow);
+        problem(r, 405, detail, NULL, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 /* ---- writes ---- */
@@ -436,6 +443,7 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
         r->srv = srv;
         r->conn = conn;
         r->method = method; /* libmicrohttpd keeps it for the request */
+        r->path = url;
         rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         if (rid != NULL && id_valid(rid, strlen(rid)))
                 snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
@@ -535,9 +543,55 @@ parse_body(struct req *r)
         return true;
 }
 
+/* The least role the request needs (API.md, Auth). */
+static enum auth_role
+required_role(const struct req *r)
+{
+        if (strcmp(r->path, "/health") == 0)
+                return AUTH_NONE;
+        if (strcmp(r->path, "/metrics") == 0 && !r->srv->protect_metrics)
+                return AUTH_NONE;
+        if (strncmp(r->path, "/admin", 6) == 0 && (r->path[6] == '/' || r->path[6] == '\0'))
+                return AUTH_ADMIN;
+        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+                return AUTH_READ;
+        return AUTH_WRITE;
+}
+
+/* Returns false after replying 401 or 403. */
+static bool
+authorize(struct req *r)
+{
+        enum auth_role need, have;
+        char detail[160];
+
+        if (r->srv->auth == NULL || (need = required_role(r)) == AUTH_NONE)
+                return true;
+        have = auth_check(r->srv->auth, MHD_lookup_connection_value(
+                                                r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION));
+        if (have == AUTH_NONE) {
+                problem(r, 401, "a valid bearer token is required: send "
+                                "Authorization: Bearer <token>", NULL,
+                        MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+                return false;
+        }
+        if (have < need) {
+                snprintf(detail, sizeof(detail),
+                         "this token has the %s role; %s %s needs the %s role",
+                         auth_role_name(have), r->method, r->route ? r->route->pattern : r->path,
+                         auth_role_name(need));
+                reply_problem(r, 403, detail, NULL);
+                return false;
+        }
+        return true;
+}
+
 static void
 dispatch(struct req *r)
 {
+        if (!authorize(r))
+                return;
         if (r->route_status == 404) {
                 reply_problem(r, 404, "no such resource", NULL);
                 return;
@@ -677,6 +731,124 @@ resolve(const char *host, uint16_t port, struct sockaddr_storage *ret_addr)
         return 0;
 }
 
+/* Reads a whole PEM file into a NUL-terminated heap buffer (caller frees). */
+static char *
+read_pem(const char *key, const char *path)
+{
+        FILE *f = fopen(path, "rb");
+        char *buf = NULL;
+        long n;
+
+        if (f == NULL) {
+                log_msg(LOG_ERROR, "http_start_failed", "server.%s: cannot read %s: %s", key, path,
+                        strerror(errno));
+                return NULL;
+        }
+        if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1L << 20) &&
+            fseek(f, 0, SEEK_SET) == 0 && (buf = calloc(1, (size_t)n + 1)) != NULL &&
+            fread(buf, 1, (size_t)n, f) != (size_t)n) {
+                free(buf);
+                buf = NULL;
+        }
+        fclose(f);
+        if (buf == NULL)
+                log_msg(LOG_ERROR, "http_start_failed", "server.%s: %s is empty or unreadable",
+                        key, path);
+        return buf;
+}
+
+/* TLS when both files are configured. Returns -1 after logging. */
+static int
+setup_tls(struct http_server *s, const struct config *cfg, unsigned *flags)
+{
+        bool cert = cfg->server.tls_cert[0] != '\0', key = cfg->server.tls_key[0] != '\0';
+
+        if (!cert && !key)
+                return 0;
+        if (cert != key) {
+                log_msg(LOG_ERROR, "http_start_failed",
+                        "server.tls_cert and server.tls_key must be set together");
+                return -1;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                log_msg(LOG_ERROR, "http_start_failed",
+                        "this libmicrohttpd was built without TLS; unset server.tls_cert");
+                return -1;
+        }
+        s->tls_cert = read_pem("tls_cert", cfg->server.tls_cert);
+        s->tls_key = read_pem("tls_key", cfg->server.tls_key);
+        if (s->tls_cert == NULL || s->tls_key == NULL)
+                return -1;
+        *flags |= MHD_USE_TLS;
+        return 0;
+}
+
+static bool
+is_loopback(const struct sockaddr_storage *a)
+{
+        if (a->ss_family == AF_INET)
+                return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+        if (a->ss_family == AF_INET6)
+                return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+        return false;
+}
+
+static int
+setup_auth(struct http_server *s, const struct config *cfg, const struct sockaddr_storage *addr)
+{
+        char err[256];
+
+        if (auth_new(cfg->auth.tokens, &s->auth, err, sizeof(err)) != 0) {
+                log_msg(LOG_ERROR, "http_start_failed", "%s", err);
+                return -1;
+        }
+        s->protect_metrics = cfg->auth.protect_metrics;
+        if (s->auth == NULL && !is_loopback(addr))
+                log_msg(LOG_WARN, "auth_disabled",
+                        "NO AUTHENTICATION: listening on %s with no auth.tokens configured, so "
+                        "anyone who can reach this port can read and change the books; set "
+                        "AUTH_TOKENS=\"read:...,write:...,admin:...\" or auth.tokens",
+                        cfg->server.host);
+        return 0;
+}
+
+static struct MHD_Daemon *
+start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
+             const struct sockaddr_storage *addr)
+{
+        struct MHD_OptionItem opts[16];
+        size_t n = 0;
+
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) })
+        OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
+        OPT(MHD_OPTION_SOCK_ADDR, 0, (void *)(uintptr_t)addr);
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, config_threads_effective(cfg), NULL);
+        OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s);
+        OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->server.idle_timeout, NULL);
+        OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->server.max_header_bytes, NULL);
+        OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, NULL);
+        if (cfg->server.max_connections_per_ip > 0)
+                OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->server.max_connections_per_ip, NULL);
+        OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
+        if (s->tls_cert != NULL) {
+                OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert);
+                OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key);
+        }
+        OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+        return MHD_start_daemon(flags, (uint16_t)cfg->server.port, NULL, NULL, access_handler, s,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+static void
+server_free(struct http_server *s)
+{
+        auth_free(s->auth);
+        free(s->tls_cert);
+        free(s->tls_key);
+        free(s);
+}
+
 int
 http_start(const struct app *app, const struct route *routes, size_t nroutes,
            struct http_server **ret_server)
@@ -698,16 +870,9 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                 goto fail;
         if (addr.ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
-        s->daemon = MHD_start_daemon(
-                flags, (uint16_t)cfg->server.port, NULL, NULL, access_handler, s,
-                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config_threads_effective(cfg),
-                MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                MHD_OPTION_END);
+        if (setup_tls(s, cfg, &flags) != 0 || setup_auth(s, cfg, &addr) != 0)
+                goto fail;
+        s->daemon = start_daemon(s, cfg, flags, &addr);
         if (s->daemon == NULL) {
                 log_msg(LOG_ERROR, "http_start_failed",
                         "cannot listen on %s:%d: %s; is another process using the port?",
@@ -719,7 +884,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
         *ret_server = s;
         return 0;
 fail:
-        free(s);
+        server_free(s);
         return -1;
 }
 
@@ -755,5 +920,5 @@ http_stop(struct http_server *s, int grace_ms)
         MHD_stop_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)
                 close(fd);
-        free(s);
+        server_free(s);
 }

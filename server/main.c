@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/service.h"
 
@@ -146,6 +147,7 @@ static int
 load_config(const struct cli *cli)
 {
         const char *file = cli->config_file ? cli->config_file : config_file_from_env(env_get);
+        struct auth *auth = NULL;
         char err[1024];
         enum log_level level;
 
@@ -160,6 +162,9 @@ load_config(const struct cli *cli)
                         goto fail;
         if (config_validate(&config, err, sizeof(err)) != 0)
                 goto fail;
+        if (auth_new(config.auth.tokens, &auth, err, sizeof(err)) != 0)
+                goto fail;
+        auth_free(auth);
         if (log_level_parse(config.server.log_level, &level))
                 log_set_level(level);
         return 0;

@@ -422,9 +422,9 @@ static const struct {
          "maintenance_interval)"},
         {"databse.path", "x",
          "unknown key 'databse.path' (known sections: database, server, "
-         "outbox)"},
+         "auth, outbox)"},
         {"port", "1", "unknown key 'port' (known sections: database, server, "
-                      "outbox)"},
+                      "auth, outbox)"},
         {"server.port", "70000",
          "server.port: 70000 is out of range (allowed: 0-65535)"},
         {"server.port", "65536",
@@ -609,6 +609,13 @@ START_TEST(every_key_has_an_env_variable_that_sets_it)
                                     CONFIG_SRC_FLAG, err, sizeof(err)), 0);
         ck_assert_int_eq(config_set(&c, "server.log_level", "error",
                                     CONFIG_SRC_FLAG, err, sizeof(err)), 0);
+        /* Keys whose default is "" need a value: an empty variable is unset. */
+        ck_assert_int_eq(config_set(&c, "server.tls_cert", "/c.pem",
+                                    CONFIG_SRC_FLAG, err, sizeof(err)), 0);
+        ck_assert_int_eq(config_set(&c, "server.tls_key", "/k.pem",
+                                    CONFIG_SRC_FLAG, err, sizeof(err)), 0);
+        ck_assert_int_eq(config_set(&c, "auth.tokens", "read:x",
+                                    CONFIG_SRC_FLAG, err, sizeof(err)), 0);
         for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
                 env[2 * i] = config_key_env(i);
                 env[2 * i + 1] = value_text(&c, config_key_name(i), values[i],
@@ -655,7 +662,7 @@ static const struct {
           "path, wal_mode, connection_pool_size,"}},
         {"databse:\n  path: x\n",
          {"line 1: unknown section 'databse' (known sections: database, server, "
-          "outbox)"}},
+          "auth, outbox)"}},
         {"server:\n  port: 80\ndatabase:\n  connection_pool_size: abc\n",
          {"line 4: database.connection_pool_size: 'abc' is not an integer "
           "(allowed: 1-64)"}},
@@ -695,9 +702,11 @@ static const struct {
          {"line 3: database.path: expected a scalar value, got a mapping"}},
         {"server: 5\n",
          {"line 1: section 'server' must be a mapping of keys (host, port, "
-          "threads, max_body_bytes, log_level)"}},
+          "threads, max_body_bytes, log_level, max_connections, "
+          "max_connections_per_ip, idle_timeout, max_header_bytes, tls_cert, "
+          "tls_key)"}},
         {"- server\n",
-         {"line 1: expected a mapping of sections (database, server, outbox)"}},
+         {"line 1: expected a mapping of sections (database, server, auth, outbox)"}},
         {"hello\n", {"line 1: expected a mapping of sections"}},
         {"? [a]\n: 1\n", {"line 1: section names must be scalars"}},
         {"server:\n  ? [a]\n  : 1\n",
