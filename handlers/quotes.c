@@ -1,46 +1,577 @@
-/* The /quotes endpoints: NOT IMPLEMENTED YET (a placeholder that replies 501). */
+/* The /quotes endpoints (see ../shared/API.md, Quotes): each handler parses
+ * the request into plain structs with the declarative tables of parse.h,
+ * hands reads to repo/quotes.c on a reader connection and changes to the
+ * writer as one job, then maps the repo's answer to a status and JSON.
+ *
+ * A create, a batch item and an idempotent repeat are compared by the repo
+ * after parsing, so 1.5 and "1.5" are the same content. Quote changes add no
+ * outbox events: the contract names none for quotes. */
 #include "handlers/quotes.h"
 
+#include "common/ids.h"
+#include "common/ts.h"
+#include "handlers/parse.h"
+#include "repo/quotes.h"
 #include "server/http.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BATCH_MAX 1000
+
+static const char unavailable[] = "database unavailable, retry";
+
+/* A quote as a client sends it (POST /quotes and each batch item). */
+struct quote_in {
+        struct opt_str quote_id;
+        struct opt_str symbol_src;
+        struct opt_str symbol_dst;
+        struct opt_dec bid_price;
+        struct opt_dec bid_qty;
+        struct opt_dec ask_price;
+        struct opt_dec ask_qty;
+        struct opt_dec source_bid_price;
+        struct opt_dec source_ask_price;
+        struct opt_dec spread_bps;
+        struct opt_str status;
+        struct opt_ts expires_at;
+};
+
+static const char *const create_statuses[] = { "active", NULL };
+
+#define QUOTE_DEC(field, req, rule_)                                                 \
+        { .name = #field, .type = F_DEC, .required = (req),                          \
+          .offset = offsetof(struct quote_in, field), .rule = (rule_) }
+
+static const struct field create_fields[] = {
+        { .name = "quote_id", .type = F_ID, .offset = offsetof(struct quote_in, quote_id) },
+        { .name = "symbol_src", .type = F_SYMBOL, .required = true,
+          .offset = offsetof(struct quote_in, symbol_src) },
+        { .name = "symbol_dst", .type = F_SYMBOL, .required = true,
+          .offset = offsetof(struct quote_in, symbol_dst) },
+        QUOTE_DEC(bid_price, false, DEC_POSITIVE),
+        QUOTE_DEC(bid_qty, false, DEC_POSITIVE),
+        QUOTE_DEC(ask_price, false, DEC_POSITIVE),
+        QUOTE_DEC(ask_qty, false, DEC_POSITIVE),
+        QUOTE_DEC(source_bid_price, true, DEC_POSITIVE),
+        QUOTE_DEC(source_ask_price, true, DEC_POSITIVE),
+        QUOTE_DEC(spread_bps, false, DEC_ANY),
+        { .name = "status", .type = F_ENUM, .offset = offsetof(struct quote_in, status),
+          .enum_values = create_statuses },
+        { .name = "expires_at", .type = F_TS, .offset = offsetof(struct quote_in, expires_at) },
+        { .name = "created_at", .type = F_READONLY },
+        { .name = "updated_at", .type = F_READONLY },
+};
+
+/* ---- shared helpers ---- */
+
+/* Copies a parsed decimal into a nullable quote member. */
+static void
+set_opt(const struct opt_dec *d, bool *ret_has, int64_t *ret_v)
+{
+        *ret_has = d->set;
+        *ret_v = d->set ? d->v : 0;
+}
+
+/* Fills q from a parsed, valid quote_in; makes a UUIDv7 when no id came. */
+static void
+quote_from_in(const struct quote_in *in, struct quote *q)
+{
+        memset(q, 0, sizeof(*q));
+        if (in->quote_id.set)
+                snprintf(q->quote_id, sizeof(q->quote_id), "%s", in->quote_id.v);
+        else
+                id_uuidv7(q->quote_id);
+        snprintf(q->symbol_src, sizeof(q->symbol_src), "%s", in->symbol_src.v);
+        snprintf(q->symbol_dst, sizeof(q->symbol_dst), "%s", in->symbol_dst.v);
+        set_opt(&in->bid_price, &q->has_bid_price, &q->bid_price);
+        set_opt(&in->bid_qty, &q->has_bid_qty, &q->bid_qty);
+        set_opt(&in->ask_price, &q->has_ask_price, &q->ask_price);
+        set_opt(&in->ask_qty, &q->has_ask_qty, &q->ask_qty);
+        q->source_bid_price = in->source_bid_price.v;
+        q->source_ask_price = in->source_ask_price.v;
+        set_opt(&in->spread_bps, &q->has_spread_bps, &q->spread_bps);
+        q->has_expires_at = in->expires_at.set;
+        q->expires_at = in->expires_at.set ? in->expires_at.v : 0;
+}
+
+/* The response JSON of q. New reference (NULL on out-of-memory, which
+ * reply_json turns into a 503). */
+static json_t *
+quote_to_json(const struct quote *q)
+{
+        json_t *o = json_object();
+
+        if (o == NULL)
+                return NULL;
+        json_object_set_new(o, "quote_id", json_string(q->quote_id));
+        json_object_set_new(o, "symbol_src", json_string(q->symbol_src));
+        json_object_set_new(o, "symbol_dst", json_string(q->symbol_dst));
+        json_set_dec(o, "bid_price", q->has_bid_price, q->bid_price);
+        json_set_dec(o, "bid_qty", q->has_bid_qty, q->bid_qty);
+        json_set_dec(o, "ask_price", q->has_ask_price, q->ask_price);
+        json_set_dec(o, "ask_qty", q->has_ask_qty, q->ask_qty);
+        json_object_set_new(o, "source_bid_price", json_dec(q->source_bid_price));
+        json_object_set_new(o, "source_ask_price", json_dec(q->source_ask_price));
+        json_set_dec(o, "spread_bps", q->has_spread_bps, q->spread_bps);
+        json_object_set_new(o, "status", json_string(q->status));
+        json_object_set_new(o, "created_at", json_ts(q->created_at));
+        json_object_set_new(o, "updated_at", json_ts(q->updated_at));
+        json_set_ts(o, "expires_at", q->has_expires_at, q->expires_at);
+        return o;
+}
+
+/* No quotes endpoint but the list takes query parameters: any is a 400.
+ * Returns false after replying. */
+static bool
+no_query(struct req *r)
+{
+        static const char *const none[] = { NULL };
+
+        return req_query_check(r, none);
+}
+
+/* The job's argument, or a 503 reply and NULL when memory ran out. */
+static void *
+job_alloc(struct req *r, size_t size)
+{
+        void *job = req_alloc(r, size);
+
+        if (job == NULL)
+                reply_problem(r, 503, "out of memory, retry", NULL);
+        return job;
+}
+
+static void
+reply_not_found(struct req *r, const char *quote_id)
+{
+        char detail[128];
+
+        snprintf(detail, sizeof(detail), "quote '%s' does not exist", quote_id);
+        reply_problem(r, 404, detail, NULL);
+}
+
+/* 409 for an id stored (or sent earlier in the batch) with other content;
+ * field names the quote_id member that clashed. */
+static void
+reply_id_conflict(struct req *r, const char *field, const char *quote_id)
+{
+        char detail[256];
+        json_t *errors = NULL;
+
+        snprintf(detail, sizeof(detail),
+                 "quote '%s' already exists with other content; a retry must send the same "
+                 "content, a new quote needs a new quote_id",
+                 quote_id);
+        problem_add(&errors, field, "%s", detail);
+        reply_problem(r, 409, detail, errors);
+}
+
+/* ---- POST /quotes ---- */
+
+static void
+respond_create(struct req *r, int result)
+{
+        const struct repo_quote_create *job = req_write_arg(r);
+
+        switch (result) {
+        case REPO_OK:
+                reply_json(r, job->existed ? 200 : 201, quote_to_json(&job->q));
+                return;
+        case REPO_CONFLICT:
+                reply_id_conflict(r, "quote_id", job->q.quote_id);
+                return;
+        case REPO_INVALID:
+                reply_problem(r, 400, "the quote breaks a rule of the database", NULL);
+                return;
+        default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
+}
 
 void
 handle_quotes_create(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct quote_in in = { 0 };
+        json_t *errors = NULL;
+        struct repo_quote_create *job;
+
+        if (!no_query(r))
+                return;
+        if (!parse_object(req_body(r), create_fields, NFIELDS(create_fields), &in, "",
+                          &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        job = job_alloc(r, sizeof(*job));
+        if (job == NULL)
+                return;
+        quote_from_in(&in, &job->q);
+        req_write(r, repo_quotes_create_job, job, respond_create);
+}
+
+/* ---- GET /quotes ---- */
+
+struct list_in {
+        struct opt_str status;
+        struct opt_str symbol_src;
+        struct opt_str symbol_dst;
+};
+
+static const char *const all_statuses[] = { "active", "used", "expired", "cancelled", NULL };
+
+static const struct field list_fields[] = {
+        { .name = "status", .type = F_ENUM, .offset = offsetof(struct list_in, status),
+          .enum_values = all_statuses },
+        { .name = "symbol_src", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_src) },
+        { .name = "symbol_dst", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_dst) },
+};
+
+/* Gathers the rows of a page and remembers the last one's key. */
+struct list_acc {
+        json_t *items;
+        int n;
+        int64_t last_key;
+        char last_id[QUOTE_ID_BUFSZ];
+};
+
+static void
+list_row(void *cls, const struct quote *q)
+{
+        struct list_acc *acc = cls;
+
+        json_array_append_new(acc->items, quote_to_json(q));
+        acc->n++;
+        acc->last_key = q->created_at;
+        memcpy(acc->last_id, q->quote_id, sizeof(acc->last_id));
 }
 
 void
 handle_quotes_list(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct list_in in = { 0 };
+        struct page page;
+        json_t *errors = NULL;
+        struct list_acc acc = { .items = json_array() };
+        struct quote_filter f;
+        struct db_conn *c;
+        enum repo_status s;
+
+        if (!parse_query(r, list_fields, NFIELDS(list_fields), &in, &page, &errors)) {
+                json_decref(acc.items);
+                reply_invalid(r, errors);
+                return;
+        }
+        f = (struct quote_filter){ .status = in.status.set ? in.status.v : NULL,
+                                   .symbol_src = in.symbol_src.set ? in.symbol_src.v : NULL,
+                                   .symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL,
+                                   .now_us = ts_now_us() };
+        c = db_reader_acquire(req_app(r)->db);
+        s = repo_quotes_list(c, &f, page.has_cursor, page.cursor_key, page.cursor_id,
+                             page.limit, list_row, &acc);
+        db_reader_release(req_app(r)->db, c);
+        if (s != REPO_OK || acc.items == NULL) {
+                json_decref(acc.items);
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
+        reply_json(r, 200,
+                   json_list(acc.items,
+                             json_next_cursor(acc.n == page.limit, acc.last_key, acc.last_id)));
+}
+
+/* ---- POST /quotes/batch ---- */
+
+/* Checks the envelope {"quotes": [...]}: an array of 1 to BATCH_MAX, and
+ * no other member (reported in *errors). Returns the array (borrowed), or
+ * NULL when there is no usable one (reported too). */
+static const json_t *
+batch_array(const json_t *body, json_t **errors)
+{
+        const json_t *arr = body ? json_object_get(body, "quotes") : NULL;
+        const char *key;
+        json_t *v;
+
+        json_object_foreach((json_t *)(uintptr_t)body, key, v) {
+                if (strcmp(key, "quotes") != 0)
+                        problem_add(errors, key, "%s is not a known field", key);
+        }
+        if (arr == NULL || json_is_null(arr)) {
+                problem_add(errors, "quotes", "quotes is required");
+                return NULL;
+        }
+        if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+            json_array_size(arr) > BATCH_MAX) {
+                problem_add(errors, "quotes", "quotes must be an array of 1 to %d quotes",
+                            BATCH_MAX);
+                return NULL;
+        }
+        return arr;
+}
+
+/* Parses every item of arr into items (as many as arr holds), reporting every
+ * bad field as quotes[i].field. Returns true when nothing at all was wrong,
+ * counting the errors already in *errors. */
+static bool
+batch_items(const json_t *arr, struct quote *items, json_t **errors)
+{
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                const json_t *item = json_array_get(arr, i);
+                struct quote_in in = { 0 };
+                char prefix[32];
+
+                snprintf(prefix, sizeof(prefix), "quotes[%zu].", i);
+                if (!json_is_object(item)) {
+                        prefix[strlen(prefix) - 1] = '\0';
+                        problem_add(errors, prefix, "%s must be a JSON object (a quote)",
+                                    prefix);
+                        continue;
+                }
+                if (parse_object(item, create_fields, NFIELDS(create_fields), &in, prefix,
+                                 errors))
+                        quote_from_in(&in, &items[i]);
+        }
+        return *errors == NULL;
+}
+
+static void
+respond_batch(struct req *r, int result)
+{
+        const struct repo_quotes_batch *job = req_write_arg(r);
+        char field[48];
+        json_t *items;
+
+        switch (result) {
+        case REPO_OK:
+                items = json_array();
+                for (size_t i = 0; i < job->n && items != NULL; i++)
+                        json_array_append_new(items, quote_to_json(&job->items[i]));
+                reply_json(r, 201, items ? json_pack("{s:o}", "items", items) : NULL);
+                return;
+        case REPO_CONFLICT:
+                snprintf(field, sizeof(field), "quotes[%zu].quote_id", job->conflict_index);
+                reply_id_conflict(r, field, job->items[job->conflict_index].quote_id);
+                return;
+        case REPO_INVALID:
+                reply_problem(r, 400, "a quote breaks a rule of the database", NULL);
+                return;
+        default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
 }
 
 void
 handle_quotes_batch(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        json_t *errors = NULL;
+        const json_t *arr;
+        struct repo_quotes_batch *job;
+
+        if (!no_query(r))
+                return;
+        arr = batch_array(req_body(r), &errors);
+        if (arr == NULL) {
+                reply_invalid(r, errors);
+                return;
+        }
+        job = job_alloc(r, sizeof(*job));
+        if (job == NULL)
+                return;
+        job->n = json_array_size(arr);
+        job->items = job_alloc(r, job->n * sizeof(*job->items));
+        if (job->items == NULL)
+                return;
+        if (!batch_items(arr, job->items, &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        req_write(r, repo_quotes_batch_job, job, respond_batch);
+}
+
+/* ---- POST /quotes/expire ---- */
+
+struct expire_in {
+        struct opt_str symbol_src;
+        struct opt_str symbol_dst;
+};
+
+static const struct field expire_fields[] = {
+        { .name = "symbol_src", .type = F_SYMBOL,
+          .offset = offsetof(struct expire_in, symbol_src) },
+        { .name = "symbol_dst", .type = F_SYMBOL,
+          .offset = offsetof(struct expire_in, symbol_dst) },
+};
+
+static void
+respond_expire(struct req *r, int result)
+{
+        const struct repo_quotes_expire *job = req_write_arg(r);
+
+        switch (result) {
+        case REPO_OK:
+                reply_json(r, 200, json_pack("{s:I}", "expired", (json_int_t)job->expired));
+                return;
+        default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
 }
 
 void
 handle_quotes_expire(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct expire_in in = { 0 };
+        json_t *errors = NULL;
+        struct repo_quotes_expire *job;
+
+        if (!no_query(r))
+                return;
+        if (!parse_object(req_body(r), expire_fields, NFIELDS(expire_fields), &in, "",
+                          &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        job = job_alloc(r, sizeof(*job));
+        if (job == NULL)
+                return;
+        /* Borrowed from the request body, which outlives the job. */
+        job->symbol_src = in.symbol_src.set ? in.symbol_src.v : NULL;
+        job->symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL;
+        req_write(r, repo_quotes_expire_job, job, respond_expire);
 }
+
+/* ---- GET /quotes/{quote_id} ---- */
 
 void
 handle_quotes_get(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        const struct app *app = req_app(r);
+        struct db_conn *c;
+        struct quote q;
+        enum repo_status s;
+
+        if (!no_query(r))
+                return;
+        c = db_reader_acquire(app->db);
+        s = repo_quotes_get(c, req_param(r), &q);
+        db_reader_release(app->db, c);
+        switch (s) {
+        case REPO_OK:
+                reply_json(r, 200, quote_to_json(&q));
+                return;
+        case REPO_NOT_FOUND:
+                reply_not_found(r, req_param(r));
+                return;
+        default:
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
+}
+
+/* ---- PATCH /quotes/{quote_id} ---- */
+
+struct update_in {
+        struct opt_str status;
+};
+
+/* The only changes a client may make: an active quote ends. */
+static const char *const update_statuses[] = { "expired", "cancelled", NULL };
+
+static const struct field update_fields[] = {
+        { .name = "status", .type = F_ENUM, .required = true,
+          .offset = offsetof(struct update_in, status), .enum_values = update_statuses },
+        { .name = "created_at", .type = F_READONLY },
+        { .name = "updated_at", .type = F_READONLY },
+};
+
+static void
+respond_update(struct req *r, int result)
+{
+        const struct repo_quote_status *job = req_write_arg(r);
+        char detail[192];
+
+        switch (result) {
+        case REPO_OK:
+                reply_json(r, 200, quote_to_json(&job->q));
+                return;
+        case REPO_NOT_FOUND:
+                reply_not_found(r, job->quote_id);
+                return;
+        case REPO_CONFLICT:
+                snprintf(detail, sizeof(detail),
+                         "quote '%s' is %s: only an active quote can become %s", job->quote_id,
+                         job->q.status, job->status);
+                reply_problem(r, 409, detail, NULL);
+                return;
+        default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
 }
 
 void
 handle_quotes_update(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct update_in in = { 0 };
+        json_t *errors = NULL;
+        struct repo_quote_status *job;
+
+        if (!no_query(r))
+                return;
+        if (!parse_object(req_body(r), update_fields, NFIELDS(update_fields), &in, "",
+                          &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        job = job_alloc(r, sizeof(*job));
+        if (job == NULL)
+                return;
+        snprintf(job->quote_id, sizeof(job->quote_id), "%s", req_param(r));
+        job->status = strcmp(in.status.v, "expired") == 0 ? "expired" : "cancelled";
+        req_write(r, repo_quotes_set_status_job, job, respond_update);
+}
+
+/* ---- DELETE /quotes/{quote_id} ---- */
+
+static void
+respond_delete(struct req *r, int result)
+{
+        const struct repo_quote_delete *job = req_write_arg(r);
+        char detail[160];
+
+        switch (result) {
+        case REPO_OK:
+                reply_empty(r, 204);
+                return;
+        case REPO_NOT_FOUND:
+                reply_not_found(r, job->quote_id);
+                return;
+        case REPO_CONFLICT:
+                snprintf(detail, sizeof(detail),
+                         "quote '%s' is referenced by an order and cannot be deleted",
+                         job->quote_id);
+                reply_problem(r, 409, detail, NULL);
+                return;
+        default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, unavailable, NULL);
+                return;
+        }
 }
 
 void
 handle_quotes_delete(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct repo_quote_delete *job;
+
+        if (!no_query(r))
+                return;
+        job = job_alloc(r, sizeof(*job));
+        if (job == NULL)
+                return;
+        snprintf(job->quote_id, sizeof(job->quote_id), "%s", req_param(r));
+        req_write(r, repo_quotes_delete_job, job, respond_delete);
 }

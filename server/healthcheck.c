@@ -235,6 +235,12 @@ parse_status(struct probe *p, const char *line, size_t len, int *ret_status)
                 *ret_status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
                 return 0;
         }
+        if (line[0] == 0x15 || line[0] == 0x16) {
+                /* A TLS alert or handshake record: the port speaks HTTPS. */
+                snprintf(p->why, sizeof(p->why),
+                         "the server answered in TLS; this probe speaks plain HTTP only");
+                return -1;
+        }
         /* Quote the start of the line, printable bytes only. */
         for (size_t i = 0; i < len && n + 1 < sizeof(shown); i++) {
                 if (line[i] == '\r' || line[i] == '\n')

@@ -335,6 +335,12 @@ req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r,
         db_submit(r->srv->app->db, &r->job);
 }
 
+void *
+req_write_arg(const struct req *r)
+{
+        return r->job.arg;
+}
+
 /* ---- routing ---- */
 
 /* Matches path against pattern; on success *ret_param is the decoded {param}

@@ -114,6 +114,10 @@ void reply_method_not_allowed(struct req *r, const char *allow);
 void req_write(struct req *r, db_job_fn fn, void *arg,
                void (*respond)(struct req *r, int result));
 
+/* The arg given to req_write, for respond to read the job's outputs.
+ * Borrowed; NULL before req_write. */
+void *req_write_arg(const struct req *r);
+
 /* ---- validation errors, gathered then sent at once ---- */
 
 /* Appends {"field","message"} to *errors (created on first use). */
