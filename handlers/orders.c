@@ -1,28 +1,485 @@
-/* The /orders endpoints: NOT IMPLEMENTED YET (a placeholder that replies 501). */
+/* The /orders endpoints (../shared/API.md, Orders): parse and validate the
+ * request into plain structs, run the repo (a writer job for changes, one
+ * cached statement on a reader for reads), map the result to a status, and
+ * serialize orders. The order's JSON here is also the payload of its
+ * order_created / order_updated events, so a consumer sees exactly what
+ * GET /orders/{order_id} returns. */
 #include "handlers/orders.h"
 
+#include "common/ids.h"
+#include "handlers/parse.h"
+#include "repo/orders.h"
 #include "server/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const sides[] = { "buy", "sell", NULL };
+static const char *const types[] = { "market", "limit", "limit_maker", NULL };
+static const char *const create_statuses[] = { "pending", "open", NULL };
+static const char *const patch_statuses[] = { "open", "cancelled", "rejected", "expired", NULL };
+static const char *const all_statuses[] = { "pending",   "open",     "partially_filled",
+                                            "filled",    "cancelled", "rejected",
+                                            "expired",   NULL };
+
+#define UNAVAILABLE "database unavailable, retry"
+
+/* ---- JSON out ---- */
+
+static json_t *
+opt_string(bool has, const char *v)
+{
+        return has ? json_string(v) : json_null();
+}
+
+/* The order as every endpoint and event shows it. New reference or NULL. */
+static json_t *
+order_to_json(const struct order *o)
+{
+        json_t *j = json_object();
+
+        if (j == NULL)
+                return NULL;
+        json_object_set_new(j, "order_id", json_string(o->order_id));
+        json_object_set_new(j, "quote_id", opt_string(o->has_quote_id, o->quote_id));
+        json_object_set_new(j, "symbol", json_string(o->symbol));
+        json_object_set_new(j, "side", json_string(o->side));
+        json_object_set_new(j, "type", json_string(o->type));
+        json_set_dec(j, "quantity", true, o->quantity);
+        json_set_dec(j, "price", o->has_price, o->price);
+        json_object_set_new(j, "status", json_string(order_status_name(o->status)));
+        json_object_set_new(j, "external_order_id",
+                            opt_string(o->has_external_order_id, o->external_order_id));
+        json_set_dec(j, "filled_quantity", true, o->filled_quantity);
+        json_set_dec(j, "avg_fill_price", o->has_avg_fill_price, o->avg_fill_price);
+        json_set_ts(j, "created_at", true, o->created_at);
+        json_set_ts(j, "updated_at", true, o->updated_at);
+        return j;
+}
+
+/* order_payload_fn: the event payload. Caller owns the text (free). */
+static char *
+order_payload(const struct order *o)
+{
+        json_t *j = order_to_json(o);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        return text;
+}
+
+static void
+reply_order(struct req *r, unsigned status, const struct order *o)
+{
+        json_t *j = order_to_json(o);
+
+        if (j == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
+                return;
+        }
+        reply_json(r, status, j);
+}
+
+/* Copies a validated string into a fixed member (validation bounded it). */
+static void
+copy_str(char *dst, size_t cap, const char *src)
+{
+        snprintf(dst, cap, "%s", src);
+}
+
+/* external_order_id: any text of 1-ORDER_EXT_ID_MAX bytes (the length cap is
+ * the field table's; an empty one could not name an exchange order). */
+static void
+check_external_id(const struct opt_str *v, const char *field, json_t **errors)
+{
+        if (v->set && v->v[0] == '\0')
+                problem_add(errors, field, "%s must be 1-%d characters", field,
+                            ORDER_EXT_ID_MAX);
+}
+
+/* ---- POST /orders ---- */
+
+struct create_body {
+        struct opt_str order_id, quote_id, symbol, side, type, status, external_order_id;
+        struct opt_dec quantity, price;
+};
+
+#define CB(m) offsetof(struct create_body, m)
+static const struct field create_fields[] = {
+        { .name = "order_id", .type = F_ID, .offset = CB(order_id) },
+        { .name = "quote_id", .type = F_ID, .offset = CB(quote_id) },
+        { .name = "symbol", .type = F_SYMBOL, .required = true, .offset = CB(symbol) },
+        { .name = "side", .type = F_ENUM, .required = true, .offset = CB(side),
+          .enum_values = sides },
+        { .name = "type", .type = F_ENUM, .required = true, .offset = CB(type),
+          .enum_values = types },
+        { .name = "quantity", .type = F_DEC, .required = true, .offset = CB(quantity),
+          .rule = DEC_POSITIVE },
+        { .name = "price", .type = F_DEC, .offset = CB(price), .rule = DEC_POSITIVE },
+        { .name = "status", .type = F_ENUM, .offset = CB(status),
+          .enum_values = create_statuses },
+        { .name = "external_order_id", .type = F_STRING, .offset = CB(external_order_id),
+          .max_len = ORDER_EXT_ID_MAX },
+        { .name = "filled_quantity", .type = F_READONLY },
+        { .name = "avg_fill_price", .type = F_READONLY },
+        { .name = "created_at", .type = F_READONLY },
+        { .name = "updated_at", .type = F_READONLY },
+};
+#undef CB
+
+/* price is required for limit and limit_maker orders and must be absent for
+ * market ones. Skipped when type itself is invalid (already reported), and
+ * a price that failed its own checks is not reported twice. */
+static void
+check_price_rule(const json_t *body, const struct create_body *b, json_t **errors)
+{
+        const json_t *p = body ? json_object_get(body, "price") : NULL;
+        bool sent = p != NULL && !json_is_null(p);
+
+        if (!b->type.set)
+                return;
+        if (strcmp(b->type.v, "market") == 0) {
+                if (b->price.set)
+                        problem_add(errors, "price", "price must be absent for a market order");
+        } else if (!sent) {
+                problem_add(errors, "price", "price is required for a %s order", b->type.v);
+        }
+}
+
+static void
+create_input(const struct create_body *b, struct order *o)
+{
+        memset(o, 0, sizeof(*o));
+        if (b->order_id.set)
+                copy_str(o->order_id, sizeof(o->order_id), b->order_id.v);
+        else
+                id_uuidv7(o->order_id);
+        o->has_quote_id = b->quote_id.set;
+        if (b->quote_id.set)
+                copy_str(o->quote_id, sizeof(o->quote_id), b->quote_id.v);
+        copy_str(o->symbol, sizeof(o->symbol), b->symbol.v);
+        copy_str(o->side, sizeof(o->side), b->side.v);
+        copy_str(o->type, sizeof(o->type), b->type.v);
+        o->quantity = b->quantity.v;
+        o->has_price = b->price.set;
+        o->price = b->price.v;
+        o->status = ORDER_PENDING;
+        if (b->status.set)
+                order_status_from_name(b->status.v, &o->status);
+        o->has_external_order_id = b->external_order_id.set;
+        if (b->external_order_id.set)
+                copy_str(o->external_order_id, sizeof(o->external_order_id),
+                         b->external_order_id.v);
+}
+
+static void
+reply_create_conflict(struct req *r, const struct order_create *oc)
+{
+        char detail[400];
+        json_t *errors = NULL;
+
+        switch (oc->refusal) {
+        case ORDER_REFUSED_QUOTE_NOT_ACTIVE:
+                snprintf(detail, sizeof(detail), "quote %s is %s, not active", oc->in.quote_id,
+                         oc->quote_status);
+                problem_add(&errors, "quote_id", "%s", detail);
+                break;
+        case ORDER_REFUSED_QUOTE_EXPIRED:
+                snprintf(detail, sizeof(detail), "quote %s is past its expires_at",
+                         oc->in.quote_id);
+                problem_add(&errors, "quote_id", "%s", detail);
+                break;
+        case ORDER_REFUSED_EXTERNAL_ID:
+                snprintf(detail, sizeof(detail), "external_order_id %s already belongs to order %s",
+                         oc->in.external_order_id, oc->other_order_id);
+                problem_add(&errors, "external_order_id", "%s", detail);
+                break;
+        default:
+                snprintf(detail, sizeof(detail),
+                         "order %s already exists with other content", oc->in.order_id);
+                problem_add(&errors, "order_id", "%s", detail);
+                break;
+        }
+        reply_problem(r, 409, detail, errors);
+}
+
+static void
+respond_create(struct req *r, int result)
+{
+        const struct order_create *oc = req_write_arg(r);
+        char detail[200];
+        json_t *errors = NULL;
+
+        switch (result) {
+        case REPO_OK:
+                reply_order(r, oc->existed ? 200 : 201, &oc->out);
+                return;
+        case REPO_NOT_FOUND:
+                snprintf(detail, sizeof(detail), "quote %s does not exist", oc->in.quote_id);
+                problem_add(&errors, "quote_id", "%s", detail);
+                reply_problem(r, 422, detail, errors);
+                return;
+        case REPO_CONFLICT:
+                reply_create_conflict(r, oc);
+                return;
+        case REPO_INVALID:
+                reply_problem(r, 400, "the order breaks a rule of the database", NULL);
+                return;
+        default: /* REPO_BUSY, REPO_ERROR, DB_COMMIT_FAILED, DB_UNAVAILABLE */
+                reply_problem(r, 503, UNAVAILABLE, NULL);
+                return;
+        }
+}
 
 void
 handle_orders_create(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        const json_t *body = req_body(r);
+        struct create_body b = { 0 };
+        struct order_create *oc = req_alloc(r, sizeof(*oc));
+        json_t *errors = NULL;
+
+        if (oc == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
+                return;
+        }
+        parse_object(body, create_fields, NFIELDS(create_fields), &b, "", &errors);
+        check_price_rule(body, &b, &errors);
+        check_external_id(&b.external_order_id, "external_order_id", &errors);
+        if (errors != NULL) {
+                reply_invalid(r, errors);
+                return;
+        }
+        create_input(&b, &oc->in);
+        oc->payload = order_payload;
+        req_write(r, repo_orders_create_job, oc, respond_create);
+}
+
+/* ---- GET /orders/{order_id} ---- */
+
+void
+handle_orders_get(struct req *r)
+{
+        const struct app *app = req_app(r);
+        struct db_conn *c = db_reader_acquire(app->db);
+        struct order o;
+        enum repo_status s = repo_orders_get(c, req_param(r), &o);
+        char detail[120];
+
+        db_reader_release(app->db, c);
+        switch (s) {
+        case REPO_OK:
+                reply_order(r, 200, &o);
+                return;
+        case REPO_NOT_FOUND:
+                snprintf(detail, sizeof(detail), "order %s does not exist", req_param(r));
+                reply_problem(r, 404, detail, NULL);
+                return;
+        default:
+                reply_problem(r, 503, UNAVAILABLE, NULL);
+                return;
+        }
+}
+
+/* ---- GET /orders ---- */
+
+struct list_query {
+        struct opt_str symbol, status, quote_id, external_order_id;
+        struct opt_ts created_after, created_before;
+};
+
+#define LQ(m) offsetof(struct list_query, m)
+static const struct field list_fields[] = {
+        { .name = "symbol", .type = F_SYMBOL, .offset = LQ(symbol) },
+        { .name = "status", .type = F_ENUM, .offset = LQ(status), .enum_values = all_statuses },
+        { .name = "quote_id", .type = F_ID, .offset = LQ(quote_id) },
+        { .name = "external_order_id", .type = F_STRING, .offset = LQ(external_order_id),
+          .max_len = ORDER_EXT_ID_MAX },
+        { .name = "created_after", .type = F_TS, .offset = LQ(created_after) },
+        { .name = "created_before", .type = F_TS, .offset = LQ(created_before) },
+};
+#undef LQ
+
+static void
+list_filter(const struct list_query *q, const struct page *p, struct order_filter *f)
+{
+        memset(f, 0, sizeof(*f));
+        if ((f->has_symbol = q->symbol.set))
+                copy_str(f->symbol, sizeof(f->symbol), q->symbol.v);
+        if ((f->has_status = q->status.set))
+                order_status_from_name(q->status.v, &f->status);
+        if ((f->has_quote_id = q->quote_id.set))
+                copy_str(f->quote_id, sizeof(f->quote_id), q->quote_id.v);
+        if ((f->has_external_order_id = q->external_order_id.set))
+                copy_str(f->external_order_id, sizeof(f->external_order_id),
+                         q->external_order_id.v);
+        f->has_created_after = q->created_after.set;
+        f->created_after = q->created_after.v;
+        f->has_created_before = q->created_before.set;
+        f->created_before = q->created_before.v;
+        f->has_cursor = p->has_cursor;
+        f->cursor_key = p->cursor_key;
+        copy_str(f->cursor_id, sizeof(f->cursor_id), p->cursor_id);
+        f->limit = p->limit;
+}
+
+/* Collects a page: the items and the last row for next_cursor. */
+struct list_acc {
+        json_t *items;
+        bool oom;
+        int64_t last_key;
+        char last_id[65];
+};
+
+static void
+list_each(void *cls, const struct order *o)
+{
+        struct list_acc *a = cls;
+        json_t *j = order_to_json(o);
+
+        if (j == NULL || json_array_append_new(a->items, j) != 0)
+                a->oom = true;
+        a->last_key = o->created_at;
+        memcpy(a->last_id, o->order_id, sizeof(a->last_id));
 }
 
 void
 handle_orders_list(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        const struct app *app = req_app(r);
+        struct list_query q = { 0 };
+        struct page p;
+        struct order_filter f;
+        struct list_acc a = { .items = json_array() };
+        json_t *errors = NULL;
+        struct db_conn *c;
+        enum repo_status s;
+        size_t n = 0;
+
+        if (!parse_query(r, list_fields, NFIELDS(list_fields), &q, &p, &errors)) {
+                json_decref(a.items);
+                reply_invalid(r, errors);
+                return;
+        }
+        list_filter(&q, &p, &f);
+        c = db_reader_acquire(app->db);
+        s = a.items ? repo_orders_list(c, &f, list_each, &a, &n) : REPO_ERROR;
+        db_reader_release(app->db, c);
+        if (s != REPO_OK || a.oom) {
+                json_decref(a.items);
+                reply_problem(r, 503, s != REPO_OK ? UNAVAILABLE : "out of memory, retry",
+                              NULL);
+                return;
+        }
+        reply_json(r, 200,
+                   json_list(a.items, json_next_cursor(n == (size_t)p.limit, a.last_key,
+                                                       a.last_id)));
 }
 
-void
-handle_orders_get(struct req *r)
+/* ---- PATCH /orders/{order_id} ---- */
+
+struct patch_body {
+        struct opt_str status, external_order_id;
+};
+
+#define PB(m) offsetof(struct patch_body, m)
+static const struct field patch_fields[] = {
+        { .name = "status", .type = F_ENUM, .offset = PB(status), .enum_values = patch_statuses },
+        { .name = "external_order_id", .type = F_STRING, .offset = PB(external_order_id),
+          .max_len = ORDER_EXT_ID_MAX },
+        { .name = "filled_quantity", .type = F_READONLY },
+        { .name = "avg_fill_price", .type = F_READONLY },
+        { .name = "created_at", .type = F_READONLY },
+        { .name = "updated_at", .type = F_READONLY },
+};
+#undef PB
+
+/* Parses and validates the PATCH body into u. False after gathering every
+ * problem into *errors. */
+static bool
+patch_input(const json_t *body, struct order_update *u, json_t **errors)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct patch_body b = { 0 };
+        bool ok = parse_object(body, patch_fields, NFIELDS(patch_fields), &b, "", errors);
+
+        check_external_id(&b.external_order_id, "external_order_id", errors);
+        if (ok && !b.status.set && !b.external_order_id.set) {
+                /* null means absent here too: it clears nothing */
+                problem_add(errors, "status", "send status, external_order_id or both");
+                problem_add(errors, "external_order_id",
+                            "send status, external_order_id or both");
+        }
+        if (*errors != NULL)
+                return false;
+        if ((u->has_status = b.status.set))
+                order_status_from_name(b.status.v, &u->status);
+        if ((u->has_external_order_id = b.external_order_id.set))
+                copy_str(u->external_order_id, sizeof(u->external_order_id),
+                         b.external_order_id.v);
+        return true;
+}
+
+static void
+reply_update_conflict(struct req *r, const struct order_update *u)
+{
+        char detail[400];
+        json_t *errors = NULL;
+
+        if (u->refusal == ORDER_REFUSED_EXTERNAL_ID) {
+                snprintf(detail, sizeof(detail), "external_order_id %s already belongs to order %s",
+                         u->external_order_id, u->other_order_id);
+                problem_add(&errors, "external_order_id", "%s", detail);
+        } else {
+                snprintf(detail, sizeof(detail), "order %s cannot go from %s to %s%s",
+                         u->order_id, order_status_name(u->from), order_status_name(u->status),
+                         order_status_final(u->from) ? ": its status is final" : "");
+                problem_add(&errors, "status", "%s", detail);
+        }
+        reply_problem(r, 409, detail, errors);
+}
+
+static void
+respond_update(struct req *r, int result)
+{
+        const struct order_update *u = req_write_arg(r);
+        char detail[120];
+
+        switch (result) {
+        case REPO_OK:
+                reply_order(r, 200, &u->out);
+                return;
+        case REPO_NOT_FOUND:
+                snprintf(detail, sizeof(detail), "order %s does not exist", u->order_id);
+                reply_problem(r, 404, detail, NULL);
+                return;
+        case REPO_CONFLICT:
+                reply_update_conflict(r, u);
+                return;
+        case REPO_INVALID:
+                reply_problem(r, 400, "the change breaks a rule of the database", NULL);
+                return;
+        default:
+                reply_problem(r, 503, UNAVAILABLE, NULL);
+                return;
+        }
 }
 
 void
 handle_orders_update(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct order_update *u = req_alloc(r, sizeof(*u));
+        json_t *errors = NULL;
+
+        if (u == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
+                return;
+        }
+        if (!patch_input(req_body(r), u, &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        copy_str(u->order_id, sizeof(u->order_id), req_param(r));
+        u->payload = order_payload;
+        req_write(r, repo_orders_update_job, u, respond_update);
 }
