@@ -6,6 +6,7 @@
 #include "db/migrate.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/healthcheck.h"
 #include "server/service.h"
 
 #include <pthread.h>
@@ -34,6 +35,8 @@ static const char usage_main[] =
         "  migrate          apply pending migrations and exit (--status: list them)\n"
         "  config           print the effective configuration and where each value\n"
         "                   came from\n"
+        "  healthcheck      ask the server at server.host:server.port for GET /health;\n"
+        "                   exit 0 when it answers 200 (the container HEALTHCHECK)\n"
         "  version          print the version\n"
         "\n"
         "Run 'tradestore COMMAND --help' for the options of a command.\n";
@@ -201,6 +204,23 @@ cmd_serve(void)
         return EXIT_SUCCESS;
 }
 
+/* Asks the server this configuration describes (server.host, server.port:
+ * the same flags, environment and file as serve) for GET /health. Returns
+ * EXIT_SUCCESS when it answers 200; otherwise EXIT_FAILURE, after
+ * healthcheck_run has said why on stderr. */
+static int
+cmd_healthcheck(void)
+{
+        if (config.server.tls_cert != NULL && config.server.tls_cert[0] != '\0') {
+                fprintf(stderr, "tradestore healthcheck: server.tls_cert is set; this probe "
+                                "speaks plain HTTP only\n");
+                return EXIT_FAILURE;
+        }
+        if (healthcheck_run(config.server.host, config.server.port, HEALTHCHECK_TIMEOUT_MS) != 0)
+                return EXIT_FAILURE;
+        return EXIT_SUCCESS;
+}
+
 static int
 cmd_migrate(bool status)
 {
@@ -243,7 +263,7 @@ main(int argc, char **argv)
                 return EXIT_SUCCESS;
         }
         if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&
-            strcmp(argv[1], "config") != 0) {
+            strcmp(argv[1], "config") != 0 && strcmp(argv[1], "healthcheck") != 0) {
                 fprintf(stderr, "tradestore: unknown command '%s'\n\n%s", argv[1], usage_main);
                 return EXIT_USAGE;
         }
@@ -264,6 +284,8 @@ main(int argc, char **argv)
                 rc = EXIT_SUCCESS;
         } else if (strcmp(cli.command, "migrate") == 0) {
                 rc = cmd_migrate(cli.status);
+        } else if (strcmp(cli.command, "healthcheck") == 0) {
+                rc = cmd_healthcheck();
         } else {
                 rc = cmd_serve();
         }

@@ -8,6 +8,7 @@
 #include "handlers/health.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/maintenance.h"
 #include "server/metrics.h"
 #include "server/routes.h"
 
@@ -20,10 +21,11 @@
 struct service {
         struct app app;
         struct http_server *http;
+        struct maintenance *maint;
 };
 
-static void
-options_from_config(const struct config *cfg, struct db_options *ret)
+void
+service_db_options(const struct config *cfg, struct db_options *ret)
 {
         db_options_default(ret, cfg->database.path);
         ret->wal_mode = cfg->database.wal_mode;
@@ -78,7 +80,7 @@ service_migrate(const struct config *cfg, char *err, unsigned long errlen)
 
         if (make_parent_dirs(cfg->database.path, err, errlen) != 0)
                 return -1;
-        options_from_config(cfg, &opt);
+        service_db_options(cfg, &opt);
         c = db_conn_open(&opt, false);
         if (c == NULL) {
                 snprintf(err, errlen, "cannot open the database %s (see the log above)",
@@ -109,7 +111,7 @@ service_start(const struct config *cfg, struct service **ret_service)
                 log_msg(LOG_ERROR, "migration_failed", "%s", err);
                 goto fail;
         }
-        options_from_config(cfg, &opt);
+        service_db_options(cfg, &opt);
         if (db_open(&opt, &s->app.db) != 0)
                 goto fail;
         s->app.cfg = cfg;
@@ -119,12 +121,15 @@ service_start(const struct config *cfg, struct service **ret_service)
         s->app.metrics = metrics_new(routes, nroutes);
         if (s->app.health == NULL || s->app.metrics == NULL)
                 goto fail;
+        if (maintenance_start(s->app.db, cfg, &s->maint) != 0)
+                goto fail;
         if (http_start(&s->app, routes, nroutes, &s->http) != 0)
                 goto fail;
         s->app.http = s->http;
         *ret_service = s;
         return 0;
 fail:
+        maintenance_stop(s->maint);
         metrics_free(s->app.metrics);
         health_cache_free(s->app.health);
         db_close(s->app.db);
@@ -144,6 +149,7 @@ service_stop(struct service *s, int grace_ms)
         if (s == NULL)
                 return;
         http_stop(s->http, grace_ms);
+        maintenance_stop(s->maint);
         metrics_free(s->app.metrics);
         health_cache_free(s->app.health);
         db_close(s->app.db);

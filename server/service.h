@@ -23,6 +23,11 @@ uint16_t service_port(const struct service *s);
  * Accepts NULL. */
 void service_stop(struct service *s, int grace_ms);
 
+struct db_options;
+
+/* The database options of cfg. The strings are borrowed from cfg. */
+void service_db_options(const struct config *cfg, struct db_options *ret);
+
 /* Applies pending migrations to the database at cfg's path, creating the
  * folder and the file if needed. Returns 0 or -1 with a message in err. */
 int service_migrate(const struct config *cfg, char *err, unsigned long errlen);

@@ -1,0 +1,678 @@
+/* Operator work on the database (see admin.h): statistics, retention
+ * cleanup in bounded batches, ANALYZE, VACUUM, checkpoints and online,
+ * integrity-checked backups. */
+#include "repo/admin.h"
+
+#include "common/log.h"
+#include "common/ts.h"
+#include "db/db.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define US_PER_DAY (86400LL * 1000000LL)
+
+/* Steps st until it is done, ignoring rows (pragmas that report as they
+ * go). Returns the last result code (SQLITE_DONE on success). */
+static int
+step_all(sqlite3_stmt *st)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                ;
+        return rc;
+}
+
+/* Runs the cached statement sql (no bindings) to completion on c. REPO_OK,
+ * REPO_BUSY when a lock could not be had, or REPO_ERROR; failures logged
+ * with what. */
+static enum repo_status
+run(struct db_conn *c, const char *sql, const char *what)
+{
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        rc = step_all(st);
+        if (rc != SQLITE_DONE)
+                db_log_error(c, what);
+        db_stmt_done(st);
+        if (rc == SQLITE_DONE)
+                return REPO_OK;
+        return (rc & 0xff) == SQLITE_BUSY ? REPO_BUSY : REPO_ERROR;
+}
+
+/* Runs the cached one-row, one-integer statement sql on c. */
+static enum repo_status
+query_int(struct db_conn *c, const char *sql, const char *what, int64_t *ret)
+{
+        sqlite3_stmt *st = db_stmt(c, sql);
+        enum repo_status s = REPO_ERROR;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                *ret = sqlite3_column_int64(st, 0);
+                s = REPO_OK;
+        } else {
+                db_log_error(c, what);
+        }
+        db_stmt_done(st);
+        return s;
+}
+
+/* ---- statistics ---- */
+
+static int64_t
+wal_file_bytes(const char *db_path)
+{
+        char p[4096];
+        struct stat sb;
+
+        if (snprintf(p, sizeof(p), "%s-wal", db_path) >= (int)sizeof(p))
+                return 0;
+        return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+enum repo_status
+repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret)
+{
+        /* One statement: the counts come from one snapshot. */
+        static const char sql[] =
+                "SELECT (SELECT page_count FROM pragma_page_count()),"
+                " (SELECT page_size FROM pragma_page_size()),"
+                " (SELECT freelist_count FROM pragma_freelist_count()),"
+                " (SELECT count(*) FROM quotes), (SELECT count(*) FROM orders),"
+                " (SELECT count(*) FROM fills), (SELECT count(*) FROM positions),"
+                " (SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox)";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        enum repo_status s = REPO_ERROR;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                *ret = (struct admin_stats){
+                        .page_count = sqlite3_column_int64(st, 0),
+                        .page_size = sqlite3_column_int64(st, 1),
+                        .freelist_count = sqlite3_column_int64(st, 2),
+                        .quotes = sqlite3_column_int64(st, 3),
+                        .orders = sqlite3_column_int64(st, 4),
+                        .fills = sqlite3_column_int64(st, 5),
+                        .positions = sqlite3_column_int64(st, 6),
+                        .account_balances = sqlite3_column_int64(st, 7),
+                        .outbox = sqlite3_column_int64(st, 8),
+                };
+                ret->size_bytes = ret->page_count * ret->page_size;
+                ret->wal_bytes = wal_file_bytes(db_path);
+                s = REPO_OK;
+        } else {
+                db_log_error(c, "admin stats");
+        }
+        db_stmt_done(st);
+        return s;
+}
+
+/* ---- retention cleanup ---- */
+
+/* DELETE ... LIMIT needs a compile-time option, hence "rowid IN (SELECT ...
+ * LIMIT)". Each inner SELECT walks the retention index made for it in
+ * 001_init.sql, oldest first. INDEXED BY because, left alone, the planner
+ * prefers the (status, ...) indexes, which visit every expired quote or
+ * processed event, old or new, on each batch; a missing index is then a
+ * loud prepare error rather than a slow scan. The NOT EXISTS probe uses
+ * idx_orders_quote. */
+static const char sql_cleanup_quotes[] =
+        "DELETE FROM quotes WHERE rowid IN (SELECT q.rowid FROM quotes AS q"
+        " INDEXED BY idx_quotes_retention WHERE q.status IN ('expired', 'cancelled') AND q.updated_at < ?1"
+        " AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.quote_id = q.quote_id)"
+        " LIMIT ?2)";
+static const char sql_cleanup_fills[] =
+        "DELETE FROM fills WHERE rowid IN (SELECT rowid FROM fills"
+        " WHERE created_at < ?1 LIMIT ?2)";
+static const char sql_cleanup_outbox[] =
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+        " INDEXED BY idx_outbox_processed WHERE status = 'processed' AND processed_at < ?1 LIMIT ?2)";
+
+const char *const *
+repo_admin_cleanup_sql(size_t *ret_n)
+{
+        static const char *const all[] = { sql_cleanup_quotes, sql_cleanup_fills,
+                                           sql_cleanup_outbox };
+
+        *ret_n = sizeof(all) / sizeof(all[0]);
+        return all;
+}
+
+/* Deletes up to *budget rows of one table older than days at now_us; sets
+ * *ret_n to their number and takes it from *budget. days 0 keeps forever
+ * (*ret_n untouched). */
+static enum repo_status
+delete_some(struct db_conn *c, const char *sql, int days, int64_t now_us, int *budget,
+            int64_t *ret_n)
+{
+        sqlite3_stmt *st;
+        enum repo_status s = REPO_ERROR;
+        int64_t n;
+
+        if (days <= 0 || *budget <= 0)
+                return REPO_OK;
+        st = db_stmt(c, sql);
+        if (st == NULL)
+                return REPO_ERROR;
+        sqlite3_bind_int64(st, 1, now_us - (int64_t)days * US_PER_DAY);
+        sqlite3_bind_int(st, 2, *budget);
+        if (sqlite3_step(st) == SQLITE_DONE) {
+                n = sqlite3_changes64(db_handle(c));
+                *ret_n = n;
+                *budget -= (int)n;
+                s = REPO_OK;
+        } else {
+                db_log_error(c, "retention cleanup");
+        }
+        db_stmt_done(st);
+        return s;
+}
+
+enum repo_status
+repo_admin_cleanup_batch(struct db_conn *c, const struct admin_retention *r, int64_t now_us,
+                         int limit, struct admin_cleanup *ret_batch)
+{
+        struct admin_cleanup b = { 0 };
+        int budget = limit;
+
+        assert(limit > 0);
+        if (delete_some(c, sql_cleanup_quotes, r->quote_days, now_us, &budget, &b.quotes) !=
+                    REPO_OK ||
+            delete_some(c, sql_cleanup_fills, r->fill_days, now_us, &budget, &b.fills) !=
+                    REPO_OK ||
+            delete_some(c, sql_cleanup_outbox, r->outbox_days, now_us, &budget, &b.outbox) !=
+                    REPO_OK)
+                return REPO_ERROR;
+        *ret_batch = b;
+        return REPO_OK;
+}
+
+static int64_t
+cleanup_rows(const struct admin_cleanup *x)
+{
+        return x->quotes + x->fills + x->outbox;
+}
+
+static void
+cleanup_add(struct admin_cleanup *acc, const struct admin_cleanup *x)
+{
+        acc->quotes += x->quotes;
+        acc->fills += x->fills;
+        acc->outbox += x->outbox;
+}
+
+static bool
+keeps_everything(const struct admin_retention *r)
+{
+        return r->quote_days <= 0 && r->fill_days <= 0 && r->outbox_days <= 0;
+}
+
+static void
+log_partial(const char *why, const struct admin_cleanup *done)
+{
+        log_msg(LOG_ERROR, "cleanup_failed",
+                "retention cleanup stopped (%s) after deleting %lld quotes, %lld fills,"
+                " %lld outbox events",
+                why, (long long)done->quotes, (long long)done->fills, (long long)done->outbox);
+}
+
+struct cleanup_job {
+        const struct admin_retention *r;
+        int64_t now_us;
+        int limit;
+        struct admin_cleanup batch; /* out: valid when the job returned REPO_OK */
+};
+
+static int
+cleanup_job(struct db_conn *c, void *arg)
+{
+        struct cleanup_job *j = arg;
+
+        return (int)repo_admin_cleanup_batch(c, j->r, j->now_us, j->limit, &j->batch);
+}
+
+enum repo_status
+repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t now_us,
+                          int limit, bool (*should_stop)(void *cls), void *cls,
+                          struct admin_cleanup *ret_total)
+{
+        struct cleanup_job j = { .r = r, .now_us = now_us, .limit = limit };
+        struct admin_cleanup total = { 0 };
+
+        assert(limit > 0);
+        while (!keeps_everything(r) && (should_stop == NULL || !should_stop(cls))) {
+                int rc = db_write(d, cleanup_job, &j);
+
+                if (rc != REPO_OK) {
+                        log_partial(rc < 0 ? "the batch did not commit" : "a batch failed",
+                                    &total);
+                        return REPO_ERROR;
+                }
+                /* Counted only now: the batch is committed. */
+                cleanup_add(&total, &j.batch);
+                if (cleanup_rows(&j.batch) < limit)
+                        break;
+        }
+        *ret_total = total;
+        return REPO_OK;
+}
+
+/* One cleanup batch in its own transaction on a plain connection. */
+static enum repo_status
+cleanup_tx(struct db_conn *c, const struct admin_retention *r, int64_t now_us, int limit,
+           struct admin_cleanup *ret_batch)
+{
+        static const char sql_begin[] = "BEGIN IMMEDIATE";
+        static const char sql_commit[] = "COMMIT";
+        enum repo_status s = run(c, sql_begin, "cleanup begin");
+
+        if (s != REPO_OK)
+                return s;
+        s = repo_admin_cleanup_batch(c, r, now_us, limit, ret_batch);
+        if (s == REPO_OK)
+                s = run(c, sql_commit, "cleanup commit");
+        if (!sqlite3_get_autocommit(db_handle(c)))
+                sqlite3_exec(db_handle(c), "ROLLBACK", NULL, NULL, NULL);
+        return s;
+}
+
+enum repo_status
+repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int64_t now_us,
+                        int limit, struct admin_cleanup *ret_total)
+{
+        struct admin_cleanup total = { 0 };
+        struct admin_cleanup batch;
+
+        assert(limit > 0);
+        while (!keeps_everything(r)) {
+                enum repo_status s = cleanup_tx(c, r, now_us, limit, &batch);
+
+                if (s != REPO_OK) {
+                        log_partial(s == REPO_BUSY ? "the database stayed locked"
+                                                   : "a batch failed",
+                                    &total);
+                        return s;
+                }
+                cleanup_add(&total, &batch);
+                if (cleanup_rows(&batch) < limit)
+                        break;
+        }
+        *ret_total = total;
+        return REPO_OK;
+}
+
+/* ---- planner statistics ---- */
+
+enum repo_status
+repo_admin_analyze(struct db_conn *c)
+{
+        /* analysis_limit makes ANALYZE sample each index instead of reading
+         * it whole: statistics as good for planning, at a bounded cost. The
+         * setting is put back so nothing else on c changes. */
+        static const char sql_limit[] = "PRAGMA analysis_limit = 1000";
+        static const char sql_analyze[] = "ANALYZE";
+        static const char sql_unlimit[] = "PRAGMA analysis_limit = 0";
+        enum repo_status s = run(c, sql_limit, "analysis_limit");
+
+        if (s == REPO_OK)
+                s = run(c, sql_analyze, "analyze");
+        run(c, sql_unlimit, "analysis_limit");
+        return s == REPO_BUSY ? REPO_ERROR : s;
+}
+
+enum repo_status
+repo_admin_optimize(struct db_conn *c)
+{
+        static const char sql[] = "PRAGMA optimize";
+        enum repo_status s = run(c, sql, "optimize");
+
+        return s == REPO_BUSY ? REPO_ERROR : s;
+}
+
+int
+repo_admin_analyze_job(struct db_conn *c, void *arg)
+{
+        (void)arg;
+        return (int)repo_admin_analyze(c);
+}
+
+int
+repo_admin_optimize_job(struct db_conn *c, void *arg)
+{
+        (void)arg;
+        return (int)repo_admin_optimize(c);
+}
+
+/* ---- space ---- */
+
+enum repo_status
+repo_admin_is_incremental(struct db_conn *c, bool *ret)
+{
+        static const char sql[] = "PRAGMA auto_vacuum";
+        int64_t mode;
+
+        if (query_int(c, sql, "auto_vacuum", &mode) != REPO_OK)
+                return REPO_ERROR;
+        *ret = mode == 2; /* 0 none, 1 full, 2 incremental */
+        return REPO_OK;
+}
+
+enum repo_status
+repo_admin_incremental_vacuum(struct db_conn *c, int64_t *ret_remaining)
+{
+        static const char sql_vacuum[] =
+                "PRAGMA incremental_vacuum(" STR(ADMIN_CLEANUP_BATCH) ")";
+        static const char sql_free[] = "PRAGMA freelist_count";
+        enum repo_status s = run(c, sql_vacuum, "incremental vacuum");
+
+        if (s != REPO_OK)
+                return s;
+        return query_int(c, sql_free, "freelist_count", ret_remaining);
+}
+
+struct incvac_job {
+        int64_t remaining; /* out: valid when the job returned REPO_OK */
+};
+
+static int
+incvac_job(struct db_conn *c, void *arg)
+{
+        struct incvac_job *j = arg;
+
+        return (int)repo_admin_incremental_vacuum(c, &j->remaining);
+}
+
+enum repo_status
+repo_admin_incremental_vacuum_writer(struct db *d)
+{
+        struct incvac_job j;
+        int64_t before = INT64_MAX;
+
+        for (;;) {
+                if (db_write(d, incvac_job, &j) != REPO_OK) {
+                        log_msg(LOG_ERROR, "vacuum_failed", "incremental vacuum failed");
+                        return REPO_ERROR;
+                }
+                /* No progress: the file is not in incremental mode. */
+                if (j.remaining == 0 || j.remaining >= before)
+                        return REPO_OK;
+                before = j.remaining;
+        }
+}
+
+enum repo_status
+repo_admin_incremental_vacuum_conn(struct db_conn *c)
+{
+        int64_t before = INT64_MAX, remaining;
+        enum repo_status s;
+
+        for (;;) {
+                s = repo_admin_incremental_vacuum(c, &remaining);
+                if (s != REPO_OK)
+                        return s;
+                /* No progress: the file is not in incremental mode. */
+                if (remaining == 0 || remaining >= before)
+                        return REPO_OK;
+                before = remaining;
+        }
+}
+
+enum repo_status
+repo_admin_vacuum(struct db_conn *c)
+{
+        static const char sql[] = "VACUUM";
+
+        return run(c, sql, "vacuum");
+}
+
+/* ---- checkpoint ---- */
+
+enum repo_status
+repo_admin_checkpoint(struct db_conn *c, struct admin_checkpoint *ret)
+{
+        struct admin_checkpoint ck = { 0 };
+        int log_frames = -1, done_frames = -1;
+        int rc;
+
+        /* TRUNCATE reports the frames left after it (none), so the counts
+         * come from a PASSIVE pass first. */
+        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log_frames, &done_frames);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
+                db_log_error(c, "checkpoint");
+                return REPO_ERROR;
+        }
+        if (rc == SQLITE_OK && log_frames < 0) { /* not in WAL mode */
+                ck.counted = true;
+                *ret = ck;
+                return REPO_OK;
+        }
+        /* SQLITE_BUSY: another checkpoint holds the lock; counts unknown. */
+        ck.counted = rc == SQLITE_OK;
+        ck.wal_frames = ck.counted ? log_frames : 0;
+        ck.checkpointed_frames = ck.counted ? done_frames : 0;
+        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                       NULL);
+        if (rc == SQLITE_OK) {
+                ck.truncated = true;
+                ck.checkpointed_frames = ck.wal_frames; /* and any written since */
+        } else if ((rc & 0xff) != SQLITE_BUSY) {
+                db_log_error(c, "checkpoint truncate");
+                return REPO_ERROR;
+        }
+        *ret = ck;
+        return REPO_OK;
+}
+
+/* ---- backup ---- */
+
+/* mkdir -p dir. 0 or -1 with errno set. */
+static int
+make_dirs(const char *dir)
+{
+        char buf[4096];
+
+        if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        for (char *p = buf + 1; *p != '\0'; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+                        return -1;
+                *p = '/';
+        }
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+                return -1;
+        return 0;
+}
+
+/* The final and temporary names for a backup made at now_us, in dir. The
+ * final name must not exist yet. 0, or -1 when the names do not fit. */
+static int
+backup_names(const char *dir, int64_t now_us, char *final, size_t fcap, char *tmp,
+             size_t tcap)
+{
+        struct stat sb;
+
+        /* Two backups in the same microsecond: the second takes the next one. */
+        for (;; now_us++) {
+                time_t secs = (time_t)(now_us / 1000000);
+                char stamp[40];
+                struct tm tm;
+                size_t n;
+
+                gmtime_r(&secs, &tm);
+                n = strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+                snprintf(stamp + n, sizeof(stamp) - n, ".%06dZ", (int)(now_us % 1000000));
+                if (snprintf(final, fcap, "%s/tradestore-%s.db", dir, stamp) >= (int)fcap ||
+                    snprintf(tmp, tcap, "%s/.tradestore-%s.db.tmp", dir, stamp) >= (int)tcap)
+                        return -1;
+                if (stat(final, &sb) != 0 && stat(tmp, &sb) != 0)
+                        return 0;
+        }
+}
+
+/* VACUUM INTO path from reader: a consistent snapshot in one read
+ * transaction. */
+static enum repo_status
+vacuum_into(struct db_conn *reader, const char *path)
+{
+        static const char sql[] = "VACUUM INTO ?1";
+        sqlite3_stmt *st = db_stmt(reader, sql);
+        int rc;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+        rc = step_all(st);
+        if (rc != SQLITE_DONE)
+                db_log_error(reader, "backup: VACUUM INTO");
+        db_stmt_done(st);
+        return rc == SQLITE_DONE ? REPO_OK : REPO_ERROR;
+}
+
+struct integrity {
+        int rows;
+        bool ok;
+        char first[512]; /* the first problem reported */
+};
+
+static int
+on_integrity_row(void *cls, int ncol, char **vals, char **names)
+{
+        struct integrity *ic = cls;
+        const char *v = ncol > 0 && vals[0] != NULL ? vals[0] : "(null)";
+
+        (void)names;
+        if (ic->rows++ == 0) {
+                ic->ok = strcmp(v, "ok") == 0;
+                snprintf(ic->first, sizeof(ic->first), "%s", v);
+        }
+        if (strcmp(v, "ok") != 0)
+                log_msg(LOG_ERROR, "backup_corrupt", "integrity_check: %s", v);
+        return 0;
+}
+
+/* Makes the copy at path one self-contained file and checks it. REPO_OK,
+ * REPO_INVALID (damaged: the reason in err) or REPO_ERROR. */
+static enum repo_status
+verify_copy(const char *path, char *err, size_t errlen)
+{
+        struct integrity ic = { 0 };
+        sqlite3 *h = NULL;
+        enum repo_status s = REPO_ERROR;
+        char *msg = NULL;
+
+        if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+            sqlite3_exec(h, "PRAGMA journal_mode=DELETE", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(h, "PRAGMA integrity_check", on_integrity_row, &ic, &msg) !=
+                    SQLITE_OK) {
+                log_msg(LOG_ERROR, "backup_failed", "cannot check the copy %s: %s", path,
+                        msg ? msg : h ? sqlite3_errmsg(h) : "out of memory");
+                snprintf(err, errlen, "the copy could not be opened to check it");
+                goto out;
+        }
+        if (!ic.ok) {
+                snprintf(err, errlen,
+                         "the copy failed its integrity check (the database may be damaged):"
+                         " %s",
+                         ic.first);
+                s = REPO_INVALID;
+                goto out;
+        }
+        s = REPO_OK;
+out:
+        sqlite3_free(msg);
+        sqlite3_close(h);
+        return s;
+}
+
+/* fsync of a file or folder by path. 0 or -1. */
+static int
+sync_path(const char *path, int flags)
+{
+        int fd = open(path, flags | O_CLOEXEC);
+        int rc;
+
+        if (fd < 0)
+                return -1;
+        rc = fsync(fd);
+        close(fd);
+        return rc;
+}
+
+/* Durably moves the checked copy tmp to final (owner and group only: it
+ * holds the whole trading record). 0 or -1 with errno. */
+static int
+publish(const char *tmp, const char *final, const char *dir)
+{
+        if (chmod(tmp, 0640) != 0 || sync_path(tmp, O_RDONLY) != 0 || rename(tmp, final) != 0)
+                return -1;
+        /* The file is complete under its name; only the rename's durability
+         * across a power cut is at stake here. */
+        if (sync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
+                log_msg(LOG_WARN, "backup_sync", "cannot fsync the folder %s: %s", dir,
+                        strerror(errno));
+        return 0;
+}
+
+enum repo_status
+repo_admin_backup(struct db_conn *reader, const char *dir, char *ret_path, size_t cap,
+                  int64_t *ret_size, char *err, size_t errlen)
+{
+        char final[4096], tmp[4096];
+        enum repo_status s = REPO_ERROR;
+        struct stat sb;
+
+        if (make_dirs(dir) != 0) {
+                snprintf(err, errlen, "cannot create the backup folder %s: %s", dir,
+                         strerror(errno));
+                return REPO_ERROR;
+        }
+        if (backup_names(dir, ts_now_us(), final, sizeof(final), tmp, sizeof(tmp)) != 0 ||
+            strlen(final) >= cap) {
+                snprintf(err, errlen, "the backup folder's path is too long");
+                return REPO_ERROR;
+        }
+        if (vacuum_into(reader, tmp) != REPO_OK) {
+                snprintf(err, errlen, "the database could not be copied into %s (see the log)",
+                         dir);
+                goto out;
+        }
+        s = verify_copy(tmp, err, errlen);
+        if (s != REPO_OK)
+                goto out;
+        if (publish(tmp, final, dir) != 0 || stat(final, &sb) != 0) {
+                snprintf(err, errlen, "cannot store the copy in %s: %s", dir, strerror(errno));
+                s = REPO_ERROR;
+                goto out;
+        }
+        snprintf(ret_path, cap, "%s", final);
+        *ret_size = (int64_t)sb.st_size;
+out:
+        if (s != REPO_OK) {
+                unlink(tmp);
+                log_msg(LOG_ERROR, "backup_failed", "%s", err);
+        }
+        return s;
+}
