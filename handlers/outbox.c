@@ -1,46 +1,550 @@
-/* The /outbox endpoints: NOT IMPLEMENTED YET (a placeholder that replies 501). */
+/* The /outbox endpoints (see ../shared/API.md, Outbox): creating events by
+ * hand, reading them, and the consumer protocol: claim with a lease, then
+ * processed or failed (with back-off, dead after the maximum), and the
+ * operator's retry of a dead event. Every state change is one writer job
+ * from repo/outbox.c; outbox endpoints add no further events. */
 #include "handlers/outbox.h"
 
+#include "common/ids.h"
+#include "handlers/parse.h"
+#include "repo/outbox.h"
+#include "server/config.h"
 #include "server/http.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM_LIMIT_DEFAULT 100
+#define CLAIM_LIMIT_MAX 1000
+#define LEASE_DEFAULT_S 30
+#define LEASE_MAX_S 3600
+#define ERROR_MESSAGE_MAX_CHARS 1000
+#define US_PER_S 1000000
+
+static const char *const status_values[] = { "pending", "processing", "processed", "failed",
+                                             "dead", NULL };
+
+/* Query parameters of handlers that take none. */
+static const char *const no_params[] = { NULL };
+
+static const char aggregate_rule[] = "must be 1-64 characters of [A-Za-z0-9._:/-]";
+
+/* The read-only fields of an event, rejected in every request body. */
+#define READONLY(n) { .name = n, .type = F_READONLY }
+
+/* ---- shared pieces ---- */
+
+/* True for 1-64 characters of [A-Za-z0-9._:/-]: an order id or a symbol. */
+static bool
+aggregate_valid(const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n < 1 || n > ID_MAX_LEN)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' ||
+                      ch == '/' || ch == '-'))
+                        return false;
+        }
+        return true;
+}
+
+/* The event as the API shows it: payload as a JSON object, timestamps as
+ * RFC 3339, absent optionals as null. New reference. */
+static json_t *
+event_json(const struct outbox_event *e)
+{
+        json_t *payload = json_loads(e->payload, 0, NULL);
+        json_t *o = json_object();
+
+        json_object_set_new(o, "event_id", json_string(e->event_id));
+        json_object_set_new(o, "event_type", json_string(e->event_type));
+        json_object_set_new(o, "aggregate_id", json_string(e->aggregate_id));
+        json_object_set_new(o, "payload", payload ? payload : json_null());
+        json_object_set_new(o, "status", json_string(e->status));
+        json_set_ts(o, "created_at", true, e->created_at);
+        json_set_ts(o, "processed_at", e->has_processed_at, e->processed_at);
+        json_object_set_new(o, "retry_count", json_integer(e->retry_count));
+        json_object_set_new(o, "error_message",
+                            e->error_message ? json_string(e->error_message) : json_null());
+        json_object_set_new(o, "claimed_by",
+                            e->has_claimed_by ? json_string(e->claimed_by) : json_null());
+        json_set_ts(o, "lease_expires_at", e->has_lease_expires_at, e->lease_expires_at);
+        return o;
+}
+
+static json_t *
+events_json(const struct outbox_event *v, size_t n)
+{
+        json_t *items = json_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(items, event_json(&v[i]));
+        return items;
+}
+
+static void
+reply_unavailable(struct req *r)
+{
+        reply_problem(r, 503, "database unavailable, retry", NULL);
+}
+
+static void
+reply_no_event(struct req *r, const char *event_id)
+{
+        char detail[128];
+
+        snprintf(detail, sizeof(detail), "no outbox event with event_id %s", event_id);
+        reply_problem(r, 404, detail, NULL);
+}
+
+/* ---- POST /outbox ---- */
+
+struct create_body {
+        struct opt_str event_id;
+        struct opt_str event_type;
+        struct opt_str aggregate_id;
+        struct opt_json payload;
+};
+
+static const struct field create_fields[] = {
+        { .name = "event_id", .type = F_ID, .offset = offsetof(struct create_body, event_id) },
+        { .name = "event_type", .type = F_ID, .required = true,
+          .offset = offsetof(struct create_body, event_type) },
+        /* Checked by aggregate_valid: it may hold a '/', unlike an id. */
+        { .name = "aggregate_id", .type = F_STRING, .required = true, .max_len = SIZE_MAX,
+          .offset = offsetof(struct create_body, aggregate_id) },
+        { .name = "payload", .type = F_OBJECT, .required = true,
+          .offset = offsetof(struct create_body, payload) },
+        READONLY("status"),
+        READONLY("created_at"),
+        READONLY("processed_at"),
+        READONLY("retry_count"),
+        READONLY("error_message"),
+        READONLY("claimed_by"),
+        READONLY("lease_expires_at"),
+};
+
+/* v as canonical JSON text (sorted keys, compact); caller frees. NULL on
+ * out-of-memory. */
+static char *
+canonical(const json_t *v)
+{
+        return json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
+}
+
+/* Whether the stored event e has the content the client sent now in body
+ * (event_type, aggregate_id, payload compared canonically): 1 same, 0
+ * different, -1 out of memory. */
+static int
+same_content(const struct outbox_event *e, const json_t *body)
+{
+        json_t *stored = json_loads(e->payload, 0, NULL);
+        char *sent = canonical(json_object_get(body, "payload"));
+        char *kept = stored ? canonical(stored) : NULL;
+        int same = -1;
+
+        /* A stored payload that does not parse cannot equal the one sent. */
+        if (sent != NULL && (stored == NULL || kept != NULL))
+                same = kept != NULL && strcmp(sent, kept) == 0 &&
+                       strcmp(e->event_type,
+                              json_string_value(json_object_get(body, "event_type"))) == 0 &&
+                       strcmp(e->aggregate_id,
+                              json_string_value(json_object_get(body, "aggregate_id"))) == 0;
+        free(sent);
+        free(kept);
+        json_decref(stored);
+        return same;
+}
+
+static void
+respond_create(struct req *r, int result)
+{
+        struct outbox_create *x = req_write_arg(r);
+        char detail[160];
+        int same;
+
+        if (result != REPO_OK) {
+                reply_unavailable(r);
+                goto out;
+        }
+        if (!x->existed) {
+                reply_json(r, 201, event_json(&x->event));
+                goto out;
+        }
+        same = same_content(&x->event, req_body(r));
+        if (same == 1) {
+                reply_json(r, 200, event_json(&x->event));
+        } else if (same == 0) {
+                snprintf(detail, sizeof(detail),
+                         "event_id %s already exists with other content", x->event.event_id);
+                reply_problem(r, 409, detail, NULL);
+        } else {
+                reply_unavailable(r);
+        }
+out:
+        outbox_event_clear(&x->event);
+}
+
+/* Fills the job argument from a valid body. False on out-of-memory. */
+static bool
+create_prepare(struct req *r, const struct create_body *b, struct outbox_create *x)
+{
+        char *text = json_dumps(b->payload.v, JSON_COMPACT);
+        size_t len = text ? strlen(text) : 0;
+        char *payload = text ? req_alloc(r, len + 1) : NULL;
+        char *id = b->event_id.set ? NULL : req_alloc(r, ID_UUID_BUFSZ);
+
+        if (payload != NULL)
+                memcpy(payload, text, len + 1);
+        free(text);
+        if (payload == NULL || (!b->event_id.set && id == NULL))
+                return false;
+        if (id != NULL)
+                id_uuidv7(id);
+        x->event_id = b->event_id.set ? b->event_id.v : id;
+        x->event_type = b->event_type.v;
+        x->aggregate_id = b->aggregate_id.v;
+        x->payload_json = payload;
+        return true;
+}
 
 void
 handle_outbox_create(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct create_body b = { 0 };
+        struct outbox_create *x;
+        json_t *errors = NULL;
+
+        if (!req_query_check(r, no_params))
+                return;
+        parse_object(req_body(r), create_fields, NFIELDS(create_fields), &b, "", &errors);
+        if (b.aggregate_id.set && !aggregate_valid(b.aggregate_id.v))
+                problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
+        if (errors != NULL) {
+                reply_invalid(r, errors);
+                return;
+        }
+        x = req_alloc(r, sizeof(*x));
+        if (x == NULL || !create_prepare(r, &b, x)) {
+                reply_unavailable(r);
+                return;
+        }
+        req_write(r, repo_outbox_create_job, x, respond_create);
 }
+
+/* ---- GET /outbox and /outbox/{event_id} ---- */
+
+struct list_query {
+        struct opt_str status;
+        struct opt_str event_type;
+        struct opt_str aggregate_id;
+};
+
+static const struct field list_fields[] = {
+        { .name = "status", .type = F_ENUM, .enum_values = status_values,
+          .offset = offsetof(struct list_query, status) },
+        { .name = "event_type", .type = F_ID, .offset = offsetof(struct list_query, event_type) },
+        { .name = "aggregate_id", .type = F_STRING, .max_len = SIZE_MAX,
+          .offset = offsetof(struct list_query, aggregate_id) },
+};
 
 void
 handle_outbox_list(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct list_query q = { 0 };
+        struct outbox_filter f;
+        struct outbox_event *v = NULL;
+        json_t *errors = NULL;
+        struct page page;
+        struct db_conn *c;
+        enum repo_status s;
+        size_t n = 0;
+
+        parse_query(r, list_fields, NFIELDS(list_fields), &q, &page, &errors);
+        if (q.aggregate_id.set && !aggregate_valid(q.aggregate_id.v))
+                problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
+        if (errors != NULL) {
+                reply_invalid(r, errors);
+                return;
+        }
+        f = (struct outbox_filter){ .status = q.status.set ? q.status.v : NULL,
+                                    .event_type = q.event_type.set ? q.event_type.v : NULL,
+                                    .aggregate_id = q.aggregate_id.set ? q.aggregate_id.v : NULL };
+        c = db_reader_acquire(req_app(r)->db);
+        s = repo_outbox_list(c, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit,
+                             &v, &n);
+        db_reader_release(req_app(r)->db, c);
+        if (s != REPO_OK) {
+                reply_unavailable(r);
+                return;
+        }
+        reply_json(r, 200,
+                   json_list(events_json(v, n),
+                             json_next_cursor(n == (size_t)page.limit, n ? v[n - 1].seq : 0,
+                                              n ? v[n - 1].event_id : "")));
+        outbox_events_free(v, n);
 }
 
 void
 handle_outbox_get(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct outbox_event e;
+        struct db_conn *c;
+        enum repo_status s;
+
+        if (!req_query_check(r, no_params))
+                return;
+        c = db_reader_acquire(req_app(r)->db);
+        s = repo_outbox_get(c, req_param(r), &e);
+        db_reader_release(req_app(r)->db, c);
+        switch (s) {
+        case REPO_OK:
+                reply_json(r, 200, event_json(&e));
+                outbox_event_clear(&e);
+                return;
+        case REPO_NOT_FOUND:
+                reply_no_event(r, req_param(r));
+                return;
+        default:
+                reply_unavailable(r);
+                return;
+        }
+}
+
+/* ---- POST /outbox/claim ---- */
+
+struct claim_body {
+        struct opt_str consumer;
+};
+
+static const struct field claim_fields[] = {
+        { .name = "consumer", .type = F_ID, .required = true,
+          .offset = offsetof(struct claim_body, consumer) },
+};
+
+/* Reads the optional integer member name of body in [min, max] (def when
+ * absent or null); reports anything else to *errors. */
+static int
+int_member(const json_t *body, const char *name, int min, int max, int def, json_t **errors)
+{
+        const json_t *v = body ? json_object_get(body, name) : NULL;
+        json_int_t x;
+
+        if (v == NULL || json_is_null(v))
+                return def;
+        x = json_is_integer(v) ? json_integer_value(v) : (json_int_t)min - 1;
+        if (x < min || x > max) {
+                problem_add(errors, name, "%s must be an integer from %d to %d", name, min, max);
+                return def;
+        }
+        return (int)x;
+}
+
+/* Parses the claim body into x. False after gathering errors. */
+static bool
+claim_parse(struct req *r, struct outbox_claim *x, json_t **errors)
+{
+        const json_t *body = req_body(r);
+        json_t *rest = body ? json_copy((json_t *)(uintptr_t)body) : NULL;
+        struct claim_body b = { 0 };
+        int lease;
+
+        /* limit and lease_seconds are integers, which parse_object has no
+         * type for: read them here, parse the rest declaratively. rest
+         * shares its members with body, so b's strings stay valid. */
+        if (rest != NULL) {
+                json_object_del(rest, "limit");
+                json_object_del(rest, "lease_seconds");
+        }
+        parse_object(rest, claim_fields, NFIELDS(claim_fields), &b, "", errors);
+        json_decref(rest);
+        x->limit = int_member(body, "limit", 1, CLAIM_LIMIT_MAX, CLAIM_LIMIT_DEFAULT, errors);
+        lease = int_member(body, "lease_seconds", 1, LEASE_MAX_S, LEASE_DEFAULT_S, errors);
+        x->lease_us = (int64_t)lease * US_PER_S;
+        x->consumer = b.consumer.v;
+        return *errors == NULL;
+}
+
+static void
+respond_claim(struct req *r, int result)
+{
+        struct outbox_claim *x = req_write_arg(r);
+
+        if (result == REPO_OK)
+                reply_json(r, 200, json_pack("{s:o}", "items", events_json(x->items, x->n)));
+        else
+                reply_unavailable(r);
+        outbox_events_free(x->items, x->n);
+        x->items = NULL;
+        x->n = 0;
 }
 
 void
 handle_outbox_claim(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        struct outbox_claim *x;
+        json_t *errors = NULL;
+
+        if (!req_query_check(r, no_params))
+                return;
+        x = req_alloc(r, sizeof(*x));
+        if (x == NULL) {
+                reply_unavailable(r);
+                return;
+        }
+        if (!claim_parse(r, x, &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        req_write(r, repo_outbox_claim_job, x, respond_claim);
+}
+
+/* ---- POST /outbox/{event_id}/processed, /failed, /retry ---- */
+
+/* Maps the result of an acknowledgement job. mark names the status that
+ * was asked for ("processed", "failed"), or is NULL for a retry. */
+static void
+respond_ack(struct req *r, int result, const char *mark)
+{
+        struct outbox_ack *a = req_write_arg(r);
+        char detail[192];
+
+        switch (result) {
+        case REPO_OK:
+                reply_json(r, 200, event_json(&a->event));
+                break;
+        case REPO_NOT_FOUND:
+                reply_no_event(r, a->event_id);
+                break;
+        case REPO_CONFLICT:
+                if (mark != NULL)
+                        snprintf(detail, sizeof(detail),
+                                 "event %s is already %s and cannot be marked %s", a->event_id,
+                                 a->status, mark);
+                else
+                        snprintf(detail, sizeof(detail),
+                                 "event %s is %s: only a dead event can be retried",
+                                 a->event_id, a->status);
+                reply_problem(r, 409, detail, NULL);
+                break;
+        default:
+                reply_unavailable(r);
+                break;
+        }
+        outbox_event_clear(&a->event);
+}
+
+static void
+respond_processed(struct req *r, int result)
+{
+        respond_ack(r, result, "processed");
+}
+
+static void
+respond_failed(struct req *r, int result)
+{
+        respond_ack(r, result, "failed");
+}
+
+static void
+respond_retry(struct req *r, int result)
+{
+        respond_ack(r, result, NULL);
+}
+
+/* Starts fn for the URL's event with a body that has no fields. */
+static void
+ack_start(struct req *r, db_job_fn fn, void (*respond)(struct req *r, int result))
+{
+        struct outbox_ack *a;
+        json_t *errors = NULL;
+        char unused;
+
+        if (!req_query_check(r, no_params))
+                return;
+        if (!parse_object(req_body(r), NULL, 0, &unused, "", &errors)) {
+                reply_invalid(r, errors);
+                return;
+        }
+        a = req_alloc(r, sizeof(*a));
+        if (a == NULL) {
+                reply_unavailable(r);
+                return;
+        }
+        a->event_id = req_param(r);
+        req_write(r, fn, a, respond);
 }
 
 void
 handle_outbox_processed(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
-}
-
-void
-handle_outbox_failed(struct req *r)
-{
-        reply_problem(r, 501, "not implemented yet", NULL);
+        ack_start(r, repo_outbox_processed_job, respond_processed);
 }
 
 void
 handle_outbox_retry(struct req *r)
 {
-        reply_problem(r, 501, "not implemented yet", NULL);
+        ack_start(r, repo_outbox_retry_job, respond_retry);
+}
+
+struct failed_body {
+        struct opt_str error_message;
+};
+
+static const struct field failed_fields[] = {
+        /* Length is checked in characters by chars_at_most. */
+        { .name = "error_message", .type = F_STRING, .required = true, .max_len = SIZE_MAX,
+          .offset = offsetof(struct failed_body, error_message) },
+};
+
+/* Whether the UTF-8 text s (valid, as jansson guarantees) has at most max
+ * characters. */
+static bool
+chars_at_most(const char *s, size_t max)
+{
+        size_t n = 0;
+
+        for (; *s != '\0'; s++)
+                if (((unsigned char)*s & 0xC0) != 0x80 && ++n > max)
+                        return false;
+        return true;
+}
+
+void
+handle_outbox_failed(struct req *r)
+{
+        const struct config *cfg = req_app(r)->cfg;
+        struct failed_body b = { 0 };
+        json_t *errors = NULL;
+        struct outbox_ack *a;
+
+        if (!req_query_check(r, no_params))
+                return;
+        parse_object(req_body(r), failed_fields, NFIELDS(failed_fields), &b, "", &errors);
+        if (b.error_message.set && !chars_at_most(b.error_message.v, ERROR_MESSAGE_MAX_CHARS))
+                problem_add(&errors, "error_message",
+                            "error_message must be at most %d characters",
+                            ERROR_MESSAGE_MAX_CHARS);
+        if (errors != NULL) {
+                reply_invalid(r, errors);
+                return;
+        }
+        a = req_alloc(r, sizeof(*a));
+        if (a == NULL) {
+                reply_unavailable(r);
+                return;
+        }
+        a->event_id = req_param(r);
+        a->error_message = b.error_message.v;
+        a->max_retries = cfg->outbox.max_retries;
+        a->retry_base_seconds = cfg->outbox.retry_base_seconds;
+        a->retry_max_seconds = cfg->outbox.retry_max_seconds;
+        req_write(r, repo_outbox_failed_job, a, respond_failed);
 }

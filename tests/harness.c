@@ -1,6 +1,7 @@
 /* Test harness for HTTP tests (see harness.h). */
 #include "tests/harness.h"
 
+#include "common/log.h"
 #include "server/service.h"
 
 #include <check.h>
@@ -17,6 +18,7 @@ harness_init(struct harness *h)
         char err[512];
 
         memset(h, 0, sizeof(*h));
+        log_set_level(LOG_ERROR); /* tests read their own output, not request lines */
         snprintf(h->dir, sizeof(h->dir), "/tmp/tradestore-test-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(h->dir));
         snprintf(h->db_path, sizeof(h->db_path), "%s/test.db", h->dir);
