@@ -687,6 +687,12 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         if (r == NULL)
                 return;
+        if (r->suspended) {
+                /* Resumed after its commit, but the client left before the
+                 * reply: nothing is waiting on the writer any more. */
+                r->suspended = false;
+                atomic_fetch_sub(&srv->suspended, 1);
+        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
              (now.tv_nsec - r->start.tv_nsec) / 1000;

@@ -1,0 +1,265 @@
+/* Positions (see positions.h): the pure position arithmetic, then the SQL of
+ * the positions table and the reconciliation and mark-price jobs.
+ *
+ * All arithmetic is exact (common/dec.h): sums and differences are exact,
+ * a product of two 8-digit decimals and a volume-weighted average are
+ * rounded half-to-even once. Any result outside the decimal range makes the
+ * whole operation fail, so callers write nothing (409). */
+#include "repo/positions.h"
+
+#include "common/dec.h"
+#include "common/ts.h"
+#include "db/db.h"
+#include "repo/outbox.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pure arithmetic ---- */
+
+bool
+position_mark_to_market(struct position *p)
+{
+        int64_t diff, pnl = 0;
+
+        if (p->has_mark_price) {
+                if (!dec_sub(p->mark_price, p->avg_entry_price, &diff) ||
+                    !dec_mul(diff, p->quantity, &pnl))
+                        return false;
+        }
+        p->unrealized_pnl = pnl;
+        return true;
+}
+
+/* Closes closed units of the position held in p at price: adds the realized
+ * PnL of those units to n->realized_pnl. */
+static bool
+realize(const struct position *p, struct position *n, int64_t price, int64_t closed)
+{
+        int64_t per_unit, pnl;
+        bool ok = p->quantity > 0 ? dec_sub(price, p->avg_entry_price, &per_unit)
+                                  : dec_sub(p->avg_entry_price, price, &per_unit);
+
+        return ok && dec_mul(per_unit, closed, &pnl) &&
+               dec_add(p->realized_pnl, pnl, &n->realized_pnl);
+}
+
+bool
+position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
+{
+        struct position n = *p;
+        /* quantity is never INT64_MIN (dec.h), so its magnitude fits. */
+        int64_t held = p->quantity < 0 ? -p->quantity : p->quantity;
+
+        if (price <= 0 || qty <= 0)
+                return false;
+        if (!dec_add(p->quantity, is_buy ? qty : -qty, &n.quantity))
+                return false;
+        if (p->quantity == 0 || (p->quantity > 0) == is_buy) {
+                /* Growing (or opening from flat, where avg is 0 over 0 units). */
+                if (!dec_vwap(p->avg_entry_price, held, price, qty, &n.avg_entry_price))
+                        return false;
+        } else {
+                if (!realize(p, &n, price, qty < held ? qty : held))
+                        return false;
+                if (n.quantity == 0)
+                        n.avg_entry_price = 0;
+                else if ((n.quantity > 0) != (p->quantity > 0))
+                        n.avg_entry_price = price; /* crossed zero: the rest opens here */
+        }
+        if (!position_mark_to_market(&n))
+                return false;
+        *p = n;
+        return true;
+}
+
+/* ---- the table ---- */
+
+#define POSITION_COLUMNS                                                               \
+        "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price," \
+        " last_updated"
+
+static void
+copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+
+        snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static void
+row_to_position(sqlite3_stmt *st, struct position *p)
+{
+        copy_text(p->symbol, sizeof(p->symbol), st, 0);
+        p->quantity = sqlite3_column_int64(st, 1);
+        p->avg_entry_price = sqlite3_column_int64(st, 2);
+        p->realized_pnl = sqlite3_column_int64(st, 3);
+        p->unrealized_pnl = sqlite3_column_int64(st, 4);
+        p->has_mark_price = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        p->mark_price = p->has_mark_price ? sqlite3_column_int64(st, 5) : 0;
+        p->last_updated = sqlite3_column_int64(st, 6);
+}
+
+enum repo_status
+repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
+{
+        static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        enum repo_status s = REPO_ERROR;
+        int rc;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                row_to_position(st, ret);
+                s = REPO_OK;
+        } else if (rc == SQLITE_DONE) {
+                s = REPO_NOT_FOUND;
+        } else {
+                db_log_error(c, "positions get");
+        }
+        db_stmt_done(st);
+        return s;
+}
+
+/* Binds p to ?1..?7 in the order of POSITION_COLUMNS and steps st. */
+static enum repo_status
+write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p,
+               const char *what)
+{
+        enum repo_status s = REPO_ERROR;
+
+        sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->quantity);
+        sqlite3_bind_int64(st, 3, p->avg_entry_price);
+        sqlite3_bind_int64(st, 4, p->realized_pnl);
+        sqlite3_bind_int64(st, 5, p->unrealized_pnl);
+        if (p->has_mark_price)
+                sqlite3_bind_int64(st, 6, p->mark_price);
+        sqlite3_bind_int64(st, 7, p->last_updated);
+        if (sqlite3_step(st) == SQLITE_DONE)
+                s = REPO_OK;
+        else
+                db_log_error(c, what);
+        db_stmt_done(st);
+        return s;
+}
+
+enum repo_status
+repo_positions_create(struct db_conn *c, const struct position *p)
+{
+        static const char sql[] =
+                "INSERT INTO positions (" POSITION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        sqlite3_stmt *st = db_stmt(c, sql);
+
+        return st ? write_position(c, st, p, "positions create") : REPO_ERROR;
+}
+
+enum repo_status
+repo_positions_update(struct db_conn *c, const struct position *p)
+{
+        static const char sql[] =
+                "UPDATE positions SET quantity = ?2, avg_entry_price = ?3, realized_pnl = ?4,"
+                " unrealized_pnl = ?5, mark_price = ?6, last_updated = ?7 WHERE symbol = ?1";
+        sqlite3_stmt *st = db_stmt(c, sql);
+
+        return st ? write_position(c, st, p, "positions update") : REPO_ERROR;
+}
+
+static const char sql_list[] = "SELECT " POSITION_COLUMNS " FROM positions"
+                               " WHERE symbol > ?1 ORDER BY symbol LIMIT ?2";
+
+enum repo_status
+repo_positions_list(struct db_conn *c, const char *after, int limit,
+                    void (*row)(void *cls, const struct position *p), void *cls,
+                    size_t *ret_n)
+{
+        sqlite3_stmt *st = db_stmt(c, sql_list);
+        struct position p;
+        size_t n = 0;
+        int rc;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                row_to_position(st, &p);
+                row(cls, &p);
+                n++;
+        }
+        if (rc != SQLITE_DONE)
+                db_log_error(c, "positions list");
+        db_stmt_done(st);
+        if (rc != SQLITE_DONE)
+                return REPO_ERROR;
+        *ret_n = n;
+        return REPO_OK;
+}
+
+const char *const *
+repo_positions_list_sql(size_t *ret_n)
+{
+        static const char *const all[] = { sql_list };
+
+        *ret_n = sizeof(all) / sizeof(all[0]);
+        return all;
+}
+
+/* ---- writer jobs ---- */
+
+int
+repo_positions_reconcile_job(struct db_conn *c, void *arg)
+{
+        struct position_reconcile *pr = arg;
+        struct position p = { 0 };
+        enum repo_status s = repo_positions_get(c, pr->symbol, &p);
+        char *payload;
+
+        if (s != REPO_OK && s != REPO_NOT_FOUND)
+                return s;
+        pr->created = s == REPO_NOT_FOUND;
+        snprintf(p.symbol, sizeof(p.symbol), "%s", pr->symbol);
+        p.quantity = pr->quantity;
+        p.avg_entry_price = pr->avg_entry_price;
+        if (pr->has_realized_pnl)
+                p.realized_pnl = pr->realized_pnl;
+        p.last_updated = ts_now_us();
+        if (!position_mark_to_market(&p))
+                return REPO_CONFLICT;
+        s = pr->created ? repo_positions_create(c, &p) : repo_positions_update(c, &p);
+        if (s != REPO_OK)
+                return s;
+        payload = pr->payload(&p);
+        if (payload == NULL)
+                return REPO_ERROR;
+        s = repo_outbox_add(c, "position_reconciled", p.symbol, payload, p.last_updated);
+        free(payload);
+        if (s == REPO_OK)
+                pr->result = p;
+        return s;
+}
+
+int
+repo_positions_mark_job(struct db_conn *c, void *arg)
+{
+        struct position_mark *pm = arg;
+        struct position p;
+        enum repo_status s = repo_positions_get(c, pm->symbol, &p);
+
+        if (s != REPO_OK)
+                return s;
+        p.has_mark_price = true;
+        p.mark_price = pm->mark_price;
+        p.last_updated = ts_now_us();
+        if (!position_mark_to_market(&p))
+                return REPO_CONFLICT;
+        s = repo_positions_update(c, &p);
+        if (s == REPO_OK)
+                pm->result = p;
+        return s;
+}

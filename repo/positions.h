@@ -1,0 +1,110 @@
+/* Positions: the bot's holding per symbol, the pure arithmetic that moves it
+ * when a fill arrives, and the positions table (read, upsert, list, the
+ * reconciliation and mark-price writer jobs). */
+#ifndef TRADESTORE_REPO_POSITIONS_H
+#define TRADESTORE_REPO_POSITIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repo/repo.h"
+
+struct db_conn;
+
+/* One row of positions. Decimals in 1e-8 units, last_updated in us. */
+struct position {
+        char symbol[33];
+        int64_t quantity; /* signed: long > 0, short < 0 */
+        int64_t avg_entry_price;
+        int64_t realized_pnl;
+        int64_t unrealized_pnl;
+        bool has_mark_price;
+        int64_t mark_price;
+        int64_t last_updated;
+};
+
+/* ---- pure arithmetic (no I/O) ---- */
+
+/* Applies a fill of qty (> 0) at price (> 0) to *p: a buy adds to quantity,
+ * a sell subtracts. Growing moves avg_entry_price to the volume-weighted
+ * average; shrinking keeps it and adds (price - avg) * closed (negated for a
+ * short) to realized_pnl; crossing zero closes the old side that way and
+ * opens the rest at price; flat means avg 0. unrealized_pnl is recomputed.
+ * Leaves last_updated alone. Returns false when an input is not positive or
+ * a result leaves the decimal range; *p is then untouched. */
+bool position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty);
+
+/* Recomputes unrealized_pnl = (mark_price - avg_entry_price) * quantity, or 0
+ * without a mark price. Returns false when out of range; *p is then
+ * untouched. */
+bool position_mark_to_market(struct position *p);
+
+/* ---- the table ---- */
+
+/* Reads the position of symbol. REPO_OK with *ret filled, REPO_NOT_FOUND, or
+ * REPO_ERROR (logged); *ret is written only on REPO_OK. */
+enum repo_status repo_positions_get(struct db_conn *c, const char *symbol,
+                                    struct position *ret);
+
+/* Inserts *p, whose symbol has no row yet (the caller has just looked).
+ * Runs inside the caller's write job. REPO_OK or REPO_ERROR (logged). */
+enum repo_status repo_positions_create(struct db_conn *c, const struct position *p);
+
+/* Overwrites the existing row of p->symbol with *p. Runs inside the
+ * caller's write job. REPO_OK or REPO_ERROR (logged). Separate from create
+ * rather than an upsert: the callers already know, and an upsert pays for
+ * a failed insert first. */
+enum repo_status repo_positions_update(struct db_conn *c, const struct position *p);
+
+/* Calls row(cls, p) for up to limit positions with symbol > after (NULL or
+ * "" for the first page), by symbol ascending; p is borrowed for the call.
+ * *ret_n is the number of rows visited. REPO_OK or REPO_ERROR (logged). */
+enum repo_status repo_positions_list(struct db_conn *c, const char *after, int limit,
+                                     void (*row)(void *cls, const struct position *p),
+                                     void *cls, size_t *ret_n);
+
+/* The SQL text of every list query above (for EXPLAIN QUERY PLAN tests).
+ * Static storage; *ret_n entries. */
+const char *const *repo_positions_list_sql(size_t *ret_n);
+
+/* ---- writer jobs (db_job_fn; arg allocated by the caller) ---- */
+
+/* PUT /positions/{symbol}. in: symbol, quantity, avg_entry_price,
+ * realized_pnl when has_realized_pnl (else unchanged, 0 for a new row),
+ * payload (builds the position_reconciled payload: malloc'd JSON object
+ * text the job frees, NULL on out-of-memory). out (REPO_OK only): result,
+ * created. */
+struct position_reconcile {
+        char symbol[33];
+        int64_t quantity;
+        int64_t avg_entry_price;
+        bool has_realized_pnl;
+        int64_t realized_pnl;
+        char *(*payload)(const struct position *p);
+
+        struct position result;
+        bool created;
+};
+
+/* Runs a position_reconcile: keeps the stored mark_price, recomputes
+ * unrealized_pnl, sets last_updated, upserts and adds a position_reconciled
+ * event (aggregate_id = symbol). Returns REPO_OK, REPO_CONFLICT (result out
+ * of range, nothing written) or REPO_ERROR. */
+int repo_positions_reconcile_job(struct db_conn *c, void *arg);
+
+/* PATCH /positions/{symbol}. in: symbol, mark_price (> 0). out (REPO_OK
+ * only): result. */
+struct position_mark {
+        char symbol[33];
+        int64_t mark_price;
+
+        struct position result;
+};
+
+/* Runs a position_mark: sets mark_price, recomputes unrealized_pnl and
+ * last_updated; no event. REPO_OK, REPO_NOT_FOUND, REPO_CONFLICT (result out
+ * of range, nothing written) or REPO_ERROR. */
+int repo_positions_mark_job(struct db_conn *c, void *arg);
+
+#endif
