@@ -196,12 +196,22 @@ dec_from_int(long long v, int64_t *ret)
 size_t
 dec_format(int64_t v, char buf[DEC_BUFSZ])
 {
-        /* Unsigned magnitude: -INT64_MIN does not fit in int64_t. */
+        /* Unsigned magnitude: -INT64_MIN does not fit in int64_t. Digits are
+         * written by hand: this runs for every decimal of every response. */
         uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        uint64_t whole = mag / (uint64_t)DEC_SCALE;
         uint64_t frac = mag % (uint64_t)DEC_SCALE;
-        int len = snprintf(buf, DEC_BUFSZ, "%s%llu", v < 0 ? "-" : "",
-                           (unsigned long long)(mag / (uint64_t)DEC_SCALE));
+        char tmp[24];
+        size_t n = 0, len = 0;
 
+        if (v < 0)
+                buf[len++] = '-';
+        do {
+                tmp[n++] = (char)('0' + whole % 10);
+                whole /= 10;
+        } while (whole != 0);
+        while (n > 0)
+                buf[len++] = tmp[--n];
         if (frac != 0) {
                 int digits = DEC_FRAC_DIGITS;
 
@@ -209,10 +219,15 @@ dec_format(int64_t v, char buf[DEC_BUFSZ])
                         frac /= 10;
                         digits--;
                 }
-                len += snprintf(buf + len, DEC_BUFSZ - (size_t)len, ".%0*llu",
-                                digits, (unsigned long long)frac);
+                buf[len++] = '.';
+                for (int i = digits - 1; i >= 0; i--) {
+                        buf[len + (size_t)i] = (char)('0' + frac % 10);
+                        frac /= 10;
+                }
+                len += (size_t)digits;
         }
-        return (size_t)len;
+        buf[len] = '\0';
+        return len;
 }
 
 bool

@@ -215,6 +215,16 @@ ts_parse_any(const char *s, size_t len, int64_t *ret_us)
         return ts_parse(s, len, ret_us) || ts_parse_epoch(s, len, ret_us);
 }
 
+/* Writes v as exactly width digits, zero-padded (v must fit). */
+static void
+put_digits(char *out, uint64_t v, int width)
+{
+        for (int i = width - 1; i >= 0; i--) {
+                out[i] = (char)('0' + v % 10);
+                v /= 10;
+        }
+}
+
 size_t
 ts_format(int64_t us, char buf[TS_BUFSZ])
 {
@@ -231,11 +241,30 @@ ts_format(int64_t us, char buf[TS_BUFSZ])
         }
         civil_from_days(days, &year, &month, &day);
         secs = (unsigned)(in_day / US_PER_SEC);
-        len = snprintf(buf, TS_BUFSZ, "%04lld-%02u-%02uT%02u:%02u:%02u.%06lldZ",
-                       (long long)year, month, day, secs / 3600,
-                       secs / 60 % 60, secs % 60,
-                       (long long)(in_day % US_PER_SEC));
-        return len < 0 ? 0 : (size_t)len;
+        if (year < 0 || year > 9999) {
+                len = snprintf(buf, TS_BUFSZ, "%04lld-%02u-%02uT%02u:%02u:%02u.%06lldZ",
+                               (long long)year, month, day, secs / 3600, secs / 60 % 60,
+                               secs % 60, (long long)(in_day % US_PER_SEC));
+                return len < 0 ? 0 : (size_t)len;
+        }
+        /* The common case by hand: this runs for every timestamp of every
+         * response. "YYYY-MM-DDTHH:MM:SS.ffffffZ" is 27 characters. */
+        put_digits(buf, (uint64_t)year, 4);
+        buf[4] = '-';
+        put_digits(buf + 5, month, 2);
+        buf[7] = '-';
+        put_digits(buf + 8, day, 2);
+        buf[10] = 'T';
+        put_digits(buf + 11, secs / 3600, 2);
+        buf[13] = ':';
+        put_digits(buf + 14, secs / 60 % 60, 2);
+        buf[16] = ':';
+        put_digits(buf + 17, secs % 60, 2);
+        buf[19] = '.';
+        put_digits(buf + 20, (uint64_t)(in_day % US_PER_SEC), 6);
+        buf[26] = 'Z';
+        buf[27] = '\0';
+        return 27;
 }
 
 int64_t

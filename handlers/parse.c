@@ -4,6 +4,7 @@
 #include "common/cursor.h"
 #include "common/dec.h"
 #include "common/ids.h"
+#include "common/jsonw.h"
 #include "common/ts.h"
 #include "server/http.h"
 
@@ -392,4 +393,18 @@ json_list(json_t *items, json_t *next)
         json_object_set_new(o, "items", items);
         json_object_set_new(o, "next_cursor", next);
         return o;
+}
+
+void
+jw_next_cursor(struct jw *w, bool full, int64_t key, const char *id)
+{
+        char buf[CURSOR_BUFSZ];
+
+        jw_key(w, "next_cursor");
+        if (!full) {
+                jw_null(w);
+                return;
+        }
+        cursor_encode(key, id, buf);
+        jw_str(w, buf);
 }

@@ -97,6 +97,12 @@ void json_set_ts(json_t *obj, const char *key, bool set, int64_t us);
  * else null. New reference. */
 json_t *json_next_cursor(bool full, int64_t key, const char *id);
 
+struct jw;
+
+/* Writes "next_cursor": the cursor to after (key, id) when the page is
+ * full, else null. */
+void jw_next_cursor(struct jw *w, bool full, int64_t key, const char *id);
+
 /* {"items": items, "next_cursor": next} (steals both). */
 json_t *json_list(json_t *items, json_t *next);
 

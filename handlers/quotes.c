@@ -8,6 +8,8 @@
  * outbox events: the contract names none for quotes. */
 #include "handlers/quotes.h"
 
+#include "common/jsonw.h"
+
 #include "common/ids.h"
 #include "common/ts.h"
 #include "handlers/parse.h"
@@ -97,30 +99,37 @@ quote_from_in(const struct quote_in *in, struct quote *q)
         q->expires_at = in->expires_at.set ? in->expires_at.v : 0;
 }
 
-/* The response JSON of q. New reference (NULL on out-of-memory, which
- * reply_json turns into a 503). */
-static json_t *
-quote_to_json(const struct quote *q)
+/* Writes q as its response JSON (the API's field names and forms). */
+static void
+quote_write(struct jw *w, const struct quote *q)
 {
-        json_t *o = json_object();
+        jw_obj(w);
+        jw_kstr(w, "quote_id", q->quote_id);
+        jw_kstr(w, "symbol_src", q->symbol_src);
+        jw_kstr(w, "symbol_dst", q->symbol_dst);
+        jw_kdec_opt(w, "bid_price", q->has_bid_price, q->bid_price);
+        jw_kdec_opt(w, "bid_qty", q->has_bid_qty, q->bid_qty);
+        jw_kdec_opt(w, "ask_price", q->has_ask_price, q->ask_price);
+        jw_kdec_opt(w, "ask_qty", q->has_ask_qty, q->ask_qty);
+        jw_kdec(w, "source_bid_price", q->source_bid_price);
+        jw_kdec(w, "source_ask_price", q->source_ask_price);
+        jw_kdec_opt(w, "spread_bps", q->has_spread_bps, q->spread_bps);
+        jw_kstr(w, "status", q->status);
+        jw_kts(w, "created_at", q->created_at);
+        jw_kts(w, "updated_at", q->updated_at);
+        jw_kts_opt(w, "expires_at", q->has_expires_at, q->expires_at);
+        jw_end(w);
+}
 
-        if (o == NULL)
-                return NULL;
-        json_object_set_new(o, "quote_id", json_string(q->quote_id));
-        json_object_set_new(o, "symbol_src", json_string(q->symbol_src));
-        json_object_set_new(o, "symbol_dst", json_string(q->symbol_dst));
-        json_set_dec(o, "bid_price", q->has_bid_price, q->bid_price);
-        json_set_dec(o, "bid_qty", q->has_bid_qty, q->bid_qty);
-        json_set_dec(o, "ask_price", q->has_ask_price, q->ask_price);
-        json_set_dec(o, "ask_qty", q->has_ask_qty, q->ask_qty);
-        json_object_set_new(o, "source_bid_price", json_dec(q->source_bid_price));
-        json_object_set_new(o, "source_ask_price", json_dec(q->source_ask_price));
-        json_set_dec(o, "spread_bps", q->has_spread_bps, q->spread_bps);
-        json_object_set_new(o, "status", json_string(q->status));
-        json_object_set_new(o, "created_at", json_ts(q->created_at));
-        json_object_set_new(o, "updated_at", json_ts(q->updated_at));
-        json_set_ts(o, "expires_at", q->has_expires_at, q->expires_at);
-        return o;
+/* Replies status with one quote. */
+static void
+reply_quote(struct req *r, unsigned status, const struct quote *q)
+{
+        struct jw w;
+
+        jw_init(&w);
+        quote_write(&w, q);
+        reply_jw(r, status, &w);
 }
 
 /* No quotes endpoint but the list takes query parameters: any is a 400.
@@ -178,7 +187,7 @@ respond_create(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, job->existed ? 200 : 201, quote_to_json(&job->q));
+                reply_quote(r, job->existed ? 200 : 201, &job->q);
                 return;
         case REPO_CONFLICT:
                 reply_id_conflict(r, "quote_id", job->q.quote_id);
@@ -232,7 +241,7 @@ static const struct field list_fields[] = {
 
 /* Gathers the rows of a page and remembers the last one's key. */
 struct list_acc {
-        json_t *items;
+        struct jw w;
         int n;
         int64_t last_key;
         char last_id[QUOTE_ID_BUFSZ];
@@ -243,7 +252,7 @@ list_row(void *cls, const struct quote *q)
 {
         struct list_acc *acc = cls;
 
-        json_array_append_new(acc->items, quote_to_json(q));
+        quote_write(&acc->w, q);
         acc->n++;
         acc->last_key = q->created_at;
         memcpy(acc->last_id, q->quote_id, sizeof(acc->last_id));
@@ -255,16 +264,19 @@ handle_quotes_list(struct req *r)
         struct list_in in = { 0 };
         struct page page;
         json_t *errors = NULL;
-        struct list_acc acc = { .items = json_array() };
+        struct list_acc acc = { 0 };
         struct quote_filter f;
         struct db_conn *c;
         enum repo_status s;
 
         if (!parse_query(r, list_fields, NFIELDS(list_fields), &in, &page, &errors)) {
-                json_decref(acc.items);
                 reply_invalid(r, errors);
                 return;
         }
+        jw_init(&acc.w);
+        jw_obj(&acc.w);
+        jw_key(&acc.w, "items");
+        jw_arr(&acc.w);
         f = (struct quote_filter){ .status = in.status.set ? in.status.v : NULL,
                                    .symbol_src = in.symbol_src.set ? in.symbol_src.v : NULL,
                                    .symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL,
@@ -273,14 +285,15 @@ handle_quotes_list(struct req *r)
         s = repo_quotes_list(c, &f, page.has_cursor, page.cursor_key, page.cursor_id,
                              page.limit, list_row, &acc);
         db_reader_release(req_app(r)->db, c);
-        if (s != REPO_OK || acc.items == NULL) {
-                json_decref(acc.items);
+        if (s != REPO_OK) {
+                jw_clear(&acc.w);
                 reply_problem(r, 503, unavailable, NULL);
                 return;
         }
-        reply_json(r, 200,
-                   json_list(acc.items,
-                             json_next_cursor(acc.n == page.limit, acc.last_key, acc.last_id)));
+        jw_end(&acc.w);
+        jw_next_cursor(&acc.w, acc.n == page.limit, acc.last_key, acc.last_id);
+        jw_end(&acc.w);
+        reply_jw(r, 200, &acc.w);
 }
 
 /* ---- POST /quotes/batch ---- */
@@ -342,14 +355,19 @@ respond_batch(struct req *r, int result)
 {
         const struct repo_quotes_batch *job = req_write_arg(r);
         char field[48];
-        json_t *items;
+        struct jw w;
 
         switch (result) {
         case REPO_OK:
-                items = json_array();
-                for (size_t i = 0; i < job->n && items != NULL; i++)
-                        json_array_append_new(items, quote_to_json(&job->items[i]));
-                reply_json(r, 201, items ? json_pack("{s:o}", "items", items) : NULL);
+                jw_init(&w);
+                jw_obj(&w);
+                jw_key(&w, "items");
+                jw_arr(&w);
+                for (size_t i = 0; i < job->n; i++)
+                        quote_write(&w, &job->items[i]);
+                jw_end(&w);
+                jw_end(&w);
+                reply_jw(r, 201, &w);
                 return;
         case REPO_CONFLICT:
                 snprintf(field, sizeof(field), "quotes[%zu].quote_id", job->conflict_index);
@@ -461,7 +479,7 @@ handle_quotes_get(struct req *r)
         db_reader_release(app->db, c);
         switch (s) {
         case REPO_OK:
-                reply_json(r, 200, quote_to_json(&q));
+                reply_quote(r, 200, &q);
                 return;
         case REPO_NOT_FOUND:
                 reply_not_found(r, req_param(r));
@@ -496,7 +514,7 @@ respond_update(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, 200, quote_to_json(&job->q));
+                reply_quote(r, 200, &job->q);
                 return;
         case REPO_NOT_FOUND:
                 reply_not_found(r, job->quote_id);

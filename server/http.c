@@ -11,6 +11,7 @@
 #include "server/http.h"
 
 #include "common/ids.h"
+#include "common/jsonw.h"
 #include "common/log.h"
 #include "common/ts.h"
 #include "server/auth.h"
@@ -264,6 +265,20 @@ void
 reply_json(struct req *r, unsigned status, json_t *body)
 {
         reply_serialized(r, status, "application/json", body, NULL, NULL);
+}
+
+void
+reply_jw(struct req *r, unsigned status, struct jw *w)
+{
+        size_t len = 0;
+        char *text = jw_take(w, &len);
+
+        if (text == NULL) {
+                log_msg(LOG_ERROR, "http_error", "out of memory writing a response");
+                queue(r, 503, NULL, NULL, 0, NULL, NULL);
+                return;
+        }
+        queue(r, status, "application/json", text, len, NULL, NULL);
 }
 
 void

@@ -97,6 +97,12 @@ void reply_json(struct req *r, unsigned status, json_t *body);
 /* Replies status with text (len bytes, stolen: malloc'd) and content type. */
 void reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len);
 
+struct jw;
+
+/* Replies status with the JSON text written into w (taken; w is reset).
+ * A writer that failed (out of memory) becomes a 503. */
+void reply_jw(struct req *r, unsigned status, struct jw *w);
+
 /* Replies 204 or another status with no body. */
 void reply_empty(struct req *r, unsigned status);
 
