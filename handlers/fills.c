@@ -7,6 +7,8 @@
  * an absent fill_id gets a UUIDv7. Reads go to the reader pool. */
 #include "handlers/fills.h"
 
+#include "common/jsonw.h"
+
 #include "common/dec.h"
 #include "common/ids.h"
 #include "handlers/parse.h"
@@ -20,27 +22,33 @@ static const char *const sides[] = { "buy", "sell", NULL };
 
 /* ---- JSON output ---- */
 
-static json_t *
-fill_to_json(const struct fill *f)
+static void
+fill_write(struct jw *w, const struct fill *f)
 {
-        json_t *o = json_object();
+        jw_obj(w);
+        jw_kstr(w, "fill_id", f->fill_id);
+        jw_kstr(w, "order_id", f->order_id);
+        jw_kstr(w, "symbol", f->symbol);
+        jw_kstr(w, "side", f->side);
+        jw_kdec(w, "price", f->price);
+        jw_kdec(w, "quantity", f->quantity);
+        jw_kts(w, "executed_at", f->executed_at);
+        jw_kstr_opt(w, "trade_id", f->has_trade_id ? f->trade_id : NULL);
+        jw_kdec(w, "commission", f->commission);
+        jw_kstr(w, "commission_asset", f->commission_asset);
+        jw_kbool(w, "is_maker", f->is_maker);
+        jw_kts(w, "created_at", f->created_at);
+        jw_end(w);
+}
 
-        if (o == NULL)
-                return NULL;
-        json_object_set_new(o, "fill_id", json_string(f->fill_id));
-        json_object_set_new(o, "order_id", json_string(f->order_id));
-        json_object_set_new(o, "symbol", json_string(f->symbol));
-        json_object_set_new(o, "side", json_string(f->side));
-        json_object_set_new(o, "price", json_dec(f->price));
-        json_object_set_new(o, "quantity", json_dec(f->quantity));
-        json_object_set_new(o, "executed_at", json_ts(f->executed_at));
-        json_object_set_new(o, "trade_id",
-                            f->has_trade_id ? json_string(f->trade_id) : json_null());
-        json_object_set_new(o, "commission", json_dec(f->commission));
-        json_object_set_new(o, "commission_asset", json_string(f->commission_asset));
-        json_object_set_new(o, "is_maker", json_boolean(f->is_maker));
-        json_object_set_new(o, "created_at", json_ts(f->created_at));
-        return o;
+static void
+reply_fill(struct req *r, unsigned status, const struct fill *f)
+{
+        struct jw w;
+
+        jw_init(&w);
+        fill_write(&w, f);
+        reply_jw(r, status, &w);
 }
 
 static void
@@ -166,7 +174,7 @@ respond_create(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, fc->existed ? 200 : 201, fill_to_json(&fc->stored));
+                reply_fill(r, fc->existed ? 200 : 201, &fc->stored);
                 return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "order %s does not exist", fc->fill.order_id);
@@ -222,7 +230,7 @@ handle_fills_get(struct req *r)
         db_reader_release(db, c);
         switch (s) {
         case REPO_OK:
-                reply_json(r, 200, fill_to_json(&f));
+                reply_fill(r, 200, &f);
                 return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "fill %s does not exist", req_param(r));
@@ -251,7 +259,7 @@ static const struct field query_fields[] = {
 #undef QUERY
 
 struct list_page {
-        json_t *items;
+        struct jw w;
         int64_t last_key;
         char last_id[65];
 };
@@ -261,7 +269,7 @@ list_row(void *cls, const struct fill *f)
 {
         struct list_page *lp = cls;
 
-        json_array_append_new(lp->items, fill_to_json(f));
+        fill_write(&lp->w, f);
         lp->last_key = f->executed_at;
         memcpy(lp->last_id, f->fill_id, sizeof(lp->last_id));
 }
@@ -303,16 +311,20 @@ handle_fills_list(struct req *r)
                 return;
         }
         filter_from_query(&q, &pg, &ff);
-        lp.items = json_array();
+        jw_init(&lp.w);
+        jw_obj(&lp.w);
+        jw_key(&lp.w, "items");
+        jw_arr(&lp.w);
         c = db_reader_acquire(db);
         s = repo_fills_list(c, &ff, pg.limit, list_row, &lp, &n);
         db_reader_release(db, c);
-        if (s != REPO_OK || lp.items == NULL) {
-                json_decref(lp.items);
+        if (s != REPO_OK) {
+                jw_clear(&lp.w);
                 reply_unavailable(r);
                 return;
         }
-        reply_json(r, 200,
-                   json_list(lp.items, json_next_cursor(n == (size_t)pg.limit, lp.last_key,
-                                                        lp.last_id)));
+        jw_end(&lp.w);
+        jw_next_cursor(&lp.w, n == (size_t)pg.limit, lp.last_key, lp.last_id);
+        jw_end(&lp.w);
+        reply_jw(r, 200, &lp.w);
 }

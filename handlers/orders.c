@@ -6,6 +6,8 @@
  * GET /orders/{order_id} returns. */
 #include "handlers/orders.h"
 
+#include "common/jsonw.h"
+
 #include "common/ids.h"
 #include "handlers/parse.h"
 #include "repo/orders.h"
@@ -27,58 +29,48 @@ static const char *const all_statuses[] = { "pending",   "open",     "partially_
 
 /* ---- JSON out ---- */
 
-static json_t *
-opt_string(bool has, const char *v)
+/* Writes the order as every endpoint and event shows it. */
+static void
+order_write(struct jw *w, const struct order *o)
 {
-        return has ? json_string(v) : json_null();
-}
-
-/* The order as every endpoint and event shows it. New reference or NULL. */
-static json_t *
-order_to_json(const struct order *o)
-{
-        json_t *j = json_object();
-
-        if (j == NULL)
-                return NULL;
-        json_object_set_new(j, "order_id", json_string(o->order_id));
-        json_object_set_new(j, "quote_id", opt_string(o->has_quote_id, o->quote_id));
-        json_object_set_new(j, "symbol", json_string(o->symbol));
-        json_object_set_new(j, "side", json_string(o->side));
-        json_object_set_new(j, "type", json_string(o->type));
-        json_set_dec(j, "quantity", true, o->quantity);
-        json_set_dec(j, "price", o->has_price, o->price);
-        json_object_set_new(j, "status", json_string(order_status_name(o->status)));
-        json_object_set_new(j, "external_order_id",
-                            opt_string(o->has_external_order_id, o->external_order_id));
-        json_set_dec(j, "filled_quantity", true, o->filled_quantity);
-        json_set_dec(j, "avg_fill_price", o->has_avg_fill_price, o->avg_fill_price);
-        json_set_ts(j, "created_at", true, o->created_at);
-        json_set_ts(j, "updated_at", true, o->updated_at);
-        return j;
+        jw_obj(w);
+        jw_kstr(w, "order_id", o->order_id);
+        jw_kstr_opt(w, "quote_id", o->has_quote_id ? o->quote_id : NULL);
+        jw_kstr(w, "symbol", o->symbol);
+        jw_kstr(w, "side", o->side);
+        jw_kstr(w, "type", o->type);
+        jw_kdec(w, "quantity", o->quantity);
+        jw_kdec_opt(w, "price", o->has_price, o->price);
+        jw_kstr(w, "status", order_status_name(o->status));
+        jw_kstr_opt(w, "external_order_id",
+                    o->has_external_order_id ? o->external_order_id : NULL);
+        jw_kdec(w, "filled_quantity", o->filled_quantity);
+        jw_kdec_opt(w, "avg_fill_price", o->has_avg_fill_price, o->avg_fill_price);
+        jw_kts(w, "created_at", o->created_at);
+        jw_kts(w, "updated_at", o->updated_at);
+        jw_end(w);
 }
 
 /* order_payload_fn: the event payload. Caller owns the text (free). */
 static char *
 order_payload(const struct order *o)
 {
-        json_t *j = order_to_json(o);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        struct jw w;
+        size_t len;
 
-        json_decref(j);
-        return text;
+        jw_init(&w);
+        order_write(&w, o);
+        return jw_take(&w, &len);
 }
 
 static void
 reply_order(struct req *r, unsigned status, const struct order *o)
 {
-        json_t *j = order_to_json(o);
+        struct jw w;
 
-        if (j == NULL) {
-                reply_problem(r, 503, "out of memory, retry", NULL);
-                return;
-        }
-        reply_json(r, status, j);
+        jw_init(&w);
+        order_write(&w, o);
+        reply_jw(r, status, &w);
 }
 
 /* Copies a validated string into a fixed member (validation bounded it). */
@@ -326,8 +318,7 @@ list_filter(const struct list_query *q, const struct page *p, struct order_filte
 
 /* Collects a page: the items and the last row for next_cursor. */
 struct list_acc {
-        json_t *items;
-        bool oom;
+        struct jw w;
         int64_t last_key;
         char last_id[65];
 };
@@ -336,10 +327,8 @@ static void
 list_each(void *cls, const struct order *o)
 {
         struct list_acc *a = cls;
-        json_t *j = order_to_json(o);
 
-        if (j == NULL || json_array_append_new(a->items, j) != 0)
-                a->oom = true;
+        order_write(&a->w, o);
         a->last_key = o->created_at;
         memcpy(a->last_id, o->order_id, sizeof(a->last_id));
 }
@@ -351,30 +340,33 @@ handle_orders_list(struct req *r)
         struct list_query q = { 0 };
         struct page p;
         struct order_filter f;
-        struct list_acc a = { .items = json_array() };
+        struct list_acc a = { 0 };
         json_t *errors = NULL;
         struct db_conn *c;
         enum repo_status s;
         size_t n = 0;
 
         if (!parse_query(r, list_fields, NFIELDS(list_fields), &q, &p, &errors)) {
-                json_decref(a.items);
                 reply_invalid(r, errors);
                 return;
         }
         list_filter(&q, &p, &f);
+        jw_init(&a.w);
+        jw_obj(&a.w);
+        jw_key(&a.w, "items");
+        jw_arr(&a.w);
         c = db_reader_acquire(app->db);
-        s = a.items ? repo_orders_list(c, &f, list_each, &a, &n) : REPO_ERROR;
+        s = repo_orders_list(c, &f, list_each, &a, &n);
         db_reader_release(app->db, c);
-        if (s != REPO_OK || a.oom) {
-                json_decref(a.items);
-                reply_problem(r, 503, s != REPO_OK ? UNAVAILABLE : "out of memory, retry",
-                              NULL);
+        if (s != REPO_OK) {
+                jw_clear(&a.w);
+                reply_problem(r, 503, UNAVAILABLE, NULL);
                 return;
         }
-        reply_json(r, 200,
-                   json_list(a.items, json_next_cursor(n == (size_t)p.limit, a.last_key,
-                                                       a.last_id)));
+        jw_end(&a.w);
+        jw_next_cursor(&a.w, n == (size_t)p.limit, a.last_key, a.last_id);
+        jw_end(&a.w);
+        reply_jw(r, 200, &a.w);
 }
 
 /* ---- PATCH /orders/{order_id} ---- */

@@ -7,6 +7,8 @@
  * '/' (BTC/USDT, or BTC%2FUSDT). */
 #include "handlers/positions.h"
 
+#include "common/jsonw.h"
+
 #include "common/ids.h"
 #include "handlers/parse.h"
 #include "repo/positions.h"
@@ -17,21 +19,18 @@
 
 /* ---- JSON output ---- */
 
-static json_t *
-position_to_json(const struct position *p)
+static void
+position_write(struct jw *w, const struct position *p)
 {
-        json_t *o = json_object();
-
-        if (o == NULL)
-                return NULL;
-        json_object_set_new(o, "symbol", json_string(p->symbol));
-        json_object_set_new(o, "quantity", json_dec(p->quantity));
-        json_object_set_new(o, "avg_entry_price", json_dec(p->avg_entry_price));
-        json_object_set_new(o, "realized_pnl", json_dec(p->realized_pnl));
-        json_object_set_new(o, "unrealized_pnl", json_dec(p->unrealized_pnl));
-        json_set_dec(o, "mark_price", p->has_mark_price, p->mark_price);
-        json_object_set_new(o, "last_updated", json_ts(p->last_updated));
-        return o;
+        jw_obj(w);
+        jw_kstr(w, "symbol", p->symbol);
+        jw_kdec(w, "quantity", p->quantity);
+        jw_kdec(w, "avg_entry_price", p->avg_entry_price);
+        jw_kdec(w, "realized_pnl", p->realized_pnl);
+        jw_kdec(w, "unrealized_pnl", p->unrealized_pnl);
+        jw_kdec_opt(w, "mark_price", p->has_mark_price, p->mark_price);
+        jw_kts(w, "last_updated", p->last_updated);
+        jw_end(w);
 }
 
 /* The position_reconciled payload: the position's JSON text. Caller owns:
@@ -39,11 +38,22 @@ position_to_json(const struct position *p)
 static char *
 position_payload(const struct position *p)
 {
-        json_t *o = position_to_json(p);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        struct jw w;
+        size_t len;
 
-        json_decref(o);
-        return text;
+        jw_init(&w);
+        position_write(&w, p);
+        return jw_take(&w, &len);
+}
+
+static void
+reply_position(struct req *r, unsigned status, const struct position *p)
+{
+        struct jw w;
+
+        jw_init(&w);
+        position_write(&w, p);
+        reply_jw(r, status, &w);
 }
 
 static void
@@ -73,7 +83,7 @@ reply_out_of_range(struct req *r)
 /* ---- GET /positions, GET /positions/{symbol} ---- */
 
 struct list_page {
-        json_t *items;
+        struct jw w;
         char last_symbol[33];
 };
 
@@ -82,7 +92,7 @@ list_row(void *cls, const struct position *p)
 {
         struct list_page *lp = cls;
 
-        json_array_append_new(lp->items, position_to_json(p));
+        position_write(&lp->w, p);
         memcpy(lp->last_symbol, p->symbol, sizeof(lp->last_symbol));
 }
 
@@ -107,19 +117,23 @@ handle_positions_list(struct req *r)
                 reply_invalid(r, errors);
                 return;
         }
-        lp.items = json_array();
+        jw_init(&lp.w);
+        jw_obj(&lp.w);
+        jw_key(&lp.w, "items");
+        jw_arr(&lp.w);
         c = db_reader_acquire(db);
         s = repo_positions_list(c, pg.has_cursor ? pg.cursor_id : NULL, pg.limit, list_row, &lp,
                                 &n);
         db_reader_release(db, c);
-        if (s != REPO_OK || lp.items == NULL) {
-                json_decref(lp.items);
+        if (s != REPO_OK) {
+                jw_clear(&lp.w);
                 reply_unavailable(r);
                 return;
         }
-        reply_json(r, 200,
-                   json_list(lp.items, json_next_cursor(n == (size_t)pg.limit, 0,
-                                                        lp.last_symbol)));
+        jw_end(&lp.w);
+        jw_next_cursor(&lp.w, n == (size_t)pg.limit, 0, lp.last_symbol);
+        jw_end(&lp.w);
+        reply_jw(r, 200, &lp.w);
 }
 
 void
@@ -133,7 +147,7 @@ handle_positions_get(struct req *r)
         db_reader_release(db, c);
         switch (s) {
         case REPO_OK:
-                reply_json(r, 200, position_to_json(&p));
+                reply_position(r, 200, &p);
                 return;
         case REPO_NOT_FOUND:
                 reply_not_found(r);
@@ -168,7 +182,7 @@ respond_reconcile(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, pr->created ? 201 : 200, position_to_json(&pr->result));
+                reply_position(r, pr->created ? 201 : 200, &pr->result);
                 return;
         case REPO_CONFLICT:
                 reply_out_of_range(r);
@@ -230,7 +244,7 @@ respond_mark(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, 200, position_to_json(&pm->result));
+                reply_position(r, 200, &pm->result);
                 return;
         case REPO_NOT_FOUND:
                 reply_not_found(r);
