@@ -3,9 +3,11 @@
  * prepared-statement cache and the background checkpointer.
  *
  * Writes: callers hand a job (a function and its argument) to the writer
- * thread. The writer runs every job that is waiting in one transaction, each
- * job inside its own SAVEPOINT, and commits once for the batch. A job whose
- * function returns non-zero is rolled back alone; its siblings still commit.
+ * thread. The writer runs every job that is waiting in one transaction and
+ * commits once for the batch. A job whose function returns non-zero is
+ * rolled back alone; its siblings still commit. Jobs run without a savepoint
+ * first; when one fails after writing, the batch is rolled back and run
+ * again with a SAVEPOINT around each job (run_job_fast in db.c says why).
  * A job's completion is reported only after the batch's COMMIT.
  *
  * Reads: db_reader_acquire() lends a read-only connection from the pool. */
@@ -105,6 +107,8 @@ struct db_stats {
         unsigned long jobs_committed;   /* write jobs whose changes committed */
         unsigned long jobs_rolled_back; /* jobs that rolled their own work back */
         unsigned long jobs_failed;      /* jobs lost to a failed COMMIT or an error */
+        unsigned long batches;          /* write transactions (group commits) */
+        unsigned long reruns;           /* batches rerun with a savepoint per job */
         int readers_busy;
         int readers_total;
         int64_t wal_bytes;

@@ -27,6 +27,13 @@ render_db_counters(struct db *d, struct strbuf *out)
                       "tradestore_db_transactions_total{result=\"committed\"} %lu\n"
                       "tradestore_db_transactions_total{result=\"rolled_back\"} %lu\n"
                       "tradestore_db_transactions_total{result=\"failed\"} %lu\n"
+                      "# HELP tradestore_db_commits_total Write transactions committed; each "
+                      "carries every job that was waiting (group commit).\n"
+                      "# TYPE tradestore_db_commits_total counter\ntradestore_db_commits_total %lu\n"
+                      "# HELP tradestore_db_batch_reruns_total Batches run again with a "
+                      "savepoint per job because a job failed after writing.\n"
+                      "# TYPE tradestore_db_batch_reruns_total counter\n"
+                      "tradestore_db_batch_reruns_total %lu\n"
                       "# HELP tradestore_db_busy_total Waits on a database lock held by "
                       "another process.\n# TYPE tradestore_db_busy_total counter\n"
                       "tradestore_db_busy_total %lu\n"
@@ -35,7 +42,7 @@ render_db_counters(struct db *d, struct strbuf *out)
                       "tradestore_db_readers{state=\"busy\"} %d\n"
                       "tradestore_db_readers{state=\"idle\"} %d\n",
                       (long long)st.wal_bytes, st.jobs_committed, st.jobs_rolled_back,
-                      st.jobs_failed, st.busy, st.readers_busy,
+                      st.jobs_failed, st.batches, st.reruns, st.busy, st.readers_busy,
                       st.readers_total - st.readers_busy);
 }
 
