@@ -82,7 +82,8 @@ CREATE INDEX idx_orders_quote ON orders (quote_id, created_at, order_id);
 
 -- Executions reported by the exchange, each against one order. trade_id is
 -- the exchange's id of the execution: a redelivered fill carries the same
--- one, so (order_id, trade_id) is unique.
+-- one, so (order_id, trade_id) is unique where a trade_id is given (a partial
+-- index: fills without one cost no entry in it).
 CREATE TABLE fills (
         fill_id          TEXT    PRIMARY KEY NOT NULL,
         order_id         TEXT    NOT NULL REFERENCES orders (order_id),
@@ -96,9 +97,11 @@ CREATE TABLE fills (
         commission       INTEGER NOT NULL DEFAULT 0,
         commission_asset TEXT    NOT NULL DEFAULT '',
         is_maker         INTEGER NOT NULL DEFAULT 1 CHECK (is_maker IN (0, 1)),
-        created_at       INTEGER NOT NULL,
-        UNIQUE (order_id, trade_id)
+        created_at       INTEGER NOT NULL
 ) STRICT;
+
+CREATE UNIQUE INDEX idx_fills_trade ON fills (order_id, trade_id)
+        WHERE trade_id IS NOT NULL;
 
 -- Lists newest executed_at first: by order, by symbol or all; the last index
 -- serves the retention cleanup.
