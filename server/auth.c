@@ -76,9 +76,11 @@ parse_entry(const char *e, size_t len, struct token *ret, size_t index, char *er
         else if (rlen == 5 && strncmp(e, "admin", 5) == 0)
                 ret->role = AUTH_ADMIN;
         else {
+                /* The text is not echoed: with role and token swapped it is
+                 * the token. */
                 snprintf(err, errlen,
-                         "auth.tokens: entry %zu has an unknown role '%.*s' (allowed: read, "
-                         "write, admin)", index + 1, (int)(rlen > 16 ? 16 : rlen), e);
+                         "auth.tokens: entry %zu has an unknown role (allowed: read, write, "
+                         "admin; the form is role:token)", index + 1);
                 return -1;
         }
         secret = colon + 1;

@@ -65,6 +65,7 @@ struct req {
         size_t body_len;
         size_t body_cap;
         bool too_large;
+        size_t dropped; /* body bytes read and dropped after too_large */
         bool replied;
         bool suspended;
         json_t *json;
@@ -239,7 +240,9 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
         if (hname != NULL)
                 MHD_add_response_header(resp, hname, hvalue);
         MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-        MHD_queue_response(r->conn, status, resp);
+        if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
+                log_msg(LOG_WARN, "http_error", "libmicrohttpd refused the %u response to %s %s",
+                        status, r->method, r->path);
         MHD_destroy_response(resp);
         r->replied = true;
         r->status = status;
@@ -500,17 +503,30 @@ too_large(struct req *r)
         reply_problem(r, 413, detail, NULL);
 }
 
-static void
+/* How far past max_body a client may go on sending before the connection
+ * is cut: the 413 can only be queued once the body has ended. */
+#define DISCARD_SLACK (1024 * 1024)
+
+/* Buffers a body chunk, or counts and drops it once the body is too large.
+ * Returns false when the connection should be closed. */
+static bool
 append_body(struct req *r, const char *data, size_t len)
 {
-        if (r->too_large || r->replied)
-                return;
+        if (r->too_large) {
+                r->dropped += len;
+                return r->dropped <= r->srv->max_body + DISCARD_SLACK;
+        }
         if (r->body_len + len > r->srv->max_body) {
+                /* libmicrohttpd 0.9.75 refuses a response queued while the
+                 * body is still arriving (MHD_queue_response returns MHD_NO),
+                 * so the 413 is queued after the last chunk (access_handler);
+                 * the rest is read and dropped, never buffered. */
                 r->too_large = true;
+                r->dropped = r->body_len + len;
                 free(r->body);
                 r->body = NULL;
-                too_large(r); /* queued now: the rest is never buffered */
-                return;
+                r->body_len = 0;
+                return true;
         }
         if (r->body_len + len + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -520,9 +536,8 @@ append_body(struct req *r, const char *data, size_t len)
                         cap *= 2;
                 nb = realloc(r->body, cap);
                 if (nb == NULL) {
-                        r->too_large = true;
-                        too_large(r);
-                        return;
+                        r->too_large = true; /* 413 after the last chunk */
+                        return true;
                 }
                 r->body = nb;
                 r->body_cap = cap;
@@ -530,6 +545,7 @@ append_body(struct req *r, const char *data, size_t len)
         memcpy(r->body + r->body_len, data, len);
         r->body_len += len;
         r->body[r->body_len] = '\0';
+        return true;
 }
 
 /* Parses the body for POST/PUT/PATCH. Returns false after replying. */
@@ -664,11 +680,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
-                append_body(r, upload_data, *upload_data_size);
+                bool keep = r->replied || append_body(r, upload_data, *upload_data_size);
+
                 *upload_data_size = 0;
-                return MHD_YES;
+                return keep ? MHD_YES : MHD_NO;
         }
-        if (!r->replied)
+        if (r->too_large && !r->replied)
+                too_large(r);
+        else if (!r->replied)
                 dispatch(r);
         return MHD_YES;
 }
@@ -849,7 +868,8 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){ (o), (intptr_t)(v), (p) })
         OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
         OPT(MHD_OPTION_SOCK_ADDR, 0, (void *)(uintptr_t)addr);
-        OPT(MHD_OPTION_THREAD_POOL_SIZE, config_threads_effective(cfg), NULL);
+        if (config_threads_effective(cfg) > 1) /* 1 is the polling thread itself */
+                OPT(MHD_OPTION_THREAD_POOL_SIZE, config_threads_effective(cfg), NULL);
         OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s);
         OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->server.idle_timeout, NULL);
         OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->server.max_header_bytes, NULL);
