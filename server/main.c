@@ -4,6 +4,8 @@
 #include "common/log.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "common/ts.h"
+#include "repo/admin.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/healthcheck.h"
@@ -35,6 +37,10 @@ static const char usage_main[] =
         "  migrate          apply pending migrations and exit (--status: list them)\n"
         "  config           print the effective configuration and where each value\n"
         "                   came from\n"
+        "  backup           write an integrity-checked copy of the database (--to DIR,\n"
+        "                   default database.backup_dir); safe while serve runs\n"
+        "  maintain         --analyze, --vacuum, --checkpoint, --cleanup (retention);\n"
+        "                   safe while serve runs (VACUUM makes its writes wait)\n"
         "  healthcheck      ask the server at server.host:server.port for GET /health;\n"
         "                   exit 0 when it answers 200 (the container HEALTHCHECK)\n"
         "  version          print the version\n"
@@ -60,9 +66,41 @@ struct cli {
         const char *set_keys[8];
         const char *set_values[8];
         int nset;
-        bool status;
+        unsigned switches; /* SW_* given */
+        const char *backup_to;
         bool help;
 };
+
+/* Switches of one command, without a value. */
+enum {
+        SW_STATUS = 1u << 0,
+        SW_ANALYZE = 1u << 1,
+        SW_VACUUM = 1u << 2,
+        SW_CHECKPOINT = 1u << 3,
+        SW_CLEANUP = 1u << 4,
+};
+
+static const struct {
+        const char *command;
+        const char *flag;
+        unsigned bit;
+} switches[] = {
+        { "migrate", "--status", SW_STATUS },
+        { "maintain", "--analyze", SW_ANALYZE },
+        { "maintain", "--vacuum", SW_VACUUM },
+        { "maintain", "--checkpoint", SW_CHECKPOINT },
+        { "maintain", "--cleanup", SW_CLEANUP },
+};
+
+static unsigned
+switch_bit(const char *command, const char *flag)
+{
+        for (size_t i = 0; i < sizeof(switches) / sizeof(switches[0]); i++)
+                if (strcmp(switches[i].command, command) == 0 &&
+                    strcmp(switches[i].flag, flag) == 0)
+                        return switches[i].bit;
+        return 0;
+}
 
 static const struct {
         const char *flag;
@@ -99,6 +137,24 @@ flag_value(char *arg, int argc, char **argv, int *i)
         return NULL;
 }
 
+/* The command's own options, for its --help. */
+static const char *
+command_extra(const char *command)
+{
+        if (strcmp(command, "migrate") == 0)
+                return " [--status]\n\n  --status         list applied and pending migrations only";
+        if (strcmp(command, "backup") == 0)
+                return " [--to DIR]\n\n  --to DIR         folder for the copy (default "
+                       "database.backup_dir)";
+        if (strcmp(command, "maintain") == 0)
+                return " [--analyze] [--vacuum] [--checkpoint] [--cleanup]\n\n"
+                       "  --analyze        update the query planner's statistics\n"
+                       "  --vacuum         rebuild the file (incremental when auto_vacuum is)\n"
+                       "  --checkpoint     copy the WAL into the database and truncate it\n"
+                       "  --cleanup        delete rows past their retention, in batches";
+        return "";
+}
+
 static int
 parse_cli(int argc, char **argv, struct cli *ret)
 {
@@ -107,18 +163,20 @@ parse_cli(int argc, char **argv, struct cli *ret)
         for (int i = 2; i < argc; i++) {
                 char *arg = argv[i];
                 const char *key, *value;
+                bool to;
 
                 if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
                         c.help = true;
                         continue;
                 }
-                if (strcmp(arg, "--status") == 0 && strcmp(c.command, "migrate") == 0) {
-                        c.status = true;
+                if (switch_bit(c.command, arg) != 0) {
+                        c.switches |= switch_bit(c.command, arg);
                         continue;
                 }
-                value = flag_value(arg, argc, argv, &i);
+                value = flag_value(arg, argc, argv, &i); /* splits "--flag=value" */
                 key = flag_key(arg);
-                if (strcmp(arg, "--config") != 0 && key == NULL) {
+                to = strcmp(arg, "--to") == 0 && strcmp(c.command, "backup") == 0;
+                if (strcmp(arg, "--config") != 0 && key == NULL && !to) {
                         fprintf(stderr, "tradestore %s: unknown option '%s' (see --help)\n",
                                 c.command, arg);
                         return -1;
@@ -128,7 +186,9 @@ parse_cli(int argc, char **argv, struct cli *ret)
                                 arg);
                         return -1;
                 }
-                if (key == NULL) {
+                if (to) {
+                        c.backup_to = value;
+                } else if (key == NULL) {
                         c.config_file = value;
                 } else if (c.nset < 8) {
                         c.set_keys[c.nset] = key;
@@ -222,6 +282,108 @@ cmd_healthcheck(void)
 }
 
 static int
+cmd_backup(const char *to)
+{
+        const char *dir = to ? to : config.database.backup_dir;
+        struct db_options opt;
+        struct db_conn *c;
+        char path[4096], err[512];
+        int64_t size = 0;
+        enum repo_status s;
+
+        service_db_options(&config, &opt);
+        c = db_conn_open(&opt, true);
+        if (c == NULL) {
+                fprintf(stderr, "tradestore backup: cannot open %s\n", config.database.path);
+                return EXIT_FAILURE;
+        }
+        s = repo_admin_backup(c, dir, path, sizeof(path), &size, err, sizeof(err));
+        db_conn_close(c);
+        if (s != REPO_OK) {
+                fprintf(stderr, "tradestore backup: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        printf("%s\t%lld bytes\tintegrity ok\n", path, (long long)size);
+        return EXIT_SUCCESS;
+}
+
+/* One maintenance step on c; prints what it did. Returns 0 or -1. */
+static int
+maintain_step(struct db_conn *c, unsigned step)
+{
+        const struct admin_retention ret = {
+                .quote_days = config.database.quote_retention_days,
+                .fill_days = config.database.fill_retention_days,
+                .outbox_days = config.database.outbox_retention_days,
+        };
+        struct admin_cleanup total = { 0 };
+        struct admin_checkpoint ck = { 0 };
+        bool incremental = false;
+
+        switch (step) {
+        case SW_ANALYZE:
+                if (repo_admin_analyze(c) != REPO_OK)
+                        return -1;
+                printf("analyze: done\n");
+                return 0;
+        case SW_CLEANUP:
+                if (repo_admin_cleanup_conn(c, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH, &total) !=
+                    REPO_OK)
+                        return -1;
+                printf("cleanup: deleted %lld quotes, %lld fills, %lld outbox events\n",
+                       (long long)total.quotes, (long long)total.fills, (long long)total.outbox);
+                return 0;
+        case SW_VACUUM:
+                if (repo_admin_is_incremental(c, &incremental) != REPO_OK)
+                        return -1;
+                if ((incremental ? repo_admin_incremental_vacuum_conn(c)
+                                 : repo_admin_vacuum(c)) != REPO_OK)
+                        return -1;
+                printf("vacuum: done (%s)\n", incremental ? "incremental" : "full");
+                return 0;
+        default:
+                if (repo_admin_checkpoint(c, &ck) != REPO_OK)
+                        return -1;
+                printf("checkpoint: %lld of %lld WAL frames copied%s\n",
+                       (long long)ck.checkpointed_frames, (long long)ck.wal_frames,
+                       ck.truncated ? ", WAL truncated" : "");
+                return 0;
+        }
+}
+
+static int
+cmd_maintain(unsigned steps)
+{
+        static const unsigned order[] = { SW_CLEANUP, SW_ANALYZE, SW_VACUUM, SW_CHECKPOINT };
+        struct db_options opt;
+        struct db_conn *c;
+        int rc = EXIT_SUCCESS;
+
+        if (steps == 0) {
+                fprintf(stderr, "tradestore maintain: say what to do: --analyze, --vacuum, "
+                                "--checkpoint and/or --cleanup\n");
+                return EXIT_USAGE;
+        }
+        service_db_options(&config, &opt);
+        c = db_conn_open(&opt, false);
+        if (c == NULL) {
+                fprintf(stderr, "tradestore maintain: cannot open %s\n", config.database.path);
+                return EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+                if ((steps & order[i]) != 0 && maintain_step(c, order[i]) != 0) {
+                        fprintf(stderr, "tradestore maintain: a step failed (see the log "
+                                        "above); if the server is busy, retry or raise "
+                                        "database.query_timeout\n");
+                        rc = EXIT_FAILURE;
+                        break;
+                }
+        }
+        db_conn_close(c);
+        return rc;
+}
+
+static int
 cmd_migrate(bool status)
 {
         char err[1024];
@@ -263,7 +425,8 @@ main(int argc, char **argv)
                 return EXIT_SUCCESS;
         }
         if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "migrate") != 0 &&
-            strcmp(argv[1], "config") != 0 && strcmp(argv[1], "healthcheck") != 0) {
+            strcmp(argv[1], "config") != 0 && strcmp(argv[1], "healthcheck") != 0 &&
+            strcmp(argv[1], "backup") != 0 && strcmp(argv[1], "maintain") != 0) {
                 fprintf(stderr, "tradestore: unknown command '%s'\n\n%s", argv[1], usage_main);
                 return EXIT_USAGE;
         }
@@ -271,8 +434,7 @@ main(int argc, char **argv)
                 return EXIT_USAGE;
         if (cli.help) {
                 printf("Usage: tradestore %s [OPTIONS]%s\n\n%s", cli.command,
-                       strcmp(cli.command, "migrate") == 0 ? " [--status]" : "",
-                       usage_options);
+                       command_extra(cli.command), usage_options);
                 return EXIT_SUCCESS;
         }
         if (load_config(&cli) != 0) {
@@ -283,7 +445,11 @@ main(int argc, char **argv)
                 config_print(&config, stdout);
                 rc = EXIT_SUCCESS;
         } else if (strcmp(cli.command, "migrate") == 0) {
-                rc = cmd_migrate(cli.status);
+                rc = cmd_migrate((cli.switches & SW_STATUS) != 0);
+        } else if (strcmp(cli.command, "backup") == 0) {
+                rc = cmd_backup(cli.backup_to);
+        } else if (strcmp(cli.command, "maintain") == 0) {
+                rc = cmd_maintain(cli.switches);
         } else if (strcmp(cli.command, "healthcheck") == 0) {
                 rc = cmd_healthcheck();
         } else {
