@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,7 +41,10 @@ struct http_server {
         uint16_t port;
         size_t max_body;
         atomic_long in_flight;
-        atomic_long suspended;
+        atomic_long suspended;    /* writes handed to the database, not yet answered */
+        atomic_bool draining;     /* stopping: every response closes its connection */
+        pthread_mutex_t write_mu; /* orders req_write against closing */
+        bool closing;             /* stopping: no request may suspend any more */
         struct auth *auth; /* NULL: no authentication */
         bool protect_metrics;
         char *tls_cert;    /* PEM, kept while the daemon runs */
@@ -68,6 +72,7 @@ struct req {
         size_t dropped; /* body bytes read and dropped after too_large */
         bool replied;
         bool suspended;
+        bool wrote; /* counted in srv->suspended until the request completes */
         json_t *json;
         char request_id[ID_UUID_BUFSZ > 65 ? ID_UUID_BUFSZ : 65];
         struct timespec start;
@@ -240,6 +245,8 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
         if (hname != NULL)
                 MHD_add_response_header(resp, hname, hvalue);
         MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+        if (atomic_load(&r->srv->draining))
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
                 log_msg(LOG_WARN, "http_error", "libmicrohttpd refused the %u response to %s %s",
                         status, r->method, r->path);
@@ -347,9 +354,18 @@ req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r,
 {
         r->respond = respond;
         r->job = (struct db_job){ .fn = fn, .arg = arg, .done = job_done, .done_arg = r };
+        pthread_mutex_lock(&r->srv->write_mu);
+        if (r->srv->closing) {
+                /* MHD_stop_daemon comes next and aborts on a suspended connection. */
+                pthread_mutex_unlock(&r->srv->write_mu);
+                respond(r, DB_UNAVAILABLE);
+                return;
+        }
         r->suspended = true;
+        r->wrote = true;
         atomic_fetch_add(&r->srv->suspended, 1);
         MHD_suspend_connection(r->conn);
+        pthread_mutex_unlock(&r->srv->write_mu);
         db_submit(r->srv->app->db, &r->job);
 }
 
@@ -673,7 +689,6 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
         }
         if (r->suspended) {
                 r->suspended = false;
-                atomic_fetch_sub(&srv->suspended, 1);
                 r->respond(r, r->result);
                 if (!r->replied)
                         reply_problem(r, 503, "the request could not be completed", NULL);
@@ -721,18 +736,16 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         if (r == NULL)
                 return;
-        if (r->suspended) {
-                /* Resumed after its commit, but the client left before the
-                 * reply: nothing is waiting on the writer any more. */
-                r->suspended = false;
-                atomic_fetch_sub(&srv->suspended, 1);
-        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
              (now.tv_nsec - r->start.tv_nsec) / 1000;
         if (srv->app->metrics != NULL)
                 metrics_observe(srv->app->metrics, r->route, r->method, r->status, us);
         log_request(r, us);
+        /* Only now is the answer to a write sent, or its client gone (it may
+         * have left while the write waited on the database). */
+        if (r->wrote)
+                atomic_fetch_sub(&srv->suspended, 1);
         req_free(r);
         *con_cls = NULL;
         atomic_fetch_sub(&srv->in_flight, 1);
@@ -890,6 +903,7 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
 static void
 server_free(struct http_server *s)
 {
+        pthread_mutex_destroy(&s->write_mu);
         auth_free(s->auth);
         free(s->tls_cert);
         free(s->tls_key);
@@ -913,6 +927,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
         s->routes = routes;
         s->nroutes = nroutes;
         s->max_body = (size_t)cfg->server.max_body_bytes;
+        pthread_mutex_init(&s->write_mu, NULL);
         if (resolve(cfg->server.host, (uint16_t)cfg->server.port, &addr) != 0)
                 goto fail;
         if (addr.ss_family == AF_INET6)
@@ -956,6 +971,7 @@ http_stop(struct http_server *s, int grace_ms)
         if (s == NULL)
                 return;
         fd = MHD_quiesce_daemon(s->daemon);
+        atomic_store(&s->draining, true);
         /* Requests waiting on the writer always finish: never cut them off. */
         while (atomic_load(&s->suspended) > 0 ||
                (atomic_load(&s->in_flight) > 0 && waited < grace_ms)) {
@@ -963,6 +979,16 @@ http_stop(struct http_server *s, int grace_ms)
 
                 nanosleep(&ts, NULL);
                 waited += 5;
+        }
+        /* From here no request suspends (req_write answers 503): wait for
+         * those already suspended, as MHD_stop_daemon aborts on one. */
+        pthread_mutex_lock(&s->write_mu);
+        s->closing = true;
+        pthread_mutex_unlock(&s->write_mu);
+        while (atomic_load(&s->suspended) > 0) {
+                struct timespec ts = { .tv_nsec = 5 * 1000 * 1000 };
+
+                nanosleep(&ts, NULL);
         }
         MHD_stop_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)
