@@ -170,13 +170,14 @@ respond_create(struct req *r, int result)
         char detail[160];
         int same;
 
+        /* x->event is cleared by clear_create when the request ends. */
         if (result != REPO_OK) {
                 reply_unavailable(r);
-                goto out;
+                return;
         }
         if (!x->existed) {
                 reply_json(r, 201, event_json(&x->event));
-                goto out;
+                return;
         }
         same = same_content(&x->event, req_body(r));
         if (same == 1) {
@@ -188,7 +189,14 @@ respond_create(struct req *r, int result)
         } else {
                 reply_unavailable(r);
         }
-out:
+}
+
+/* req_on_free: the event a create read back, answered or not. */
+static void
+clear_create(void *arg)
+{
+        struct outbox_create *x = arg;
+
         outbox_event_clear(&x->event);
 }
 
@@ -236,6 +244,7 @@ handle_outbox_create(struct req *r)
                 reply_unavailable(r);
                 return;
         }
+        req_on_free(r, clear_create, x);
         req_write(r, repo_outbox_create_job, x, respond_create);
 }
 
@@ -381,6 +390,14 @@ respond_claim(struct req *r, int result)
                 reply_json(r, 200, json_pack("{s:o}", "items", events_json(x->items, x->n)));
         else
                 reply_unavailable(r);
+}
+
+/* req_on_free: the claimed events, answered or not. */
+static void
+free_claim(void *arg)
+{
+        struct outbox_claim *x = arg;
+
         outbox_events_free(x->items, x->n);
         x->items = NULL;
         x->n = 0;
@@ -403,6 +420,7 @@ handle_outbox_claim(struct req *r)
                 reply_invalid(r, errors);
                 return;
         }
+        req_on_free(r, free_claim, x);
         req_write(r, repo_outbox_claim_job, x, respond_claim);
 }
 
@@ -438,6 +456,14 @@ respond_ack(struct req *r, int result, const char *mark)
                 reply_unavailable(r);
                 break;
         }
+}
+
+/* req_on_free: the event an acknowledgement read back, answered or not. */
+static void
+clear_ack(void *arg)
+{
+        struct outbox_ack *a = arg;
+
         outbox_event_clear(&a->event);
 }
 
@@ -479,6 +505,7 @@ ack_start(struct req *r, db_job_fn fn, void (*respond)(struct req *r, int result
                 return;
         }
         a->event_id = req_param(r);
+        req_on_free(r, clear_ack, a);
         req_write(r, fn, a, respond);
 }
 
@@ -546,5 +573,6 @@ handle_outbox_failed(struct req *r)
         a->max_retries = cfg->outbox.max_retries;
         a->retry_base_seconds = cfg->outbox.retry_base_seconds;
         a->retry_max_seconds = cfg->outbox.retry_max_seconds;
+        req_on_free(r, clear_ack, a);
         req_write(r, repo_outbox_failed_job, a, respond_failed);
 }

@@ -79,6 +79,8 @@ struct req {
         unsigned status;
         size_t bytes;
         struct alloc *allocs;
+        void (*on_free)(void *arg);
+        void *on_free_arg;
         struct db_job job;
         void (*respond)(struct req *r, int result);
         int result;
@@ -369,6 +371,13 @@ req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r,
         db_submit(r->srv->app->db, &r->job);
 }
 
+void
+req_on_free(struct req *r, void (*fn)(void *arg), void *arg)
+{
+        r->on_free = fn;
+        r->on_free_arg = arg;
+}
+
 void *
 req_write_arg(const struct req *r)
 {
@@ -497,6 +506,8 @@ req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
 static void
 req_free(struct req *r)
 {
+        if (r->on_free != NULL)
+                r->on_free(r->on_free_arg);
         while (r->allocs != NULL) {
                 struct alloc *a = r->allocs;
 

@@ -120,6 +120,12 @@ void reply_method_not_allowed(struct req *r, const char *allow);
 void req_write(struct req *r, db_job_fn fn, void *arg,
                void (*respond)(struct req *r, int result));
 
+/* Registers fn(arg) to run when the request ends, whether or not it was
+ * answered (a client may leave while its write waits on the database, and
+ * then respond is never called): frees what a job's outputs own. One per
+ * request; a second call replaces the first. */
+void req_on_free(struct req *r, void (*fn)(void *arg), void *arg);
+
 /* The arg given to req_write, for respond to read the job's outputs.
  * Borrowed; NULL before req_write. */
 void *req_write_arg(const struct req *r);
