@@ -181,6 +181,23 @@ db_stmt_done(sqlite3_stmt *st)
         sqlite3_clear_bindings(st);
 }
 
+bool
+db_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+        size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+        bool whole = t != NULL && n < cap;
+
+        if (cap == 0)
+                return false;
+        if (n >= cap)
+                n = cap - 1;
+        if (n > 0)
+                memcpy(dst, t, n);
+        dst[n] = '\0';
+        return whole;
+}
+
 sqlite3 *
 db_handle(struct db_conn *c)
 {

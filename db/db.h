@@ -15,6 +15,7 @@
 #define TRADESTORE_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sqlite3;
@@ -89,6 +90,11 @@ struct sqlite3_stmt *db_stmt(struct db_conn *c, const char *sql);
 
 /* Resets st and clears its bindings; it stays cached. Accepts NULL. */
 void db_stmt_done(struct sqlite3_stmt *st);
+
+/* Copies text column col of the current row into dst (cap bytes, always
+ * NUL-terminated: "" for NULL, cut short when too long). Returns true when
+ * the value was not NULL and fit whole. */
+bool db_column_text(struct sqlite3_stmt *st, int col, char *dst, size_t cap);
 
 /* The raw handle, borrowed for as long as c is held. */
 struct sqlite3 *db_handle(struct db_conn *c);

@@ -22,27 +22,19 @@
         " commission, commission_asset, is_maker, created_at"
 
 static void
-copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-        const unsigned char *t = sqlite3_column_text(st, col);
-
-        snprintf(dst, cap, "%s", t ? (const char *)t : "");
-}
-
-static void
 row_to_fill(sqlite3_stmt *st, struct fill *f)
 {
-        copy_text(f->fill_id, sizeof(f->fill_id), st, 0);
-        copy_text(f->order_id, sizeof(f->order_id), st, 1);
-        copy_text(f->symbol, sizeof(f->symbol), st, 2);
-        copy_text(f->side, sizeof(f->side), st, 3);
+        db_column_text(st, 0, f->fill_id, sizeof(f->fill_id));
+        db_column_text(st, 1, f->order_id, sizeof(f->order_id));
+        db_column_text(st, 2, f->symbol, sizeof(f->symbol));
+        db_column_text(st, 3, f->side, sizeof(f->side));
         f->price = sqlite3_column_int64(st, 4);
         f->quantity = sqlite3_column_int64(st, 5);
         f->executed_at = sqlite3_column_int64(st, 6);
         f->has_trade_id = sqlite3_column_type(st, 7) != SQLITE_NULL;
-        copy_text(f->trade_id, sizeof(f->trade_id), st, 7);
+        db_column_text(st, 7, f->trade_id, sizeof(f->trade_id));
         f->commission = sqlite3_column_int64(st, 8);
-        copy_text(f->commission_asset, sizeof(f->commission_asset), st, 9);
+        db_column_text(st, 9, f->commission_asset, sizeof(f->commission_asset));
         f->is_maker = sqlite3_column_int64(st, 10) != 0;
         f->created_at = sqlite3_column_int64(st, 11);
 }
@@ -128,12 +120,12 @@ order_load(struct db_conn *c, const char *order_id, struct order_state *ret)
         sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-                copy_text(ret->symbol, sizeof(ret->symbol), st, 0);
-                copy_text(ret->side, sizeof(ret->side), st, 1);
-                copy_text(ret->status, sizeof(ret->status), st, 2);
+                db_column_text(st, 0, ret->symbol, sizeof(ret->symbol));
+                db_column_text(st, 1, ret->side, sizeof(ret->side));
+                db_column_text(st, 2, ret->status, sizeof(ret->status));
                 ret->quantity = sqlite3_column_int64(st, 3);
                 ret->filled_quantity = sqlite3_column_int64(st, 4);
-                copy_text(ret->fill_notional, sizeof(ret->fill_notional), st, 5);
+                db_column_text(st, 5, ret->fill_notional, sizeof(ret->fill_notional));
                 s = REPO_OK;
         } else if (rc == SQLITE_DONE) {
                 s = REPO_NOT_FOUND;

@@ -91,21 +91,6 @@ order_status_final(enum order_status s)
         "order_id, quote_id, symbol, side, type, quantity, price, status,"            \
         " external_order_id, filled_quantity, avg_fill_price, created_at, updated_at"
 
-/* Copies column i (text, NUL-free by validation) into dst of cap bytes.
- * False when it is NULL or does not fit. */
-static bool
-col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        size_t n = (size_t)sqlite3_column_bytes(st, i);
-
-        if (t == NULL || n >= cap)
-                return false;
-        memcpy(dst, t, n);
-        dst[n] = '\0';
-        return true;
-}
-
 static bool
 col_opt_text(sqlite3_stmt *st, int i, bool *ret_has, char *dst, size_t cap)
 {
@@ -114,7 +99,7 @@ col_opt_text(sqlite3_stmt *st, int i, bool *ret_has, char *dst, size_t cap)
                 dst[0] = '\0';
                 return true;
         }
-        return col_text(st, i, dst, cap);
+        return db_column_text(st, i, dst, cap);
 }
 
 static void
@@ -132,12 +117,12 @@ order_from_row(sqlite3_stmt *st, struct order *o)
         char status[20];
 
         memset(o, 0, sizeof(*o));
-        if (!col_text(st, 0, o->order_id, sizeof(o->order_id)) ||
+        if (!db_column_text(st, 0, o->order_id, sizeof(o->order_id)) ||
             !col_opt_text(st, 1, &o->has_quote_id, o->quote_id, sizeof(o->quote_id)) ||
-            !col_text(st, 2, o->symbol, sizeof(o->symbol)) ||
-            !col_text(st, 3, o->side, sizeof(o->side)) ||
-            !col_text(st, 4, o->type, sizeof(o->type)) ||
-            !col_text(st, 7, status, sizeof(status)) ||
+            !db_column_text(st, 2, o->symbol, sizeof(o->symbol)) ||
+            !db_column_text(st, 3, o->side, sizeof(o->side)) ||
+            !db_column_text(st, 4, o->type, sizeof(o->type)) ||
+            !db_column_text(st, 7, status, sizeof(status)) ||
             !order_status_from_name(status, &o->status) ||
             !col_opt_text(st, 8, &o->has_external_order_id, o->external_order_id,
                           sizeof(o->external_order_id)))
@@ -385,7 +370,7 @@ external_id_holder(struct db_conn *c, const char *ext, char ret[65])
         if (st == NULL)
                 return REPO_ERROR;
         sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0, ret, 65))
+        if (sqlite3_step(st) == SQLITE_ROW && db_column_text(st, 0, ret, 65))
                 s = REPO_OK;
         else
                 db_log_error(c, "orders external_order_id holder");
@@ -464,7 +449,7 @@ quote_refusal(struct db_conn *c, struct order_create *oc)
                 return REPO_ERROR;
         sqlite3_bind_text(st, 1, oc->in.quote_id, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW &&
-            col_text(st, 0, oc->quote_status, sizeof(oc->quote_status))) {
+            db_column_text(st, 0, oc->quote_status, sizeof(oc->quote_status))) {
                 oc->refusal = strcmp(oc->quote_status, "active") == 0
                                       ? ORDER_REFUSED_QUOTE_EXPIRED
                                       : ORDER_REFUSED_QUOTE_NOT_ACTIVE;

@@ -70,14 +70,6 @@ repo_outbox_add(struct db_conn *c, const char *event_type, const char *aggregate
 
 /* ---- rows ---- */
 
-static void
-copy_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
-{
-        const unsigned char *t = sqlite3_column_text(st, col);
-
-        snprintf(dst, cap, "%s", t ? (const char *)t : "");
-}
-
 /* A heap copy of a TEXT column, NULL for SQL NULL. Sets *ok false when the
  * copy could not be allocated. */
 static char *
@@ -110,17 +102,17 @@ read_row(sqlite3_stmt *st, struct outbox_event *ret)
         bool ok = true;
 
         e.seq = sqlite3_column_int64(st, 0);
-        copy_text(st, 1, e.event_id, sizeof(e.event_id));
-        copy_text(st, 2, e.event_type, sizeof(e.event_type));
-        copy_text(st, 3, e.aggregate_id, sizeof(e.aggregate_id));
+        db_column_text(st, 1, e.event_id, sizeof(e.event_id));
+        db_column_text(st, 2, e.event_type, sizeof(e.event_type));
+        db_column_text(st, 3, e.aggregate_id, sizeof(e.aggregate_id));
         e.payload = dup_text(st, 4, &ok);
-        copy_text(st, 5, e.status, sizeof(e.status));
+        db_column_text(st, 5, e.status, sizeof(e.status));
         e.created_at = sqlite3_column_int64(st, 6);
         opt_int(st, 7, &e.has_processed_at, &e.processed_at);
         e.retry_count = sqlite3_column_int64(st, 8);
         e.error_message = dup_text(st, 9, &ok);
         e.has_claimed_by = sqlite3_column_type(st, 10) != SQLITE_NULL;
-        copy_text(st, 10, e.claimed_by, sizeof(e.claimed_by));
+        db_column_text(st, 10, e.claimed_by, sizeof(e.claimed_by));
         opt_int(st, 11, &e.has_lease_expires_at, &e.lease_expires_at);
         opt_int(st, 12, &e.has_next_attempt_at, &e.next_attempt_at);
         if (!ok || e.payload == NULL) {
@@ -390,7 +382,7 @@ load_state(struct db_conn *c, const char *event_id, char status[OUTBOX_STATUS_BU
         sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-                copy_text(st, 0, status, OUTBOX_STATUS_BUFSZ);
+                db_column_text(st, 0, status, OUTBOX_STATUS_BUFSZ);
                 *ret_retry_count = sqlite3_column_int64(st, 1);
                 s = REPO_OK;
         } else if (rc == SQLITE_DONE) {

@@ -82,17 +82,9 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
         " last_updated"
 
 static void
-copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-        const unsigned char *t = sqlite3_column_text(st, col);
-
-        snprintf(dst, cap, "%s", t ? (const char *)t : "");
-}
-
-static void
 row_to_position(sqlite3_stmt *st, struct position *p)
 {
-        copy_text(p->symbol, sizeof(p->symbol), st, 0);
+        db_column_text(st, 0, p->symbol, sizeof(p->symbol));
         p->quantity = sqlite3_column_int64(st, 1);
         p->avg_entry_price = sqlite3_column_int64(st, 2);
         p->realized_pnl = sqlite3_column_int64(st, 3);

@@ -74,20 +74,6 @@ repo_quotes_expire_sql(size_t *ret_n)
         return expire_sql;
 }
 
-/* Copies the text of column col into buf (cap bytes, NUL-terminated). */
-static void
-column_text(sqlite3_stmt *st, int col, char *buf, size_t cap)
-{
-        const unsigned char *s = sqlite3_column_text(st, col);
-        size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
-
-        if (n >= cap)
-                n = cap - 1;
-        if (n > 0)
-                memcpy(buf, s, n);
-        buf[n] = '\0';
-}
-
 /* Reads a nullable INTEGER column. */
 static void
 column_opt(sqlite3_stmt *st, int col, bool *ret_has, int64_t *ret_v)
@@ -101,9 +87,9 @@ static void
 read_row(sqlite3_stmt *st, struct quote *q)
 {
         memset(q, 0, sizeof(*q));
-        column_text(st, 0, q->quote_id, sizeof(q->quote_id));
-        column_text(st, 1, q->symbol_src, sizeof(q->symbol_src));
-        column_text(st, 2, q->symbol_dst, sizeof(q->symbol_dst));
+        db_column_text(st, 0, q->quote_id, sizeof(q->quote_id));
+        db_column_text(st, 1, q->symbol_src, sizeof(q->symbol_src));
+        db_column_text(st, 2, q->symbol_dst, sizeof(q->symbol_dst));
         column_opt(st, 3, &q->has_bid_price, &q->bid_price);
         column_opt(st, 4, &q->has_bid_qty, &q->bid_qty);
         column_opt(st, 5, &q->has_ask_price, &q->ask_price);
@@ -111,7 +97,7 @@ read_row(sqlite3_stmt *st, struct quote *q)
         q->source_bid_price = sqlite3_column_int64(st, 7);
         q->source_ask_price = sqlite3_column_int64(st, 8);
         column_opt(st, 9, &q->has_spread_bps, &q->spread_bps);
-        column_text(st, 10, q->status, sizeof(q->status));
+        db_column_text(st, 10, q->status, sizeof(q->status));
         q->created_at = sqlite3_column_int64(st, 11);
         q->updated_at = sqlite3_column_int64(st, 12);
         column_opt(st, 13, &q->has_expires_at, &q->expires_at);
