@@ -1,6 +1,11 @@
-/* GET /health: is the database reachable and configured as it must be. */
+/* GET /health: is the database reachable and configured as it must be.
+ *
+ * The database is probed at most once per HEALTH_PROBE_US and the answer
+ * (status and body text) is kept: every request in between copies it. */
 #include "handlers/health.h"
 
+#include "common/dec.h"
+#include "common/jsonw.h"
 #include "common/ts.h"
 #include "repo/health.h"
 #include "server/config.h"
@@ -8,16 +13,20 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifndef TRADESTORE_VERSION
 #define TRADESTORE_VERSION "dev"
 #endif
 
+#define BODY_MAX 512
+
 struct health_cache {
         pthread_mutex_t mu;
         int64_t probed_at_us; /* 0: never */
-        bool ok;
-        struct health h;
+        unsigned status;
+        size_t len;
+        char body[BODY_MAX];
 };
 
 struct health_cache *
@@ -39,54 +48,83 @@ health_cache_free(struct health_cache *hc)
         free(hc);
 }
 
-/* The last probe when it is fresh, else a new one. Returns whether the
- * database answered; *ret filled when it did. */
-static bool
-probe(const struct app *app, struct health *ret)
+/* Writes the body for a probe's result; returns the status. */
+static unsigned
+write_body(struct jw *w, bool ok, const struct health *h, int pool_size)
 {
-        struct health_cache *hc = app->health;
-        int64_t now = ts_now_us();
-        struct db_conn *c;
-        struct health h;
-        bool ok;
+        char mb[DEC_BUFSZ];
 
-        pthread_mutex_lock(&hc->mu);
-        if (hc->probed_at_us != 0 && now - hc->probed_at_us < HEALTH_PROBE_US) {
-                ok = hc->ok;
-                *ret = hc->h;
-                pthread_mutex_unlock(&hc->mu);
-                return ok;
+        jw_obj(w);
+        jw_kstr(w, "status", ok ? "ok" : "unavailable");
+        jw_kbool(w, "connected", ok);
+        if (ok) {
+                jw_kbool(w, "wal_mode", h->wal_mode);
+                jw_kbool(w, "foreign_keys", h->foreign_keys);
+                jw_kint(w, "pool_size", pool_size);
+                /* MiB as an exact decimal: 1e8 / 2^20 = 390625 / 4096. */
+                dec_format(h->size_bytes * 390625 / 4096, mb);
+                jw_key(w, "size_mb");
+                jw_raw(w, mb);
+                jw_kint(w, "schema_version", h->schema_version);
         }
-        pthread_mutex_unlock(&hc->mu);
-        c = db_reader_acquire(app->db);
-        ok = repo_health_get(c, &h) == REPO_OK;
+        jw_kstr(w, "version", TRADESTORE_VERSION);
+        jw_end(w);
+        return ok ? 200 : 503;
+}
+
+/* Probes the database and stores the answer in hc. */
+static void
+probe(const struct app *app, struct health_cache *hc, int64_t now)
+{
+        struct db_conn *c = db_reader_acquire(app->db);
+        struct health h = { 0 };
+        bool ok = repo_health_get(c, &h) == REPO_OK;
+        struct jw w;
+        unsigned status;
+        size_t len = 0;
+        char *text;
+
         db_reader_release(app->db, c);
+        jw_init(&w);
+        status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size);
+        text = jw_take(&w, &len);
         pthread_mutex_lock(&hc->mu);
         hc->probed_at_us = now;
-        hc->ok = ok;
-        if (ok)
-                hc->h = h;
+        hc->status = text && len < BODY_MAX ? status : 503;
+        hc->len = text && len < BODY_MAX ? len : 0;
+        if (hc->len > 0)
+                memcpy(hc->body, text, len);
         pthread_mutex_unlock(&hc->mu);
-        *ret = h;
-        return ok;
+        free(text);
 }
 
 void
 handle_health(struct req *r)
 {
         const struct app *app = req_app(r);
-        struct health h;
+        struct health_cache *hc = app->health;
+        int64_t now = ts_now_us();
+        unsigned status;
+        size_t len;
+        char *body;
 
-        if (!probe(app, &h)) {
-                reply_json(r, 503, json_pack("{s:s, s:b, s:s}", "status", "unavailable",
-                                             "connected", 0, "version", TRADESTORE_VERSION));
+        if (!req_query_check(r, (const char *const[]){ NULL }))
+                return;
+        pthread_mutex_lock(&hc->mu);
+        if (hc->probed_at_us == 0 || now - hc->probed_at_us >= HEALTH_PROBE_US) {
+                pthread_mutex_unlock(&hc->mu);
+                probe(app, hc, now);
+                pthread_mutex_lock(&hc->mu);
+        }
+        status = hc->status;
+        len = hc->len;
+        body = len > 0 ? malloc(len) : NULL;
+        if (body != NULL)
+                memcpy(body, hc->body, len);
+        pthread_mutex_unlock(&hc->mu);
+        if (body == NULL) {
+                reply_problem(r, 503, "the health probe could not be written", NULL);
                 return;
         }
-        reply_json(r, 200,
-                   json_pack("{s:s, s:b, s:b, s:b, s:i, s:f, s:i, s:s}", "status", "ok",
-                             "connected", 1, "wal_mode", h.wal_mode, "foreign_keys",
-                             h.foreign_keys, "pool_size", app->cfg->database.connection_pool_size,
-                             "size_mb", (double)h.size_bytes / (1024.0 * 1024.0),
-                             "schema_version", h.schema_version, "version",
-                             TRADESTORE_VERSION));
+        reply_text(r, status, "application/json", body, len);
 }
