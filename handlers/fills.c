@@ -14,6 +14,7 @@
 #include "handlers/parse.h"
 #include "repo/fills.h"
 #include "server/http.h"
+#include "server/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -174,6 +175,8 @@ respond_create(struct req *r, int result)
 
         switch (result) {
         case REPO_OK:
+                metrics_fill(req_app(r)->metrics,
+                             fc->existed ? METRICS_FILL_DUPLICATE : METRICS_FILL_APPLIED);
                 reply_fill(r, fc->existed ? 200 : 201, &fc->stored);
                 return;
         case REPO_NOT_FOUND:
@@ -182,6 +185,7 @@ respond_create(struct req *r, int result)
                 reply_problem(r, 422, detail, errors);
                 return;
         case REPO_CONFLICT:
+                metrics_fill(req_app(r)->metrics, METRICS_FILL_CONFLICT);
                 reply_conflict(r, fc);
                 return;
         default: /* REPO_ERROR, DB_COMMIT_FAILED, DB_UNAVAILABLE */

@@ -1,4 +1,7 @@
-/* Test harness for HTTP tests (see harness.h). */
+/* Test harness for HTTP tests (see harness.h). When TRADESTORE_EXCHANGES
+ * names a file, every exchange made through http_do is appended to it as
+ * one JSON line, for the contract test (tests/contract/validate.mjs) to
+ * check against openapi.yaml. */
 #include "tests/harness.h"
 
 #include "common/log.h"
@@ -6,6 +9,8 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +106,102 @@ on_header(char *line, size_t size, size_t n, void *cls)
         return len;
 }
 
+/* A request body larger than this is recorded only in part unless it got a
+ * 2xx (then it is validated): the 413 tests send megabytes. */
+#define RECORD_BODY_MAX (64 * 1024)
+
+/* Sets key to text[0..len) as a JSON string, or to null plus key_invalid_utf8
+ * when the bytes are not UTF-8 (jansson refuses those). */
+static void
+set_text(json_t *o, const char *key, const char *text, size_t len)
+{
+        char flag[64];
+        json_t *v;
+
+        if (text == NULL) {
+                json_object_set_new(o, key, json_null());
+                return;
+        }
+        v = json_stringn(text, len);
+        if (v == NULL) {
+                snprintf(flag, sizeof(flag), "%s_invalid_utf8", key);
+                json_object_set_new(o, flag, json_true());
+                v = json_null();
+        }
+        json_object_set_new(o, key, v);
+}
+
+/* Writes line to path with one write() on an O_APPEND descriptor, so lines
+ * from the forked test processes never interleave. */
+static void
+append_line(const char *path, const char *line, size_t len)
+{
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        ssize_t n;
+
+        if (fd < 0) {
+                fprintf(stderr, "harness: cannot open %s: %s\n", path, strerror(errno));
+                return;
+        }
+        do
+                n = write(fd, line, len);
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)len)
+                fprintf(stderr, "harness: short write to %s\n", path);
+        close(fd);
+}
+
+/* Appends the exchange to $TRADESTORE_EXCHANGES, if set. The path template
+ * is not known here: the raw path and query are recorded, the validator
+ * matches them to the spec. */
+static void
+record_exchange(const char *method, const char *target, const char *body, const char *ctype,
+                const struct http_resp *resp)
+{
+        const char *file = getenv("TRADESTORE_EXCHANGES");
+        const char *q = strchr(target, '?');
+        size_t blen = body != NULL ? strlen(body) : 0;
+        bool cut = blen > RECORD_BODY_MAX && (resp->status < 200 || resp->status > 299);
+        json_t *o;
+        char *text, *line;
+        size_t n;
+
+        if (file == NULL || *file == '\0')
+                return;
+        o = json_object();
+        if (o == NULL)
+                return;
+        json_object_set_new(o, "test", json_string(program_invocation_short_name));
+        json_object_set_new(o, "tcase", tcase_name() ? json_string(tcase_name()) : json_null());
+        json_object_set_new(o, "method", json_string(method));
+        set_text(o, "path", target, q != NULL ? (size_t)(q - target) : strlen(target));
+        set_text(o, "query", q != NULL ? q + 1 : NULL, q != NULL ? strlen(q + 1) : 0);
+        json_object_set_new(o, "request_content_type",
+                            body != NULL ? json_string(ctype ? ctype : "application/json")
+                                         : json_null());
+        set_text(o, "request_body", body, cut ? RECORD_BODY_MAX : blen);
+        if (cut)
+                json_object_set_new(o, "request_body_truncated", json_true());
+        json_object_set_new(o, "status", json_integer(resp->status));
+        json_object_set_new(o, "content_type",
+                            resp->ctype[0] ? json_string(resp->ctype) : json_null());
+        json_object_set_new(o, "allow", resp->allow[0] ? json_string(resp->allow) : json_null());
+        set_text(o, "body", resp->body != NULL ? resp->body : "", resp->len);
+        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(o);
+        if (text == NULL)
+                return;
+        n = strlen(text);
+        line = malloc(n + 1);
+        if (line != NULL) {
+                memcpy(line, text, n);
+                line[n] = '\n';
+                append_line(file, line, n + 1);
+        }
+        free(line);
+        free(text);
+}
+
 void
 http_do(const struct harness *h, const char *method, const char *path, const char *body,
         const char *ctype, const char *const *headers, struct http_resp *ret)
@@ -138,6 +239,7 @@ http_do(const struct harness *h, const char *method, const char *path, const cha
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
         if (ret->body != NULL)
                 ret->json = json_loads(ret->body, 0, NULL);
+        record_exchange(method, path, body, ctype, ret);
         curl_slist_free_all(hl);
         curl_easy_cleanup(c);
 }

@@ -40,7 +40,12 @@ void harness_stop(struct harness *h);
 
 /* Sends method path with body (NULL for none) and content type (NULL means
  * application/json when body is set). Extra headers: NULL-terminated
- * "Name: value" list or NULL. Fills *ret (free with http_resp_clear). */
+ * "Name: value" list or NULL. Fills *ret (free with http_resp_clear).
+ * When the environment variable TRADESTORE_EXCHANGES names a file, the
+ * exchange (method, raw path and query, request content type and body,
+ * response status, content type, Allow and body) is appended to it as one
+ * JSON line for the contract test (tests/contract/README.md); appends from
+ * forked test processes do not interleave. */
 void http_do(const struct harness *h, const char *method, const char *path, const char *body,
              const char *ctype, const char *const *headers, struct http_resp *ret);
 void http_resp_clear(struct http_resp *r);
