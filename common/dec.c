@@ -14,8 +14,7 @@
 /* The largest integer part whose value times DEC_SCALE fits in int64. */
 #define DEC_INT_PART_MAX (INT64_MAX / DEC_SCALE)
 
-__extension__ static const __int128 i128_max =
-        (__int128)(((unsigned __int128)1 << 127) - 1);
+__extension__ static const __int128 i128_max = (__int128)(((unsigned __int128)1 << 127) - 1);
 
 /* Borrowed spans of a syntactically valid decimal text. */
 struct dec_text {

@@ -86,13 +86,11 @@ __extension__ size_t dec128_format(__int128 v, char buf[DEC128_BUFSZ]);
 
 /* *ret = acc + price * qty, exactly, in units of 1e-16. False when the sum
  * leaves +-(2^127 - 1); *ret is then untouched. */
-__extension__ bool dec_notional_add(__int128 acc, int64_t price, int64_t qty,
-                                    __int128 *ret);
+__extension__ bool dec_notional_add(__int128 acc, int64_t price, int64_t qty, __int128 *ret);
 
 /* The average price notional / qty (notional in 1e-16 units, qty in 1e-8
  * units, so the quotient is in 1e-8 units) rounded half-to-even. False when
  * qty is 0 or the result leaves +-INT64_MAX; *ret is then untouched. */
-__extension__ bool dec_avg_from_notional(__int128 notional, int64_t qty,
-                                         int64_t *ret);
+__extension__ bool dec_avg_from_notional(__int128 notional, int64_t qty, int64_t *ret);
 
 #endif

@@ -53,8 +53,8 @@ register_fork_handler(void)
 static bool
 char_allowed(char c, const char *extra)
 {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c != '\0' && strchr(extra, c) != NULL);
 }
 
 static bool
@@ -88,8 +88,7 @@ random_bytes(struct uuid_state *st, unsigned char *out, size_t n)
                 size_t got = 0;
 
                 while (got < RANDOM_POOL_SIZE) {
-                        ssize_t r = getrandom(st->pool + got,
-                                              RANDOM_POOL_SIZE - got, 0);
+                        ssize_t r = getrandom(st->pool + got, RANDOM_POOL_SIZE - got, 0);
 
                         if (r < 0 && errno != EINTR)
                                 abort(); /* no entropy: ids would not be unique */

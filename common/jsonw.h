@@ -22,7 +22,7 @@ struct jw {
         size_t len;
         size_t cap;
         int depth;
-        bool first[JW_MAX_DEPTH]; /* no element written yet at this depth */
+        bool first[JW_MAX_DEPTH];  /* no element written yet at this depth */
         char closer[JW_MAX_DEPTH]; /* '}' or ']' for each open level */
         bool after_key;
         bool failed;
@@ -48,8 +48,8 @@ void jw_str(struct jw *w, const char *s); /* escaped */
 void jw_null(struct jw *w);
 void jw_bool(struct jw *w, bool v);
 void jw_int(struct jw *w, int64_t v);
-void jw_dec(struct jw *w, int64_t units);  /* "1.5" */
-void jw_ts(struct jw *w, int64_t us);      /* "2026-11-26T15:00:00.123456Z" */
+void jw_dec(struct jw *w, int64_t units);    /* "1.5" */
+void jw_ts(struct jw *w, int64_t us);        /* "2026-11-26T15:00:00.123456Z" */
 void jw_raw(struct jw *w, const char *json); /* a JSON value's text, as is */
 
 /* Key + value shorthands; the _opt forms write null when !has. */

@@ -100,9 +100,8 @@ log_line(enum log_level level, const char *json_object)
                 return;
         format_now(now, sizeof(now));
         /* Splice ts and level in front of the caller's fields. */
-        n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\"%s%s\n",
-                     now, level_names[level], json_object[1] == '}' ? "" : ",",
-                     json_object + 1);
+        n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\"%s%s\n", now,
+                     level_names[level], json_object[1] == '}' ? "" : ",", json_object + 1);
         if (n < 0)
                 return;
         if ((size_t)n >= sizeof(line)) {

@@ -66,8 +66,7 @@ is_leap(int y)
 static int
 days_in_month(int y, int m)
 {
-        static const int days[12] = { 31, 28, 31, 30, 31, 30,
-                                      31, 31, 30, 31, 30, 31 };
+        static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
         return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
@@ -91,12 +90,10 @@ read_digits(const char *s, size_t n, int *ret)
 static bool
 read_date_time(const char *s, struct ts_fields *f)
 {
-        return read_digits(s, 4, &f->year) && s[4] == '-' &&
-               read_digits(s + 5, 2, &f->month) && s[7] == '-' &&
-               read_digits(s + 8, 2, &f->day) &&
-               (s[10] == 'T' || s[10] == 't' || s[10] == ' ') &&
-               read_digits(s + 11, 2, &f->hour) && s[13] == ':' &&
-               read_digits(s + 14, 2, &f->minute) && s[16] == ':' &&
+        return read_digits(s, 4, &f->year) && s[4] == '-' && read_digits(s + 5, 2, &f->month) &&
+               s[7] == '-' && read_digits(s + 8, 2, &f->day) &&
+               (s[10] == 'T' || s[10] == 't' || s[10] == ' ') && read_digits(s + 11, 2, &f->hour) &&
+               s[13] == ':' && read_digits(s + 14, 2, &f->minute) && s[16] == ':' &&
                read_digits(s + 17, 2, &f->second);
 }
 
@@ -143,9 +140,9 @@ read_zone(const char *s, size_t len, size_t pos, int *ret_offset_min)
 static bool
 fields_valid(const struct ts_fields *f)
 {
-        return f->year >= 1 && f->month >= 1 && f->month <= 12 &&
-               f->day >= 1 && f->day <= days_in_month(f->year, f->month) &&
-               f->hour < 24 && f->minute < 60 && f->second < 60;
+        return f->year >= 1 && f->month >= 1 && f->month <= 12 && f->day >= 1 &&
+               f->day <= days_in_month(f->year, f->month) && f->hour < 24 && f->minute < 60 &&
+               f->second < 60;
 }
 
 bool
@@ -155,12 +152,11 @@ ts_parse(const char *s, size_t len, int64_t *ret_us)
         size_t pos = 19;
         int64_t secs, us;
 
-        if (len < 20 || !read_date_time(s, &f) ||
-            !read_fraction(s, len, &pos, &f.frac_us) ||
+        if (len < 20 || !read_date_time(s, &f) || !read_fraction(s, len, &pos, &f.frac_us) ||
             !read_zone(s, len, pos, &f.offset_min) || !fields_valid(&f))
                 return false;
-        secs = days_from_civil(f.year, (unsigned)f.month, (unsigned)f.day) * 86400 +
-               f.hour * 3600 + f.minute * 60 + f.second - f.offset_min * 60LL;
+        secs = days_from_civil(f.year, (unsigned)f.month, (unsigned)f.day) * 86400 + f.hour * 3600 +
+               f.minute * 60 + f.second - f.offset_min * 60LL;
         us = secs * US_PER_SEC + f.frac_us;
         if (us < TS_MIN_US || us > TS_MAX_US)
                 return false;
@@ -243,8 +239,8 @@ ts_format(int64_t us, char buf[TS_BUFSZ])
         secs = (unsigned)(in_day / US_PER_SEC);
         if (year < 0 || year > 9999) {
                 len = snprintf(buf, TS_BUFSZ, "%04lld-%02u-%02uT%02u:%02u:%02u.%06lldZ",
-                               (long long)year, month, day, secs / 3600, secs / 60 % 60,
-                               secs % 60, (long long)(in_day % US_PER_SEC));
+                               (long long)year, month, day, secs / 3600, secs / 60 % 60, secs % 60,
+                               (long long)(in_day % US_PER_SEC));
                 return len < 0 ? 0 : (size_t)len;
         }
         /* The common case by hand: this runs for every timestamp of every

@@ -148,8 +148,7 @@ db_stmt(struct db_conn *c, const char *sql)
                 log_msg(LOG_ERROR, "db_error", "out of memory growing the statement cache");
                 return NULL;
         }
-        if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) !=
-            SQLITE_OK) {
+        if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK) {
                 db_log_error(c, "prepare");
                 log_msg(LOG_ERROR, "db_error", "failed statement: %s", sql);
                 return NULL;
@@ -315,15 +314,14 @@ db_conn_open(const struct db_options *opt, bool read_only)
         c = calloc(1, sizeof(*c));
         if (c != NULL)
                 c->busy_count = &c->own_busy_count;
-        int flags = read_only ? SQLITE_OPEN_READONLY
-                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
         if (c == NULL)
                 return NULL;
         flags |= SQLITE_OPEN_NOMUTEX; /* each connection is used by one thread at a time */
         if (sqlite3_open_v2(opt->path, &c->h, flags, NULL) != SQLITE_OK) {
-                log_msg(LOG_ERROR, "db_open_failed", "cannot open database %s: %s",
-                        opt->path, c->h ? sqlite3_errmsg(c->h) : "out of memory");
+                log_msg(LOG_ERROR, "db_open_failed", "cannot open database %s: %s", opt->path,
+                        c->h ? sqlite3_errmsg(c->h) : "out of memory");
                 goto fail;
         }
         sqlite3_extended_result_codes(c->h, 1);
@@ -452,8 +450,7 @@ run_job_fast(struct db_conn *w, struct db_job *job, bool *ret_dirty)
  * writing: the transaction was rolled back and the jobs from pos on must run
  * again, each in its own savepoint. */
 static int
-run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *results,
-                bool safe)
+run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *results, bool safe)
 {
         struct db_conn *w = d->writer;
         int first = pos;
@@ -465,8 +462,8 @@ run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *res
         for (; pos < njobs; pos++) {
                 bool dirty = false;
 
-                results[pos] = safe ? run_job_safe(w, jobs[pos])
-                                    : run_job_fast(w, jobs[pos], &dirty);
+                results[pos] =
+                        safe ? run_job_safe(w, jobs[pos]) : run_job_fast(w, jobs[pos], &dirty);
                 if (dirty && !sqlite3_get_autocommit(w->h)) {
                         sqlite3_exec(w->h, "ROLLBACK", NULL, NULL, NULL);
                         return RERUN_SAFE;
@@ -665,8 +662,7 @@ db_checkpoint(struct db *d, int mode)
         int rc;
 
         pthread_mutex_lock(&d->ck_mu);
-        rc = sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, mode, &log_frames,
-                                       &done_frames);
+        rc = sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, mode, &log_frames, &done_frames);
         pthread_mutex_unlock(&d->ck_mu);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
                 db_log_error(d->checkpointer, "checkpoint");
@@ -782,8 +778,7 @@ db_open(const struct db_options *opt, struct db **ret_db)
         *ret_db = d;
         return 0;
 fail:
-        log_msg(LOG_ERROR, "db_open_failed", "cannot open the database manager for %s",
-                opt->path);
+        log_msg(LOG_ERROR, "db_open_failed", "cannot open the database manager for %s", opt->path);
         db_close(d);
         return -1;
 }

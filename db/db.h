@@ -24,15 +24,15 @@ struct db;
 struct db_conn;
 
 struct db_options {
-        const char *path;          /* database file; borrowed for db_open */
-        bool wal_mode;             /* journal_mode=WAL (else DELETE) */
-        int pool_size;             /* read-only connections, >= 1 */
-        int busy_timeout_ms;       /* sqlite3_busy_timeout on every connection */
-        int cache_size;            /* PRAGMA cache_size (pages when > 0) */
-        const char *temp_store;    /* "default" | "file" | "memory" */
-        const char *synchronous;   /* "off" | "normal" | "full" | "extra" */
-        const char *auto_vacuum;   /* "none" | "full" | "incremental" */
-        int checkpoint_interval_s; /* passive checkpoint period; 0 disables timer */
+        const char *path;             /* database file; borrowed for db_open */
+        bool wal_mode;                /* journal_mode=WAL (else DELETE) */
+        int pool_size;                /* read-only connections, >= 1 */
+        int busy_timeout_ms;          /* sqlite3_busy_timeout on every connection */
+        int cache_size;               /* PRAGMA cache_size (pages when > 0) */
+        const char *temp_store;       /* "default" | "file" | "memory" */
+        const char *synchronous;      /* "off" | "normal" | "full" | "extra" */
+        const char *auto_vacuum;      /* "none" | "full" | "incremental" */
+        int checkpoint_interval_s;    /* passive checkpoint period; 0 disables timer */
         int64_t wal_checkpoint_bytes; /* checkpoint early once the WAL passes this */
 };
 

@@ -58,8 +58,7 @@ format_utc(int64_t us, bool compact, char *out, size_t outlen)
         if (us < 0 && us % 1000000 != 0)
                 secs--;
         if (gmtime_r(&secs, &tm) != NULL)
-                len = strftime(out, outlen,
-                               compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+                len = strftime(out, outlen, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
         if (len == 0)
                 snprintf(out, outlen, "?");
 }
@@ -84,7 +83,8 @@ check_array(const struct migration *m, size_t n, char *err, size_t errlen)
                     (i > 0 && m[i].version <= m[i - 1].version)) {
                         set_err(err, errlen,
                                 "migration list is invalid at index %zu: versions"
-                                " must be >= 1 and strictly ascending", i);
+                                " must be >= 1 and strictly ascending",
+                                i);
                         return -1;
                 }
         }
@@ -125,8 +125,8 @@ version_table_exists(sqlite3 *db, bool *ret_exists)
 /* Compares one applied version (the row of st) with the embedded list,
  * walking m in step: *j is the first embedded migration not yet matched. */
 static int
-check_applied(sqlite3_stmt *st, const struct migration *m, size_t n, size_t *j,
-              char *err, size_t errlen)
+check_applied(sqlite3_stmt *st, const struct migration *m, size_t n, size_t *j, char *err,
+              size_t errlen)
 {
         int version = sqlite3_column_int(st, 0);
         const char *desc = (const char *)sqlite3_column_text(st, 1);
@@ -169,12 +169,10 @@ check_applied(sqlite3_stmt *st, const struct migration *m, size_t n, size_t *j,
 }
 
 int
-migrate_check(sqlite3 *db, const struct migration *m, size_t n, char *err,
-              size_t errlen)
+migrate_check(sqlite3 *db, const struct migration *m, size_t n, char *err, size_t errlen)
 {
-        static const char sql[] =
-                "SELECT version, description, checksum FROM schema_version"
-                " ORDER BY version";
+        static const char sql[] = "SELECT version, description, checksum FROM schema_version"
+                                  " ORDER BY version";
         sqlite3_stmt *st = NULL;
         bool exists = false;
         size_t j = 0;
@@ -199,8 +197,7 @@ migrate_check(sqlite3 *db, const struct migration *m, size_t n, char *err,
                 ret = 0;
 out:
         if (ret != 0 && rc != SQLITE_OK && rc != SQLITE_ROW)
-                set_err(err, errlen, "cannot read schema_version: %s",
-                        sqlite3_errmsg(db));
+                set_err(err, errlen, "cannot read schema_version: %s", sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return ret;
 }
@@ -221,18 +218,16 @@ table_has_rows(sqlite3 *db, const char *table, bool *ret_rows)
 static int
 holds_user_rows(sqlite3 *db, bool *ret_data)
 {
-        static const char sql[] =
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-                " AND name <> 'schema_version'";
+        static const char sql[] = "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                  " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                                  " AND name <> 'schema_version'";
         sqlite3_stmt *st = NULL;
         bool rows = false;
         int step = SQLITE_DONE;
         int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
         while (rc == SQLITE_OK && !rows && (step = sqlite3_step(st)) == SQLITE_ROW)
-                rc = table_has_rows(db, (const char *)sqlite3_column_text(st, 0),
-                                    &rows);
+                rc = table_has_rows(db, (const char *)sqlite3_column_text(st, 0), &rows);
         if (rc == SQLITE_OK && step != SQLITE_ROW && step != SQLITE_DONE)
                 rc = step;
         if (rc == SQLITE_OK)
@@ -262,8 +257,10 @@ backup(sqlite3 *db, const char *db_path, int version, char *err, size_t errlen)
         if (rc == SQLITE_DONE)
                 log_msg(LOG_INFO, "migration_backup", "wrote %s", path);
         else
-                set_err(err, errlen, "cannot write the backup %s before"
-                        " migrating: %s", path ? path : "?", sqlite3_errmsg(db));
+                set_err(err, errlen,
+                        "cannot write the backup %s before"
+                        " migrating: %s",
+                        path ? path : "?", sqlite3_errmsg(db));
         sqlite3_finalize(st);
         sqlite3_free(path);
         return rc == SQLITE_DONE ? 0 : -1;
@@ -272,17 +269,17 @@ backup(sqlite3 *db, const char *db_path, int version, char *err, size_t errlen)
 /* Writes the backup when the database holds anything worth keeping:
  * an applied version or a row in any table. */
 static int
-backup_if_data(sqlite3 *db, const char *db_path, int current, int version,
-               char *err, size_t errlen)
+backup_if_data(sqlite3 *db, const char *db_path, int current, int version, char *err, size_t errlen)
 {
         bool data = current > 0;
 
-        if (db_path == NULL || db_path[0] == '\0' ||
-            strcmp(db_path, ":memory:") == 0)
+        if (db_path == NULL || db_path[0] == '\0' || strcmp(db_path, ":memory:") == 0)
                 return 0;
         if (!data && holds_user_rows(db, &data) != SQLITE_OK) {
-                set_err(err, errlen, "cannot inspect the database before"
-                        " migrating: %s", sqlite3_errmsg(db));
+                set_err(err, errlen,
+                        "cannot inspect the database before"
+                        " migrating: %s",
+                        sqlite3_errmsg(db));
                 return -1;
         }
         return data ? backup(db, db_path, version, err, errlen) : 0;
@@ -291,26 +288,23 @@ backup_if_data(sqlite3 *db, const char *db_path, int current, int version,
 static int
 ensure_version_table(sqlite3 *db, char *err, size_t errlen)
 {
-        static const char sql[] =
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version INTEGER PRIMARY KEY,"
-                " description TEXT NOT NULL,"
-                " checksum TEXT NOT NULL,"
-                " applied_at INTEGER NOT NULL)";
+        static const char sql[] = "CREATE TABLE IF NOT EXISTS schema_version ("
+                                  " version INTEGER PRIMARY KEY,"
+                                  " description TEXT NOT NULL,"
+                                  " checksum TEXT NOT NULL,"
+                                  " applied_at INTEGER NOT NULL)";
 
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
                 return 0;
-        set_err(err, errlen, "cannot create schema_version: %s",
-                sqlite3_errmsg(db));
+        set_err(err, errlen, "cannot create schema_version: %s", sqlite3_errmsg(db));
         return -1;
 }
 
 static int
 record_version(sqlite3 *db, const struct migration *mig)
 {
-        static const char sql[] =
-                "INSERT INTO schema_version (version, description, checksum,"
-                " applied_at) VALUES (?1, ?2, ?3, ?4)";
+        static const char sql[] = "INSERT INTO schema_version (version, description, checksum,"
+                                  " applied_at) VALUES (?1, ?2, ?3, ?4)";
         char sum[SHA256_HEX_LEN + 1];
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -342,13 +336,17 @@ run_migration(sqlite3 *db, const struct migration *mig, char *err, size_t errlen
                 return -1;
         }
         if (sqlite3_get_autocommit(db)) {
-                set_err(err, errlen, "migration %s ended the runner's transaction"
-                        " itself: remove BEGIN/COMMIT/ROLLBACK from it", mig->name);
+                set_err(err, errlen,
+                        "migration %s ended the runner's transaction"
+                        " itself: remove BEGIN/COMMIT/ROLLBACK from it",
+                        mig->name);
                 return -1;
         }
         if (record_version(db, mig) != SQLITE_OK) {
-                set_err(err, errlen, "migration %s: cannot record it in"
-                        " schema_version: %s", mig->name, sqlite3_errmsg(db));
+                set_err(err, errlen,
+                        "migration %s: cannot record it in"
+                        " schema_version: %s",
+                        mig->name, sqlite3_errmsg(db));
                 return -1;
         }
         return 0;
@@ -358,8 +356,7 @@ run_migration(sqlite3 *db, const struct migration *mig, char *err, size_t errlen
  * Sets *ret_done to whether it was applied now. Returns 0 or -1 (err set,
  * rolled back). */
 static int
-apply_one(sqlite3 *db, const struct migration *mig, bool *ret_done, char *err,
-          size_t errlen)
+apply_one(sqlite3 *db, const struct migration *mig, bool *ret_done, char *err, size_t errlen)
 {
         int64_t start = now_us();
         bool present = false;
@@ -369,10 +366,12 @@ apply_one(sqlite3 *db, const struct migration *mig, bool *ret_done, char *err,
                         sqlite3_errmsg(db));
                 return -1;
         }
-        if (has_row(db, "SELECT 1 FROM schema_version WHERE version = ?1",
-                    mig->version, &present) != SQLITE_OK) {
-                set_err(err, errlen, "migration %s: cannot read schema_version:"
-                        " %s", mig->name, sqlite3_errmsg(db));
+        if (has_row(db, "SELECT 1 FROM schema_version WHERE version = ?1", mig->version,
+                    &present) != SQLITE_OK) {
+                set_err(err, errlen,
+                        "migration %s: cannot read schema_version:"
+                        " %s",
+                        mig->name, sqlite3_errmsg(db));
                 goto rollback;
         }
         if (!present && run_migration(db, mig, err, errlen) != 0)
@@ -384,8 +383,8 @@ apply_one(sqlite3 *db, const struct migration *mig, bool *ret_done, char *err,
         }
         if (!present)
                 log_msg(LOG_INFO, "migration_applied",
-                        "applied migration %s (version %d) in %" PRId64 " ms",
-                        mig->name, mig->version, (now_us() - start) / 1000);
+                        "applied migration %s (version %d) in %" PRId64 " ms", mig->name,
+                        mig->version, (now_us() - start) / 1000);
         *ret_done = !present;
         return 0;
 rollback:
@@ -395,8 +394,8 @@ rollback:
 }
 
 int
-migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m,
-              size_t n, int *ret_applied, char *err, size_t errlen)
+migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m, size_t n,
+              int *ret_applied, char *err, size_t errlen)
 {
         int applied = 0;
         int current;
@@ -406,15 +405,13 @@ migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m,
                 return -1;
         current = migrate_current_version(db);
         if (current < 0) {
-                set_err(err, errlen, "cannot read schema_version: %s",
-                        sqlite3_errmsg(db));
+                set_err(err, errlen, "cannot read schema_version: %s", sqlite3_errmsg(db));
                 return -1;
         }
         /* migrate_check refused gaps: what is pending is what lies above. */
         while (first < n && m[first].version <= current)
                 first++;
-        if (first < n &&
-            backup_if_data(db, db_path, current, m[first].version, err, errlen) != 0)
+        if (first < n && backup_if_data(db, db_path, current, m[first].version, err, errlen) != 0)
                 return -1;
         if (ensure_version_table(db, err, errlen) != 0)
                 return -1;
@@ -460,9 +457,8 @@ print_known(sqlite3_stmt *st, const struct migration *mig, FILE *out)
 static int
 print_unknown(sqlite3 *db, const struct migration *m, size_t n, FILE *out)
 {
-        static const char sql[] =
-                "SELECT version, description, applied_at FROM schema_version"
-                " ORDER BY version";
+        static const char sql[] = "SELECT version, description, applied_at FROM schema_version"
+                                  " ORDER BY version";
         char when[RFC3339_LEN];
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -507,8 +503,10 @@ migrate_status(sqlite3 *db, const struct migration *m, size_t n, FILE *out)
                 ret = 0;
 out:
         if (ret != 0)
-                log_msg(LOG_ERROR, "migration_status", "cannot read"
-                        " schema_version: %s", sqlite3_errmsg(db));
+                log_msg(LOG_ERROR, "migration_status",
+                        "cannot read"
+                        " schema_version: %s",
+                        sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return ret;
 }
@@ -516,8 +514,7 @@ out:
 int
 migrate_current_version(sqlite3 *db)
 {
-        static const char sql[] =
-                "SELECT coalesce(max(version), 0) FROM schema_version";
+        static const char sql[] = "SELECT coalesce(max(version), 0) FROM schema_version";
         sqlite3_stmt *st = NULL;
         bool exists = false;
         int version = -1;
@@ -531,8 +528,10 @@ migrate_current_version(sqlite3 *db)
                 version = sqlite3_column_int(st, 0);
 out:
         if (version < 0)
-                log_msg(LOG_ERROR, "migration_version", "cannot read"
-                        " schema_version: %s", sqlite3_errmsg(db));
+                log_msg(LOG_ERROR, "migration_version",
+                        "cannot read"
+                        " schema_version: %s",
+                        sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return version;
 }

@@ -35,8 +35,8 @@ extern const size_t migrations_embedded_count;
  * migration is older than an applied one. A database without schema_version
  * has nothing applied. Returns 0, or -1 with a message for an operator in
  * err (errlen bytes, always NUL-terminated when errlen > 0). Writes nothing. */
-int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n,
-                  char *err, size_t errlen);
+int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n, char *err,
+                  size_t errlen);
 
 /* Brings the database up to m's latest version. Runs migrate_check first;
  * creates schema_version when missing. When something is pending and the
@@ -48,16 +48,14 @@ int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n,
  * it stay applied. Returns 0 and sets *ret_applied to the number applied now,
  * or -1 with the reason in err (naming the migration and SQLite's message)
  * and *ret_applied untouched. */
-int migrate_apply(struct sqlite3 *db, const char *db_path,
-                  const struct migration *m, size_t n, int *ret_applied,
-                  char *err, size_t errlen);
+int migrate_apply(struct sqlite3 *db, const char *db_path, const struct migration *m, size_t n,
+                  int *ret_applied, char *err, size_t errlen);
 
 /* Prints one line per migration of m to out ("001_init  applied
  * 2026-11-26T16:00:00Z" or "002_x  pending", noting a changed checksum), then
  * one line per applied version that m does not know. Returns 0, or -1 when
  * the database cannot be read (logged). */
-int migrate_status(struct sqlite3 *db, const struct migration *m, size_t n,
-                   FILE *out);
+int migrate_status(struct sqlite3 *db, const struct migration *m, size_t n, FILE *out);
 
 /* The highest applied version: 0 when none (or no schema_version), -1 when
  * the database cannot be read (logged). */

@@ -50,13 +50,12 @@ stats_to_json(const struct admin_stats *s)
 {
         return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
                          "page_count", (json_int_t)s->page_count, "page_size",
-                         (json_int_t)s->page_size, "freelist_count",
-                         (json_int_t)s->freelist_count, "size_bytes", (json_int_t)s->size_bytes,
-                         "wal_bytes", (json_int_t)s->wal_bytes, "tables", "quotes",
-                         (json_int_t)s->quotes, "orders", (json_int_t)s->orders, "fills",
-                         (json_int_t)s->fills, "positions", (json_int_t)s->positions,
-                         "account_balances", (json_int_t)s->account_balances, "outbox",
-                         (json_int_t)s->outbox);
+                         (json_int_t)s->page_size, "freelist_count", (json_int_t)s->freelist_count,
+                         "size_bytes", (json_int_t)s->size_bytes, "wal_bytes",
+                         (json_int_t)s->wal_bytes, "tables", "quotes", (json_int_t)s->quotes,
+                         "orders", (json_int_t)s->orders, "fills", (json_int_t)s->fills,
+                         "positions", (json_int_t)s->positions, "account_balances",
+                         (json_int_t)s->account_balances, "outbox", (json_int_t)s->outbox);
 }
 
 void
@@ -91,7 +90,8 @@ struct maintenance_req {
 static const struct field maintenance_fields[] = {
         { .name = "analyze", .type = F_BOOL, .offset = offsetof(struct maintenance_req, analyze) },
         { .name = "vacuum", .type = F_BOOL, .offset = offsetof(struct maintenance_req, vacuum) },
-        { .name = "checkpoint", .type = F_BOOL,
+        { .name = "checkpoint",
+          .type = F_BOOL,
           .offset = offsetof(struct maintenance_req, checkpoint) },
         { .name = "cleanup", .type = F_BOOL, .offset = offsetof(struct maintenance_req, cleanup) },
 };
@@ -109,8 +109,8 @@ step_cleanup(const struct app *app, json_t *out)
         };
         struct admin_cleanup n;
 
-        if (repo_admin_cleanup_writer(app->db, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH,
-                                      NULL, NULL, &n) != REPO_OK)
+        if (repo_admin_cleanup_writer(app->db, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH, NULL, NULL,
+                                      &n) != REPO_OK)
                 return "cleanup failed: database unavailable (batches before the failure"
                        " stay deleted)";
         json_object_set_new(out, "cleanup",

@@ -28,20 +28,34 @@ struct balance_body {
 
 static const struct field put_fields[] = {
         { .name = "asset", .type = F_SYMBOL, .offset = offsetof(struct balance_body, asset) },
-        { .name = "available", .type = F_DEC, .required = true, .rule = DEC_NONNEGATIVE,
+        { .name = "available",
+          .type = F_DEC,
+          .required = true,
+          .rule = DEC_NONNEGATIVE,
           .offset = offsetof(struct balance_body, available) },
-        { .name = "locked", .type = F_DEC, .required = true, .rule = DEC_NONNEGATIVE,
+        { .name = "locked",
+          .type = F_DEC,
+          .required = true,
+          .rule = DEC_NONNEGATIVE,
           .offset = offsetof(struct balance_body, locked) },
         { .name = "total", .type = F_READONLY },
         { .name = "updated_at", .type = F_READONLY },
 };
 
 static const struct field entry_fields[] = {
-        { .name = "asset", .type = F_SYMBOL, .required = true,
+        { .name = "asset",
+          .type = F_SYMBOL,
+          .required = true,
           .offset = offsetof(struct balance_body, asset) },
-        { .name = "available", .type = F_DEC, .required = true, .rule = DEC_NONNEGATIVE,
+        { .name = "available",
+          .type = F_DEC,
+          .required = true,
+          .rule = DEC_NONNEGATIVE,
           .offset = offsetof(struct balance_body, available) },
-        { .name = "locked", .type = F_DEC, .required = true, .rule = DEC_NONNEGATIVE,
+        { .name = "locked",
+          .type = F_DEC,
+          .required = true,
+          .rule = DEC_NONNEGATIVE,
           .offset = offsetof(struct balance_body, locked) },
         { .name = "total", .type = F_READONLY },
         { .name = "updated_at", .type = F_READONLY },
@@ -70,8 +84,7 @@ list_json(const struct balance *rows, size_t n, bool full)
 
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(items, balance_json(&rows[i]));
-        return json_list(items, json_next_cursor(full && n > 0, 0, n > 0 ? rows[n - 1].asset
-                                                                           : ""));
+        return json_list(items, json_next_cursor(full && n > 0, 0, n > 0 ? rows[n - 1].asset : ""));
 }
 
 static void
@@ -87,7 +100,8 @@ reply_total_conflict(struct req *r, const char *asset)
 
         snprintf(detail, sizeof(detail),
                  "the total of %s (available + locked) would exceed the largest decimal, "
-                 "92233720368.54775807; nothing was written", asset);
+                 "92233720368.54775807; nothing was written",
+                 asset);
         reply_problem(r, 409, detail, NULL);
 }
 
@@ -147,16 +161,12 @@ handle_balances_get(struct req *r)
         s = repo_balances_get(c, req_param(r), &b);
         db_reader_release(app->db, c);
         switch (s) {
-        case REPO_OK:
-                reply_json(r, 200, balance_json(&b));
-                return;
+        case REPO_OK: reply_json(r, 200, balance_json(&b)); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "no balance for asset %s", req_param(r));
                 reply_problem(r, 404, detail, NULL);
                 return;
-        default:
-                reply_unavailable(r);
-                return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -172,15 +182,9 @@ respond_put(struct req *r, int result)
                 return;
         }
         switch ((enum repo_status)result) {
-        case REPO_OK:
-                reply_json(r, p->created ? 201 : 200, balance_json(&p->b));
-                return;
-        case REPO_CONFLICT:
-                reply_total_conflict(r, p->b.asset);
-                return;
-        default:
-                reply_unavailable(r);
-                return;
+        case REPO_OK: reply_json(r, p->created ? 201 : 200, balance_json(&p->b)); return;
+        case REPO_CONFLICT: reply_total_conflict(r, p->b.asset); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -267,7 +271,8 @@ check_repeats(struct req *r, const struct balance *items, size_t n, json_t **err
                 snprintf(field, sizeof(field), "balances[%zu].asset", at[i].index);
                 problem_add(errors, field,
                             "%s repeats the asset %s of balances[%zu]: each asset may appear "
-                            "once", field, at[i].asset, at[first].index);
+                            "once",
+                            field, at[i].asset, at[first].index);
         }
         return true;
 }
@@ -283,8 +288,10 @@ parse_entry(const json_t *v, size_t i, struct balance *item, json_t **errors)
         snprintf(prefix, sizeof(prefix), "balances[%zu].", i);
         if (!json_is_object(v)) {
                 snprintf(prefix, sizeof(prefix), "balances[%zu]", i);
-                problem_add(errors, prefix, "%s must be an object {\"asset\", \"available\", "
-                            "\"locked\"}", prefix);
+                problem_add(errors, prefix,
+                            "%s must be an object {\"asset\", \"available\", "
+                            "\"locked\"}",
+                            prefix);
                 return;
         }
         ok = parse_object(v, entry_fields, NFIELDS(entry_fields), &e, prefix, errors);
@@ -306,7 +313,8 @@ snapshot_list(const json_t *body, json_t **errors)
         const char *key;
         json_t *v;
 
-        json_object_foreach((json_t *)(uintptr_t)body, key, v) {
+        json_object_foreach((json_t *)(uintptr_t)body, key, v)
+        {
                 if (strcmp(key, "balances") != 0)
                         problem_add(errors, key, "%s is not a known field", key);
         }
@@ -315,7 +323,8 @@ snapshot_list(const json_t *body, json_t **errors)
                 return NULL;
         }
         if (!json_is_array(list)) {
-                problem_add(errors, "balances", "balances must be an array of "
+                problem_add(errors, "balances",
+                            "balances must be an array of "
                             "{\"asset\", \"available\", \"locked\"}");
                 return NULL;
         }
@@ -364,19 +373,13 @@ respond_snapshot(struct req *r, int result)
                 return;
         }
         switch ((enum repo_status)result) {
-        case REPO_OK:
-                reply_json(r, 200, list_json(snap->items, snap->n, false));
-                return;
-        case REPO_CONFLICT:
-                reply_total_conflict(r, snap->items[snap->bad].asset);
-                return;
+        case REPO_OK: reply_json(r, 200, list_json(snap->items, snap->n, false)); return;
+        case REPO_CONFLICT: reply_total_conflict(r, snap->items[snap->bad].asset); return;
         case REPO_INVALID:
                 reply_problem(r, 400, "balances repeats an asset: each asset may appear once",
                               NULL);
                 return;
-        default:
-                reply_unavailable(r);
-                return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -415,16 +418,12 @@ respond_delete(struct req *r, int result)
                 return;
         }
         switch ((enum repo_status)result) {
-        case REPO_OK:
-                reply_empty(r, 204);
-                return;
+        case REPO_OK: reply_empty(r, 204); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "no balance for asset %s", req_param(r));
                 reply_problem(r, 404, detail, NULL);
                 return;
-        default:
-                reply_unavailable(r);
-                return;
+        default: reply_unavailable(r); return;
         }
 }
 

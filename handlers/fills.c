@@ -73,15 +73,23 @@ static const struct field fill_fields[] = {
         { .name = "order_id", .type = F_ID, .required = true, .offset = BODY(order_id) },
         { .name = "symbol", .type = F_SYMBOL, .offset = BODY(symbol) },
         { .name = "side", .type = F_ENUM, .offset = BODY(side), .enum_values = sides },
-        { .name = "price", .type = F_DEC, .required = true, .offset = BODY(price),
+        { .name = "price",
+          .type = F_DEC,
+          .required = true,
+          .offset = BODY(price),
           .rule = DEC_POSITIVE },
-        { .name = "quantity", .type = F_DEC, .required = true, .offset = BODY(quantity),
+        { .name = "quantity",
+          .type = F_DEC,
+          .required = true,
+          .offset = BODY(quantity),
           .rule = DEC_POSITIVE },
         { .name = "executed_at", .type = F_TS, .offset = BODY(executed_at) },
         { .name = "trade_id", .type = F_ID, .offset = BODY(trade_id) },
         /* Any sign: a maker rebate is a negative commission. */
         { .name = "commission", .type = F_DEC, .offset = BODY(commission) },
-        { .name = "commission_asset", .type = F_STRING, .offset = BODY(commission_asset),
+        { .name = "commission_asset",
+          .type = F_STRING,
+          .offset = BODY(commission_asset),
           .max_len = SYMBOL_MAX_LEN },
         { .name = "is_maker", .type = F_BOOL, .offset = BODY(is_maker) },
         { .name = "created_at", .type = F_READONLY },
@@ -149,8 +157,8 @@ reply_conflict(struct req *r, const struct fill_create *fc)
                          a, b, c, f->order_id);
                 break;
         case FILL_CONFLICT_FILL_ID:
-                snprintf(detail, sizeof(detail),
-                         "fill %s already exists with other content", f->fill_id);
+                snprintf(detail, sizeof(detail), "fill %s already exists with other content",
+                         f->fill_id);
                 break;
         case FILL_CONFLICT_TRADE_ID:
                 snprintf(detail, sizeof(detail),
@@ -188,9 +196,7 @@ respond_create(struct req *r, int result)
                 metrics_fill(req_app(r)->metrics, METRICS_FILL_CONFLICT);
                 reply_conflict(r, fc);
                 return;
-        default: /* REPO_ERROR, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_unavailable(r);
-                return;
+        default: /* REPO_ERROR, DB_COMMIT_FAILED, DB_UNAVAILABLE */ reply_unavailable(r); return;
         }
 }
 
@@ -233,16 +239,12 @@ handle_fills_get(struct req *r)
 
         db_reader_release(db, c);
         switch (s) {
-        case REPO_OK:
-                reply_fill(r, 200, &f);
-                return;
+        case REPO_OK: reply_fill(r, 200, &f); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "fill %s does not exist", req_param(r));
                 reply_problem(r, 404, detail, NULL);
                 return;
-        default:
-                reply_unavailable(r);
-                return;
+        default: reply_unavailable(r); return;
         }
 }
 

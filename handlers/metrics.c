@@ -19,31 +19,32 @@ render_db_counters(struct db *d, struct strbuf *out)
         struct db_stats st;
 
         db_stats(d, &st);
-        strbuf_printf(out,
-                      "# HELP tradestore_db_wal_bytes Size of the write-ahead log file.\n"
-                      "# TYPE tradestore_db_wal_bytes gauge\ntradestore_db_wal_bytes %lld\n"
-                      "# HELP tradestore_db_transactions_total Write jobs (one per state "
-                      "change), by result.\n# TYPE tradestore_db_transactions_total counter\n"
-                      "tradestore_db_transactions_total{result=\"committed\"} %lu\n"
-                      "tradestore_db_transactions_total{result=\"rolled_back\"} %lu\n"
-                      "tradestore_db_transactions_total{result=\"failed\"} %lu\n"
-                      "# HELP tradestore_db_commits_total Write transactions committed; each "
-                      "carries every job that was waiting (group commit).\n"
-                      "# TYPE tradestore_db_commits_total counter\ntradestore_db_commits_total %lu\n"
-                      "# HELP tradestore_db_batch_reruns_total Batches run again with a "
-                      "savepoint per job because a job failed after writing.\n"
-                      "# TYPE tradestore_db_batch_reruns_total counter\n"
-                      "tradestore_db_batch_reruns_total %lu\n"
-                      "# HELP tradestore_db_busy_total Waits on a database lock held by "
-                      "another process.\n# TYPE tradestore_db_busy_total counter\n"
-                      "tradestore_db_busy_total %lu\n"
-                      "# HELP tradestore_db_readers Read-only connections of the pool, by "
-                      "state.\n# TYPE tradestore_db_readers gauge\n"
-                      "tradestore_db_readers{state=\"busy\"} %d\n"
-                      "tradestore_db_readers{state=\"idle\"} %d\n",
-                      (long long)st.wal_bytes, st.jobs_committed, st.jobs_rolled_back,
-                      st.jobs_failed, st.batches, st.reruns, st.busy, st.readers_busy,
-                      st.readers_total - st.readers_busy);
+        strbuf_printf(
+                out,
+                "# HELP tradestore_db_wal_bytes Size of the write-ahead log file.\n"
+                "# TYPE tradestore_db_wal_bytes gauge\ntradestore_db_wal_bytes %lld\n"
+                "# HELP tradestore_db_transactions_total Write jobs (one per state "
+                "change), by result.\n# TYPE tradestore_db_transactions_total counter\n"
+                "tradestore_db_transactions_total{result=\"committed\"} %lu\n"
+                "tradestore_db_transactions_total{result=\"rolled_back\"} %lu\n"
+                "tradestore_db_transactions_total{result=\"failed\"} %lu\n"
+                "# HELP tradestore_db_commits_total Write transactions committed; each "
+                "carries every job that was waiting (group commit).\n"
+                "# TYPE tradestore_db_commits_total counter\ntradestore_db_commits_total %lu\n"
+                "# HELP tradestore_db_batch_reruns_total Batches run again with a "
+                "savepoint per job because a job failed after writing.\n"
+                "# TYPE tradestore_db_batch_reruns_total counter\n"
+                "tradestore_db_batch_reruns_total %lu\n"
+                "# HELP tradestore_db_busy_total Waits on a database lock held by "
+                "another process.\n# TYPE tradestore_db_busy_total counter\n"
+                "tradestore_db_busy_total %lu\n"
+                "# HELP tradestore_db_readers Read-only connections of the pool, by "
+                "state.\n# TYPE tradestore_db_readers gauge\n"
+                "tradestore_db_readers{state=\"busy\"} %d\n"
+                "tradestore_db_readers{state=\"idle\"} %d\n",
+                (long long)st.wal_bytes, st.jobs_committed, st.jobs_rolled_back, st.jobs_failed,
+                st.batches, st.reruns, st.busy, st.readers_busy,
+                st.readers_total - st.readers_busy);
 }
 
 static void
@@ -100,9 +101,10 @@ handle_metrics(struct req *r)
                       s == REPO_OK);
         if (s == REPO_OK)
                 render_gauges(&g, &out);
-        strbuf_printf(&out, "# HELP tradestore_build_info The running build.\n"
-                            "# TYPE tradestore_build_info gauge\n"
-                            "tradestore_build_info{version=\"%s\"} 1\n",
+        strbuf_printf(&out,
+                      "# HELP tradestore_build_info The running build.\n"
+                      "# TYPE tradestore_build_info gauge\n"
+                      "tradestore_build_info{version=\"%s\"} 1\n",
                       TRADESTORE_VERSION);
         metrics_render_process(&out);
         if (out.failed) {

@@ -21,9 +21,8 @@ static const char *const sides[] = { "buy", "sell", NULL };
 static const char *const types[] = { "market", "limit", "limit_maker", NULL };
 static const char *const create_statuses[] = { "pending", "open", NULL };
 static const char *const patch_statuses[] = { "open", "cancelled", "rejected", "expired", NULL };
-static const char *const all_statuses[] = { "pending",   "open",     "partially_filled",
-                                            "filled",    "cancelled", "rejected",
-                                            "expired",   NULL };
+static const char *const all_statuses[] = { "pending",   "open",     "partially_filled", "filled",
+                                            "cancelled", "rejected", "expired",          NULL };
 
 #define UNAVAILABLE "database unavailable, retry"
 
@@ -42,8 +41,7 @@ order_write(struct jw *w, const struct order *o)
         jw_kdec(w, "quantity", o->quantity);
         jw_kdec_opt(w, "price", o->has_price, o->price);
         jw_kstr(w, "status", order_status_name(o->status));
-        jw_kstr_opt(w, "external_order_id",
-                    o->has_external_order_id ? o->external_order_id : NULL);
+        jw_kstr_opt(w, "external_order_id", o->has_external_order_id ? o->external_order_id : NULL);
         jw_kdec(w, "filled_quantity", o->filled_quantity);
         jw_kdec_opt(w, "avg_fill_price", o->has_avg_fill_price, o->avg_fill_price);
         jw_kts(w, "created_at", o->created_at);
@@ -86,8 +84,7 @@ static void
 check_external_id(const struct opt_str *v, const char *field, json_t **errors)
 {
         if (v->set && v->v[0] == '\0')
-                problem_add(errors, field, "%s must be 1-%d characters", field,
-                            ORDER_EXT_ID_MAX);
+                problem_add(errors, field, "%s must be 1-%d characters", field, ORDER_EXT_ID_MAX);
 }
 
 /* ---- POST /orders ---- */
@@ -102,16 +99,26 @@ static const struct field create_fields[] = {
         { .name = "order_id", .type = F_ID, .offset = CB(order_id) },
         { .name = "quote_id", .type = F_ID, .offset = CB(quote_id) },
         { .name = "symbol", .type = F_SYMBOL, .required = true, .offset = CB(symbol) },
-        { .name = "side", .type = F_ENUM, .required = true, .offset = CB(side),
+        { .name = "side",
+          .type = F_ENUM,
+          .required = true,
+          .offset = CB(side),
           .enum_values = sides },
-        { .name = "type", .type = F_ENUM, .required = true, .offset = CB(type),
+        { .name = "type",
+          .type = F_ENUM,
+          .required = true,
+          .offset = CB(type),
           .enum_values = types },
-        { .name = "quantity", .type = F_DEC, .required = true, .offset = CB(quantity),
+        { .name = "quantity",
+          .type = F_DEC,
+          .required = true,
+          .offset = CB(quantity),
           .rule = DEC_POSITIVE },
         { .name = "price", .type = F_DEC, .offset = CB(price), .rule = DEC_POSITIVE },
-        { .name = "status", .type = F_ENUM, .offset = CB(status),
-          .enum_values = create_statuses },
-        { .name = "external_order_id", .type = F_STRING, .offset = CB(external_order_id),
+        { .name = "status", .type = F_ENUM, .offset = CB(status), .enum_values = create_statuses },
+        { .name = "external_order_id",
+          .type = F_STRING,
+          .offset = CB(external_order_id),
           .max_len = ORDER_EXT_ID_MAX },
         { .name = "filled_quantity", .type = F_READONLY },
         { .name = "avg_fill_price", .type = F_READONLY },
@@ -188,8 +195,8 @@ reply_create_conflict(struct req *r, const struct order_create *oc)
                 problem_add(&errors, "external_order_id", "%s", detail);
                 break;
         default:
-                snprintf(detail, sizeof(detail),
-                         "order %s already exists with other content", oc->in.order_id);
+                snprintf(detail, sizeof(detail), "order %s already exists with other content",
+                         oc->in.order_id);
                 problem_add(&errors, "order_id", "%s", detail);
                 break;
         }
@@ -204,17 +211,13 @@ respond_create(struct req *r, int result)
         json_t *errors = NULL;
 
         switch (result) {
-        case REPO_OK:
-                reply_order(r, oc->existed ? 200 : 201, &oc->out);
-                return;
+        case REPO_OK: reply_order(r, oc->existed ? 200 : 201, &oc->out); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "quote %s does not exist", oc->in.quote_id);
                 problem_add(&errors, "quote_id", "%s", detail);
                 reply_problem(r, 422, detail, errors);
                 return;
-        case REPO_CONFLICT:
-                reply_create_conflict(r, oc);
-                return;
+        case REPO_CONFLICT: reply_create_conflict(r, oc); return;
         case REPO_INVALID:
                 reply_problem(r, 400, "the order breaks a rule of the database", NULL);
                 return;
@@ -261,16 +264,12 @@ handle_orders_get(struct req *r)
 
         db_reader_release(app->db, c);
         switch (s) {
-        case REPO_OK:
-                reply_order(r, 200, &o);
-                return;
+        case REPO_OK: reply_order(r, 200, &o); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "order %s does not exist", req_param(r));
                 reply_problem(r, 404, detail, NULL);
                 return;
-        default:
-                reply_problem(r, 503, UNAVAILABLE, NULL);
-                return;
+        default: reply_problem(r, 503, UNAVAILABLE, NULL); return;
         }
 }
 
@@ -286,7 +285,9 @@ static const struct field list_fields[] = {
         { .name = "symbol", .type = F_SYMBOL, .offset = LQ(symbol) },
         { .name = "status", .type = F_ENUM, .offset = LQ(status), .enum_values = all_statuses },
         { .name = "quote_id", .type = F_ID, .offset = LQ(quote_id) },
-        { .name = "external_order_id", .type = F_STRING, .offset = LQ(external_order_id),
+        { .name = "external_order_id",
+          .type = F_STRING,
+          .offset = LQ(external_order_id),
           .max_len = ORDER_EXT_ID_MAX },
         { .name = "created_after", .type = F_TS, .offset = LQ(created_after) },
         { .name = "created_before", .type = F_TS, .offset = LQ(created_before) },
@@ -378,7 +379,9 @@ struct patch_body {
 #define PB(m) offsetof(struct patch_body, m)
 static const struct field patch_fields[] = {
         { .name = "status", .type = F_ENUM, .offset = PB(status), .enum_values = patch_statuses },
-        { .name = "external_order_id", .type = F_STRING, .offset = PB(external_order_id),
+        { .name = "external_order_id",
+          .type = F_STRING,
+          .offset = PB(external_order_id),
           .max_len = ORDER_EXT_ID_MAX },
         { .name = "filled_quantity", .type = F_READONLY },
         { .name = "avg_fill_price", .type = F_READONLY },
@@ -399,16 +402,14 @@ patch_input(const json_t *body, struct order_update *u, json_t **errors)
         if (ok && !b.status.set && !b.external_order_id.set) {
                 /* null means absent here too: it clears nothing */
                 problem_add(errors, "status", "send status, external_order_id or both");
-                problem_add(errors, "external_order_id",
-                            "send status, external_order_id or both");
+                problem_add(errors, "external_order_id", "send status, external_order_id or both");
         }
         if (*errors != NULL)
                 return false;
         if ((u->has_status = b.status.set))
                 order_status_from_name(b.status.v, &u->status);
         if ((u->has_external_order_id = b.external_order_id.set))
-                copy_str(u->external_order_id, sizeof(u->external_order_id),
-                         b.external_order_id.v);
+                copy_str(u->external_order_id, sizeof(u->external_order_id), b.external_order_id.v);
         return true;
 }
 
@@ -423,8 +424,8 @@ reply_update_conflict(struct req *r, const struct order_update *u)
                          u->external_order_id, u->other_order_id);
                 problem_add(&errors, "external_order_id", "%s", detail);
         } else {
-                snprintf(detail, sizeof(detail), "order %s cannot go from %s to %s%s",
-                         u->order_id, order_status_name(u->from), order_status_name(u->status),
+                snprintf(detail, sizeof(detail), "order %s cannot go from %s to %s%s", u->order_id,
+                         order_status_name(u->from), order_status_name(u->status),
                          order_status_final(u->from) ? ": its status is final" : "");
                 problem_add(&errors, "status", "%s", detail);
         }
@@ -438,22 +439,16 @@ respond_update(struct req *r, int result)
         char detail[120];
 
         switch (result) {
-        case REPO_OK:
-                reply_order(r, 200, &u->out);
-                return;
+        case REPO_OK: reply_order(r, 200, &u->out); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "order %s does not exist", u->order_id);
                 reply_problem(r, 404, detail, NULL);
                 return;
-        case REPO_CONFLICT:
-                reply_update_conflict(r, u);
-                return;
+        case REPO_CONFLICT: reply_update_conflict(r, u); return;
         case REPO_INVALID:
                 reply_problem(r, 400, "the change breaks a rule of the database", NULL);
                 return;
-        default:
-                reply_problem(r, 503, UNAVAILABLE, NULL);
-                return;
+        default: reply_problem(r, 503, UNAVAILABLE, NULL); return;
         }
 }
 

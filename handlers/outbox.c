@@ -23,8 +23,8 @@
 #define ERROR_MESSAGE_MAX_CHARS 1000
 #define US_PER_S 1000000
 
-static const char *const status_values[] = { "pending", "processing", "processed", "failed",
-                                             "dead", NULL };
+static const char *const status_values[] = { "pending", "processing", "processed",
+                                             "failed",  "dead",       NULL };
 
 /* Query parameters of handlers that take none. */
 static const char *const no_params[] = { NULL };
@@ -32,7 +32,10 @@ static const char *const no_params[] = { NULL };
 static const char aggregate_rule[] = "must be 1-64 characters of [A-Za-z0-9._:/-]";
 
 /* The read-only fields of an event, rejected in every request body. */
-#define READONLY(n) { .name = n, .type = F_READONLY }
+#define READONLY(n)                                                                                \
+        {                                                                                          \
+                .name = n, .type = F_READONLY                                                      \
+        }
 
 /* ---- shared pieces ---- */
 
@@ -115,12 +118,19 @@ struct create_body {
 
 static const struct field create_fields[] = {
         { .name = "event_id", .type = F_ID, .offset = offsetof(struct create_body, event_id) },
-        { .name = "event_type", .type = F_ID, .required = true,
+        { .name = "event_type",
+          .type = F_ID,
+          .required = true,
           .offset = offsetof(struct create_body, event_type) },
         /* Checked by aggregate_valid: it may hold a '/', unlike an id. */
-        { .name = "aggregate_id", .type = F_STRING, .required = true, .max_len = SIZE_MAX,
+        { .name = "aggregate_id",
+          .type = F_STRING,
+          .required = true,
+          .max_len = SIZE_MAX,
           .offset = offsetof(struct create_body, aggregate_id) },
-        { .name = "payload", .type = F_OBJECT, .required = true,
+        { .name = "payload",
+          .type = F_OBJECT,
+          .required = true,
           .offset = offsetof(struct create_body, payload) },
         READONLY("status"),
         READONLY("created_at"),
@@ -183,8 +193,8 @@ respond_create(struct req *r, int result)
         if (same == 1) {
                 reply_json(r, 200, event_json(&x->event));
         } else if (same == 0) {
-                snprintf(detail, sizeof(detail),
-                         "event_id %s already exists with other content", x->event.event_id);
+                snprintf(detail, sizeof(detail), "event_id %s already exists with other content",
+                         x->event.event_id);
                 reply_problem(r, 409, detail, NULL);
         } else {
                 reply_unavailable(r);
@@ -257,10 +267,14 @@ struct list_query {
 };
 
 static const struct field list_fields[] = {
-        { .name = "status", .type = F_ENUM, .enum_values = status_values,
+        { .name = "status",
+          .type = F_ENUM,
+          .enum_values = status_values,
           .offset = offsetof(struct list_query, status) },
         { .name = "event_type", .type = F_ID, .offset = offsetof(struct list_query, event_type) },
-        { .name = "aggregate_id", .type = F_STRING, .max_len = SIZE_MAX,
+        { .name = "aggregate_id",
+          .type = F_STRING,
+          .max_len = SIZE_MAX,
           .offset = offsetof(struct list_query, aggregate_id) },
 };
 
@@ -287,8 +301,8 @@ handle_outbox_list(struct req *r)
                                     .event_type = q.event_type.set ? q.event_type.v : NULL,
                                     .aggregate_id = q.aggregate_id.set ? q.aggregate_id.v : NULL };
         c = db_reader_acquire(req_app(r)->db);
-        s = repo_outbox_list(c, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit,
-                             &v, &n);
+        s = repo_outbox_list(c, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit, &v,
+                             &n);
         db_reader_release(req_app(r)->db, c);
         if (s != REPO_OK) {
                 reply_unavailable(r);
@@ -318,12 +332,8 @@ handle_outbox_get(struct req *r)
                 reply_json(r, 200, event_json(&e));
                 outbox_event_clear(&e);
                 return;
-        case REPO_NOT_FOUND:
-                reply_no_event(r, req_param(r));
-                return;
-        default:
-                reply_unavailable(r);
-                return;
+        case REPO_NOT_FOUND: reply_no_event(r, req_param(r)); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -334,7 +344,9 @@ struct claim_body {
 };
 
 static const struct field claim_fields[] = {
-        { .name = "consumer", .type = F_ID, .required = true,
+        { .name = "consumer",
+          .type = F_ID,
+          .required = true,
           .offset = offsetof(struct claim_body, consumer) },
 };
 
@@ -435,12 +447,8 @@ respond_ack(struct req *r, int result, const char *mark)
         char detail[192];
 
         switch (result) {
-        case REPO_OK:
-                reply_json(r, 200, event_json(&a->event));
-                break;
-        case REPO_NOT_FOUND:
-                reply_no_event(r, a->event_id);
-                break;
+        case REPO_OK: reply_json(r, 200, event_json(&a->event)); break;
+        case REPO_NOT_FOUND: reply_no_event(r, a->event_id); break;
         case REPO_CONFLICT:
                 if (mark != NULL)
                         snprintf(detail, sizeof(detail),
@@ -448,13 +456,11 @@ respond_ack(struct req *r, int result, const char *mark)
                                  a->status, mark);
                 else
                         snprintf(detail, sizeof(detail),
-                                 "event %s is %s: only a dead event can be retried",
-                                 a->event_id, a->status);
+                                 "event %s is %s: only a dead event can be retried", a->event_id,
+                                 a->status);
                 reply_problem(r, 409, detail, NULL);
                 break;
-        default:
-                reply_unavailable(r);
-                break;
+        default: reply_unavailable(r); break;
         }
 }
 
@@ -527,7 +533,10 @@ struct failed_body {
 
 static const struct field failed_fields[] = {
         /* Length is checked in characters by chars_at_most. */
-        { .name = "error_message", .type = F_STRING, .required = true, .max_len = SIZE_MAX,
+        { .name = "error_message",
+          .type = F_STRING,
+          .required = true,
+          .max_len = SIZE_MAX,
           .offset = offsetof(struct failed_body, error_message) },
 };
 
@@ -556,8 +565,7 @@ handle_outbox_failed(struct req *r)
                 return;
         parse_object(req_body(r), failed_fields, NFIELDS(failed_fields), &b, "", &errors);
         if (b.error_message.set && !chars_at_most(b.error_message.v, ERROR_MESSAGE_MAX_CHARS))
-                problem_add(&errors, "error_message",
-                            "error_message must be at most %d characters",
+                problem_add(&errors, "error_message", "error_message must be at most %d characters",
                             ERROR_MESSAGE_MAX_CHARS);
         if (errors != NULL) {
                 reply_invalid(r, errors);

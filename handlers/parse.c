@@ -38,8 +38,7 @@ static const char *
 dec_message(enum dec_status s)
 {
         switch (s) {
-        case DEC_EPRECISION:
-                return "has more than 8 fractional digits";
+        case DEC_EPRECISION: return "has more than 8 fractional digits";
         case DEC_ERANGE:
                 return "is out of range (the absolute value must be at most "
                        "92233720368.54775807)";
@@ -80,8 +79,7 @@ enum_error(const struct field *f, const char *prefix, json_t **errors)
         size_t n = (size_t)snprintf(msg, sizeof(msg), "must be one of:");
 
         for (const char *const *e = f->enum_values; e != NULL && *e != NULL; e++)
-                n += (size_t)snprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, " %s",
-                                      *e);
+                n += (size_t)snprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, " %s", *e);
         add(errors, prefix, f->name, msg);
 }
 
@@ -117,8 +115,7 @@ text_ok(const struct field *f, const char *s, const char *prefix, json_t **error
 }
 
 static void
-parse_dec(const struct field *f, const json_t *v, void *slot, const char *prefix,
-          json_t **errors)
+parse_dec(const struct field *f, const json_t *v, void *slot, const char *prefix, json_t **errors)
 {
         struct opt_dec *d = slot;
         enum dec_status s;
@@ -141,8 +138,7 @@ parse_dec(const struct field *f, const json_t *v, void *slot, const char *prefix
 }
 
 static void
-parse_ts(const struct field *f, const json_t *v, void *slot, const char *prefix,
-         json_t **errors)
+parse_ts(const struct field *f, const json_t *v, void *slot, const char *prefix, json_t **errors)
 {
         struct opt_ts *t = slot;
         int64_t us = 0;
@@ -166,21 +162,14 @@ parse_ts(const struct field *f, const json_t *v, void *slot, const char *prefix,
 }
 
 static void
-parse_member(const struct field *f, const json_t *v, void *out, const char *prefix,
-             json_t **errors)
+parse_member(const struct field *f, const json_t *v, void *out, const char *prefix, json_t **errors)
 {
         void *slot = (char *)out + f->offset;
 
         switch (f->type) {
-        case F_READONLY:
-                add(errors, prefix, f->name, "is read-only and cannot be sent");
-                return;
-        case F_DEC:
-                parse_dec(f, v, slot, prefix, errors);
-                return;
-        case F_TS:
-                parse_ts(f, v, slot, prefix, errors);
-                return;
+        case F_READONLY: add(errors, prefix, f->name, "is read-only and cannot be sent"); return;
+        case F_DEC: parse_dec(f, v, slot, prefix, errors); return;
+        case F_TS: parse_ts(f, v, slot, prefix, errors); return;
         case F_BOOL:
                 if (!json_is_boolean(v)) {
                         add(errors, prefix, f->name, "must be true or false");
@@ -193,8 +182,8 @@ parse_member(const struct field *f, const json_t *v, void *out, const char *pref
                         add(errors, prefix, f->name, "must be a JSON object");
                         return;
                 }
-                *(struct opt_json *)slot = (struct opt_json){ .set = true,
-                                                              .v = (json_t *)(uintptr_t)v };
+                *(struct opt_json *)slot =
+                        (struct opt_json){ .set = true, .v = (json_t *)(uintptr_t)v };
                 return;
         default:
                 if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
@@ -216,7 +205,8 @@ parse_object(const json_t *obj, const struct field *fields, size_t nfields, void
         const char *key;
         json_t *v;
 
-        json_object_foreach((json_t *)(uintptr_t)obj, key, v) {
+        json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+        {
                 const struct field *f = find_field(fields, nfields, key);
 
                 if (f == NULL) {
@@ -319,8 +309,9 @@ parse_query(struct req *r, const struct field *fields, size_t nfields, void *out
             struct page *ret_page, json_t **errors)
 {
         struct page page = { .limit = LIMIT_DEFAULT };
-        struct query_ctx q = { .fields = fields, .nfields = nfields, .out = out,
-                               .page = &page, .errors = errors };
+        struct query_ctx q = {
+                .fields = fields, .nfields = nfields, .out = out, .page = &page, .errors = errors
+        };
         size_t before = *errors ? json_array_size(*errors) : 0;
 
         req_query_each(r, query_param, &q);

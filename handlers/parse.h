@@ -65,15 +65,15 @@ struct field {
  * out. Unknown members, read-only members, wrong types and rule violations
  * are each appended to *errors with field names prefixed by prefix (e.g.
  * "quotes[3]." or ""). Returns true when nothing was wrong. */
-bool parse_object(const json_t *obj, const struct field *fields, size_t nfields,
-                  void *out, const char *prefix, json_t **errors);
+bool parse_object(const json_t *obj, const struct field *fields, size_t nfields, void *out,
+                  const char *prefix, json_t **errors);
 
 /* Like parse_object but for the request's query parameters (all text: ids,
  * symbols, enums, decimals and timestamps in either form). Every parameter
  * must be in fields; "limit" and "cursor" are always allowed and parsed into
  * *ret_page. Returns true when nothing was wrong. */
 struct page {
-        int limit;        /* 1-1000, default 100 */
+        int limit; /* 1-1000, default 100 */
         bool has_cursor;
         int64_t cursor_key;
         char cursor_id[65];

@@ -146,15 +146,9 @@ handle_positions_get(struct req *r)
 
         db_reader_release(db, c);
         switch (s) {
-        case REPO_OK:
-                reply_position(r, 200, &p);
-                return;
-        case REPO_NOT_FOUND:
-                reply_not_found(r);
-                return;
-        default:
-                reply_unavailable(r);
-                return;
+        case REPO_OK: reply_position(r, 200, &p); return;
+        case REPO_NOT_FOUND: reply_not_found(r); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -167,8 +161,11 @@ struct reconcile_body {
 #define BODY(m) offsetof(struct reconcile_body, m)
 static const struct field reconcile_fields[] = {
         { .name = "quantity", .type = F_DEC, .required = true, .offset = BODY(quantity) },
-        { .name = "avg_entry_price", .type = F_DEC, .required = true,
-          .offset = BODY(avg_entry_price), .rule = DEC_NONNEGATIVE },
+        { .name = "avg_entry_price",
+          .type = F_DEC,
+          .required = true,
+          .offset = BODY(avg_entry_price),
+          .rule = DEC_NONNEGATIVE },
         { .name = "realized_pnl", .type = F_DEC, .offset = BODY(realized_pnl) },
         { .name = "unrealized_pnl", .type = F_READONLY },
         { .name = "last_updated", .type = F_READONLY },
@@ -181,15 +178,9 @@ respond_reconcile(struct req *r, int result)
         const struct position_reconcile *pr = req_write_arg(r);
 
         switch (result) {
-        case REPO_OK:
-                reply_position(r, pr->created ? 201 : 200, &pr->result);
-                return;
-        case REPO_CONFLICT:
-                reply_out_of_range(r);
-                return;
-        default:
-                reply_unavailable(r);
-                return;
+        case REPO_OK: reply_position(r, pr->created ? 201 : 200, &pr->result); return;
+        case REPO_CONFLICT: reply_out_of_range(r); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -231,8 +222,11 @@ struct mark_body {
 };
 
 static const struct field mark_fields[] = {
-        { .name = "mark_price", .type = F_DEC, .required = true,
-          .offset = offsetof(struct mark_body, mark_price), .rule = DEC_POSITIVE },
+        { .name = "mark_price",
+          .type = F_DEC,
+          .required = true,
+          .offset = offsetof(struct mark_body, mark_price),
+          .rule = DEC_POSITIVE },
         { .name = "unrealized_pnl", .type = F_READONLY },
         { .name = "last_updated", .type = F_READONLY },
 };
@@ -243,18 +237,10 @@ respond_mark(struct req *r, int result)
         const struct position_mark *pm = req_write_arg(r);
 
         switch (result) {
-        case REPO_OK:
-                reply_position(r, 200, &pm->result);
-                return;
-        case REPO_NOT_FOUND:
-                reply_not_found(r);
-                return;
-        case REPO_CONFLICT:
-                reply_out_of_range(r);
-                return;
-        default:
-                reply_unavailable(r);
-                return;
+        case REPO_OK: reply_position(r, 200, &pm->result); return;
+        case REPO_NOT_FOUND: reply_not_found(r); return;
+        case REPO_CONFLICT: reply_out_of_range(r); return;
+        default: reply_unavailable(r); return;
         }
 }
 

@@ -43,15 +43,21 @@ struct quote_in {
 
 static const char *const create_statuses[] = { "active", NULL };
 
-#define QUOTE_DEC(field, req, rule_)                                                 \
-        { .name = #field, .type = F_DEC, .required = (req),                          \
-          .offset = offsetof(struct quote_in, field), .rule = (rule_) }
+#define QUOTE_DEC(field, req, rule_)                                                               \
+        {                                                                                          \
+                .name = #field, .type = F_DEC, .required = (req),                                  \
+                .offset = offsetof(struct quote_in, field), .rule = (rule_)                        \
+        }
 
 static const struct field create_fields[] = {
         { .name = "quote_id", .type = F_ID, .offset = offsetof(struct quote_in, quote_id) },
-        { .name = "symbol_src", .type = F_SYMBOL, .required = true,
+        { .name = "symbol_src",
+          .type = F_SYMBOL,
+          .required = true,
           .offset = offsetof(struct quote_in, symbol_src) },
-        { .name = "symbol_dst", .type = F_SYMBOL, .required = true,
+        { .name = "symbol_dst",
+          .type = F_SYMBOL,
+          .required = true,
           .offset = offsetof(struct quote_in, symbol_dst) },
         QUOTE_DEC(bid_price, false, DEC_POSITIVE),
         QUOTE_DEC(bid_qty, false, DEC_POSITIVE),
@@ -60,7 +66,9 @@ static const struct field create_fields[] = {
         QUOTE_DEC(source_bid_price, true, DEC_POSITIVE),
         QUOTE_DEC(source_ask_price, true, DEC_POSITIVE),
         QUOTE_DEC(spread_bps, false, DEC_ANY),
-        { .name = "status", .type = F_ENUM, .offset = offsetof(struct quote_in, status),
+        { .name = "status",
+          .type = F_ENUM,
+          .offset = offsetof(struct quote_in, status),
           .enum_values = create_statuses },
         { .name = "expires_at", .type = F_TS, .offset = offsetof(struct quote_in, expires_at) },
         { .name = "created_at", .type = F_READONLY },
@@ -186,12 +194,8 @@ respond_create(struct req *r, int result)
         const struct repo_quote_create *job = req_write_arg(r);
 
         switch (result) {
-        case REPO_OK:
-                reply_quote(r, job->existed ? 200 : 201, &job->q);
-                return;
-        case REPO_CONFLICT:
-                reply_id_conflict(r, "quote_id", job->q.quote_id);
-                return;
+        case REPO_OK: reply_quote(r, job->existed ? 200 : 201, &job->q); return;
+        case REPO_CONFLICT: reply_id_conflict(r, "quote_id", job->q.quote_id); return;
         case REPO_INVALID:
                 reply_problem(r, 400, "the quote breaks a rule of the database", NULL);
                 return;
@@ -210,8 +214,7 @@ handle_quotes_create(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), create_fields, NFIELDS(create_fields), &in, "",
-                          &errors)) {
+        if (!parse_object(req_body(r), create_fields, NFIELDS(create_fields), &in, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -233,7 +236,9 @@ struct list_in {
 static const char *const all_statuses[] = { "active", "used", "expired", "cancelled", NULL };
 
 static const struct field list_fields[] = {
-        { .name = "status", .type = F_ENUM, .offset = offsetof(struct list_in, status),
+        { .name = "status",
+          .type = F_ENUM,
+          .offset = offsetof(struct list_in, status),
           .enum_values = all_statuses },
         { .name = "symbol_src", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_src) },
         { .name = "symbol_dst", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_dst) },
@@ -282,8 +287,8 @@ handle_quotes_list(struct req *r)
                                    .symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL,
                                    .now_us = ts_now_us() };
         c = db_reader_acquire(req_app(r)->db);
-        s = repo_quotes_list(c, &f, page.has_cursor, page.cursor_key, page.cursor_id,
-                             page.limit, list_row, &acc);
+        s = repo_quotes_list(c, &f, page.has_cursor, page.cursor_key, page.cursor_id, page.limit,
+                             list_row, &acc);
         db_reader_release(req_app(r)->db, c);
         if (s != REPO_OK) {
                 jw_clear(&acc.w);
@@ -308,7 +313,8 @@ batch_array(const json_t *body, json_t **errors)
         const char *key;
         json_t *v;
 
-        json_object_foreach((json_t *)(uintptr_t)body, key, v) {
+        json_object_foreach((json_t *)(uintptr_t)body, key, v)
+        {
                 if (strcmp(key, "quotes") != 0)
                         problem_add(errors, key, "%s is not a known field", key);
         }
@@ -316,8 +322,7 @@ batch_array(const json_t *body, json_t **errors)
                 problem_add(errors, "quotes", "quotes is required");
                 return NULL;
         }
-        if (!json_is_array(arr) || json_array_size(arr) < 1 ||
-            json_array_size(arr) > BATCH_MAX) {
+        if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > BATCH_MAX) {
                 problem_add(errors, "quotes", "quotes must be an array of 1 to %d quotes",
                             BATCH_MAX);
                 return NULL;
@@ -339,12 +344,10 @@ batch_items(const json_t *arr, struct quote *items, json_t **errors)
                 snprintf(prefix, sizeof(prefix), "quotes[%zu].", i);
                 if (!json_is_object(item)) {
                         prefix[strlen(prefix) - 1] = '\0';
-                        problem_add(errors, prefix, "%s must be a JSON object (a quote)",
-                                    prefix);
+                        problem_add(errors, prefix, "%s must be a JSON object (a quote)", prefix);
                         continue;
                 }
-                if (parse_object(item, create_fields, NFIELDS(create_fields), &in, prefix,
-                                 errors))
+                if (parse_object(item, create_fields, NFIELDS(create_fields), &in, prefix, errors))
                         quote_from_in(&in, &items[i]);
         }
         return *errors == NULL;
@@ -418,9 +421,11 @@ struct expire_in {
 };
 
 static const struct field expire_fields[] = {
-        { .name = "symbol_src", .type = F_SYMBOL,
+        { .name = "symbol_src",
+          .type = F_SYMBOL,
           .offset = offsetof(struct expire_in, symbol_src) },
-        { .name = "symbol_dst", .type = F_SYMBOL,
+        { .name = "symbol_dst",
+          .type = F_SYMBOL,
           .offset = offsetof(struct expire_in, symbol_dst) },
 };
 
@@ -448,8 +453,7 @@ handle_quotes_expire(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), expire_fields, NFIELDS(expire_fields), &in, "",
-                          &errors)) {
+        if (!parse_object(req_body(r), expire_fields, NFIELDS(expire_fields), &in, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -478,15 +482,9 @@ handle_quotes_get(struct req *r)
         s = repo_quotes_get(c, req_param(r), &q);
         db_reader_release(app->db, c);
         switch (s) {
-        case REPO_OK:
-                reply_quote(r, 200, &q);
-                return;
-        case REPO_NOT_FOUND:
-                reply_not_found(r, req_param(r));
-                return;
-        default:
-                reply_problem(r, 503, unavailable, NULL);
-                return;
+        case REPO_OK: reply_quote(r, 200, &q); return;
+        case REPO_NOT_FOUND: reply_not_found(r, req_param(r)); return;
+        default: reply_problem(r, 503, unavailable, NULL); return;
         }
 }
 
@@ -500,8 +498,11 @@ struct update_in {
 static const char *const update_statuses[] = { "expired", "cancelled", NULL };
 
 static const struct field update_fields[] = {
-        { .name = "status", .type = F_ENUM, .required = true,
-          .offset = offsetof(struct update_in, status), .enum_values = update_statuses },
+        { .name = "status",
+          .type = F_ENUM,
+          .required = true,
+          .offset = offsetof(struct update_in, status),
+          .enum_values = update_statuses },
         { .name = "created_at", .type = F_READONLY },
         { .name = "updated_at", .type = F_READONLY },
 };
@@ -513,12 +514,8 @@ respond_update(struct req *r, int result)
         char detail[192];
 
         switch (result) {
-        case REPO_OK:
-                reply_quote(r, 200, &job->q);
-                return;
-        case REPO_NOT_FOUND:
-                reply_not_found(r, job->quote_id);
-                return;
+        case REPO_OK: reply_quote(r, 200, &job->q); return;
+        case REPO_NOT_FOUND: reply_not_found(r, job->quote_id); return;
         case REPO_CONFLICT:
                 snprintf(detail, sizeof(detail),
                          "quote '%s' is %s: only an active quote can become %s", job->quote_id,
@@ -540,8 +537,7 @@ handle_quotes_update(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), update_fields, NFIELDS(update_fields), &in, "",
-                          &errors)) {
+        if (!parse_object(req_body(r), update_fields, NFIELDS(update_fields), &in, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -562,12 +558,8 @@ respond_delete(struct req *r, int result)
         char detail[160];
 
         switch (result) {
-        case REPO_OK:
-                reply_empty(r, 204);
-                return;
-        case REPO_NOT_FOUND:
-                reply_not_found(r, job->quote_id);
-                return;
+        case REPO_OK: reply_empty(r, 204); return;
+        case REPO_NOT_FOUND: reply_not_found(r, job->quote_id); return;
         case REPO_CONFLICT:
                 snprintf(detail, sizeof(detail),
                          "quote '%s' is referenced by an order and cannot be deleted",

@@ -135,15 +135,15 @@ repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret
  * idx_orders_quote. */
 static const char sql_cleanup_quotes[] =
         "DELETE FROM quotes WHERE rowid IN (SELECT q.rowid FROM quotes AS q"
-        " INDEXED BY idx_quotes_retention WHERE q.status IN ('expired', 'cancelled') AND q.updated_at < ?1"
+        " INDEXED BY idx_quotes_retention WHERE q.status IN ('expired', 'cancelled') AND "
+        "q.updated_at < ?1"
         " AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.quote_id = q.quote_id)"
         " LIMIT ?2)";
-static const char sql_cleanup_fills[] =
-        "DELETE FROM fills WHERE rowid IN (SELECT rowid FROM fills"
-        " WHERE created_at < ?1 LIMIT ?2)";
-static const char sql_cleanup_outbox[] =
-        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
-        " INDEXED BY idx_outbox_processed WHERE status = 'processed' AND processed_at < ?1 LIMIT ?2)";
+static const char sql_cleanup_fills[] = "DELETE FROM fills WHERE rowid IN (SELECT rowid FROM fills"
+                                        " WHERE created_at < ?1 LIMIT ?2)";
+static const char sql_cleanup_outbox[] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
+                                         " INDEXED BY idx_outbox_processed WHERE status = "
+                                         "'processed' AND processed_at < ?1 LIMIT ?2)";
 
 const char *const *
 repo_admin_cleanup_sql(size_t *ret_n)
@@ -195,8 +195,7 @@ repo_admin_cleanup_batch(struct db_conn *c, const struct admin_retention *r, int
         assert(limit > 0);
         if (delete_some(c, sql_cleanup_quotes, r->quote_days, now_us, &budget, &b.quotes) !=
                     REPO_OK ||
-            delete_some(c, sql_cleanup_fills, r->fill_days, now_us, &budget, &b.fills) !=
-                    REPO_OK ||
+            delete_some(c, sql_cleanup_fills, r->fill_days, now_us, &budget, &b.fills) != REPO_OK ||
             delete_some(c, sql_cleanup_outbox, r->outbox_days, now_us, &budget, &b.outbox) !=
                     REPO_OK)
                 return REPO_ERROR;
@@ -249,8 +248,8 @@ cleanup_job(struct db_conn *c, void *arg)
 }
 
 enum repo_status
-repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t now_us,
-                          int limit, bool (*should_stop)(void *cls), void *cls,
+repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t now_us, int limit,
+                          bool (*should_stop)(void *cls), void *cls,
                           struct admin_cleanup *ret_total)
 {
         struct cleanup_job j = { .r = r, .now_us = now_us, .limit = limit };
@@ -261,8 +260,7 @@ repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t
                 int rc = db_write(d, cleanup_job, &j);
 
                 if (rc != REPO_OK) {
-                        log_partial(rc < 0 ? "the batch did not commit" : "a batch failed",
-                                    &total);
+                        log_partial(rc < 0 ? "the batch did not commit" : "a batch failed", &total);
                         return REPO_ERROR;
                 }
                 /* Counted only now: the batch is committed. */
@@ -377,8 +375,7 @@ repo_admin_is_incremental(struct db_conn *c, bool *ret)
 enum repo_status
 repo_admin_incremental_vacuum(struct db_conn *c, int64_t *ret_remaining)
 {
-        static const char sql_vacuum[] =
-                "PRAGMA incremental_vacuum(" STR(ADMIN_CLEANUP_BATCH) ")";
+        static const char sql_vacuum[] = "PRAGMA incremental_vacuum(" STR(ADMIN_CLEANUP_BATCH) ")";
         static const char sql_free[] = "PRAGMA freelist_count";
         enum repo_status s = run(c, sql_vacuum, "incremental vacuum");
 
@@ -453,8 +450,8 @@ repo_admin_checkpoint(struct db_conn *c, struct admin_checkpoint *ret)
 
         /* TRUNCATE reports the frames left after it (none), so the counts
          * come from a PASSIVE pass first. */
-        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                       &log_frames, &done_frames);
+        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &done_frames);
         if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
                 db_log_error(c, "checkpoint");
                 return REPO_ERROR;
@@ -468,8 +465,7 @@ repo_admin_checkpoint(struct db_conn *c, struct admin_checkpoint *ret)
         ck.counted = rc == SQLITE_OK;
         ck.wal_frames = ck.counted ? log_frames : 0;
         ck.checkpointed_frames = ck.counted ? done_frames : 0;
-        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
-                                       NULL);
+        rc = sqlite3_wal_checkpoint_v2(db_handle(c), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         if (rc == SQLITE_OK) {
                 ck.truncated = true;
                 ck.checkpointed_frames = ck.wal_frames; /* and any written since */
@@ -509,8 +505,7 @@ make_dirs(const char *dir)
 /* The final and temporary names for a backup made at now_us, in dir. The
  * final name must not exist yet. 0, or -1 when the names do not fit. */
 static int
-backup_names(const char *dir, int64_t now_us, char *final, size_t fcap, char *tmp,
-             size_t tcap)
+backup_names(const char *dir, int64_t now_us, char *final, size_t fcap, char *tmp, size_t tcap)
 {
         struct stat sb;
 
@@ -585,10 +580,11 @@ verify_copy(const char *path, char *err, size_t errlen)
 
         if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
             sqlite3_exec(h, "PRAGMA journal_mode=DELETE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(h, "PRAGMA integrity_check", on_integrity_row, &ic, &msg) !=
-                    SQLITE_OK) {
+            sqlite3_exec(h, "PRAGMA integrity_check", on_integrity_row, &ic, &msg) != SQLITE_OK) {
                 log_msg(LOG_ERROR, "backup_failed", "cannot check the copy %s: %s", path,
-                        msg ? msg : h ? sqlite3_errmsg(h) : "out of memory");
+                        msg ? msg
+                        : h ? sqlite3_errmsg(h)
+                            : "out of memory");
                 snprintf(err, errlen, "the copy could not be opened to check it");
                 goto out;
         }

@@ -41,8 +41,7 @@ struct admin_stats {
  * consistent snapshot) on a reader, and stat()s db_path's -wal file.
  * Counting rows visits each table's smallest index: fine for an operator,
  * not for a hot path. REPO_OK and *ret filled, or REPO_ERROR (logged). */
-enum repo_status repo_admin_stats(struct db_conn *c, const char *db_path,
-                                  struct admin_stats *ret);
+enum repo_status repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret);
 
 /* ---- retention cleanup ---- */
 

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FILL_COLUMNS                                                                 \
-        "fill_id, order_id, symbol, side, price, quantity, executed_at, trade_id," \
+#define FILL_COLUMNS                                                                               \
+        "fill_id, order_id, symbol, side, price, quantity, executed_at, trade_id,"                 \
         " commission, commission_asset, is_maker, created_at"
 
 static void
@@ -266,8 +266,7 @@ same_content(const struct fill *a, const struct fill_create *fc)
                a->has_trade_id == b->has_trade_id &&
                (!a->has_trade_id || strcmp(a->trade_id, b->trade_id) == 0) &&
                a->commission == b->commission &&
-               strcmp(a->commission_asset, b->commission_asset) == 0 &&
-               a->is_maker == b->is_maker;
+               strcmp(a->commission_asset, b->commission_asset) == 0 && a->is_maker == b->is_maker;
 }
 
 /* Is the fill a redelivery? The fill_id is looked at first (reusing one for
@@ -301,8 +300,7 @@ redelivered(struct db_conn *c, struct fill_create *fc, enum repo_status otherwis
 }
 
 static enum repo_status
-order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl,
-             int64_t now)
+order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl, int64_t now)
 {
         /* Two statements: when the status stays (every fill but an order's
          * first and last), leaving it out of SET spares the status index
@@ -346,8 +344,8 @@ apply_plan(struct db_conn *c, const struct fill *f, const struct fill_plan *pl, 
                                    : repo_positions_update(c, &pl->pos);
         if (s != REPO_OK)
                 return s;
-        snprintf(payload, sizeof(payload), "{\"fill_id\":\"%s\",\"order_id\":\"%s\"}",
-                 f->fill_id, f->order_id);
+        snprintf(payload, sizeof(payload), "{\"fill_id\":\"%s\",\"order_id\":\"%s\"}", f->fill_id,
+                 f->order_id);
         return repo_outbox_add(c, "fill_processed", f->order_id, payload, now);
 }
 
@@ -395,8 +393,8 @@ repo_fills_create_job(struct db_conn *c, void *arg)
  * (order_id, executed_at, fill_id), (symbol, executed_at, fill_id) or
  * (executed_at, fill_id). The bounds are always bound (to the extremes
  * when absent), which keeps them sargable. */
-#define LIST_TAIL                                                              \
-        " executed_at > ?3 AND (executed_at, fill_id) < (?4, ?5)"              \
+#define LIST_TAIL                                                                                  \
+        " executed_at > ?3 AND (executed_at, fill_id) < (?4, ?5)"                                  \
         " ORDER BY executed_at DESC, fill_id DESC LIMIT ?6"
 static const char sql_list_all[] = "SELECT " FILL_COLUMNS " FROM fills WHERE" LIST_TAIL;
 static const char sql_list_order[] =

@@ -10,12 +10,11 @@ enum repo_status
 repo_health_get(struct db_conn *c, struct health *ret)
 {
         /* One statement: /health is polled often and must stay cheap. */
-        static const char sql[] =
-                "SELECT (SELECT journal_mode FROM pragma_journal_mode()),"
-                " (SELECT foreign_keys FROM pragma_foreign_keys()),"
-                " (SELECT page_count FROM pragma_page_count())"
-                "   * (SELECT page_size FROM pragma_page_size()),"
-                " (SELECT coalesce(max(version), 0) FROM schema_version)";
+        static const char sql[] = "SELECT (SELECT journal_mode FROM pragma_journal_mode()),"
+                                  " (SELECT foreign_keys FROM pragma_foreign_keys()),"
+                                  " (SELECT page_count FROM pragma_page_count())"
+                                  "   * (SELECT page_size FROM pragma_page_size()),"
+                                  " (SELECT coalesce(max(version), 0) FROM schema_version)";
         sqlite3_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         const unsigned char *mode;

@@ -41,13 +41,12 @@ count_by_status(struct db_conn *c, const char *sql, const char *const *names, in
 static int
 scalars(struct db_conn *c, struct db_gauges *g)
 {
-        static const char sql[] =
-                "SELECT (SELECT page_count FROM pragma_page_count())"
-                "   * (SELECT page_size FROM pragma_page_size()),"
-                " (SELECT coalesce(max(version), 0) FROM schema_version),"
-                " (SELECT count(*) FROM quotes WHERE status = 'active'),"
-                " (SELECT created_at FROM outbox WHERE status = 'pending'"
-                "   ORDER BY seq LIMIT 1)";
+        static const char sql[] = "SELECT (SELECT page_count FROM pragma_page_count())"
+                                  "   * (SELECT page_size FROM pragma_page_size()),"
+                                  " (SELECT coalesce(max(version), 0) FROM schema_version),"
+                                  " (SELECT count(*) FROM quotes WHERE status = 'active'),"
+                                  " (SELECT created_at FROM outbox WHERE status = 'pending'"
+                                  "   ORDER BY seq LIMIT 1)";
         sqlite3_stmt *st = db_stmt(c, sql);
         int rc = -1;
 
@@ -70,18 +69,16 @@ scalars(struct db_conn *c, struct db_gauges *g)
 enum repo_status
 repo_metrics_get(struct db_conn *c, struct db_gauges *ret)
 {
-        static const char sql_orders[] =
-                "SELECT status, count(*) FROM orders GROUP BY status";
-        static const char sql_outbox[] =
-                "SELECT status, count(*) FROM outbox GROUP BY status";
+        static const char sql_orders[] = "SELECT status, count(*) FROM orders GROUP BY status";
+        static const char sql_outbox[] = "SELECT status, count(*) FROM outbox GROUP BY status";
         struct db_gauges g = { 0 };
         enum repo_status s = REPO_ERROR;
 
         if (db_read_begin(c) != 0)
                 return REPO_ERROR;
         if (scalars(c, &g) == 0 &&
-            count_by_status(c, sql_orders, repo_metrics_order_statuses,
-                            REPO_METRICS_ORDER_STATUSES, g.orders) == 0 &&
+            count_by_status(c, sql_orders, repo_metrics_order_statuses, REPO_METRICS_ORDER_STATUSES,
+                            g.orders) == 0 &&
             count_by_status(c, sql_outbox, repo_metrics_outbox_statuses,
                             REPO_METRICS_OUTBOX_STATUSES, g.outbox) == 0) {
                 *ret = g;

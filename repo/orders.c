@@ -20,10 +20,13 @@
 /* ---- the state machine ---- */
 
 static const char *const status_names[ORDER_STATUS_COUNT] = {
-        [ORDER_PENDING] = "pending",     [ORDER_OPEN] = "open",
+        [ORDER_PENDING] = "pending",
+        [ORDER_OPEN] = "open",
         [ORDER_PARTIALLY_FILLED] = "partially_filled",
-        [ORDER_FILLED] = "filled",       [ORDER_CANCELLED] = "cancelled",
-        [ORDER_REJECTED] = "rejected",   [ORDER_EXPIRED] = "expired",
+        [ORDER_FILLED] = "filled",
+        [ORDER_CANCELLED] = "cancelled",
+        [ORDER_REJECTED] = "rejected",
+        [ORDER_EXPIRED] = "expired",
 };
 
 /* transitions[from][to]: the one place the order lifecycle is written down.
@@ -35,13 +38,13 @@ static const char *const status_names[ORDER_STATUS_COUNT] = {
 #define F false
 static const bool transitions[ORDER_STATUS_COUNT][ORDER_STATUS_COUNT] = {
         /*                          pend open part fill canc rej  exp */
-        [ORDER_PENDING] =          { F,   T,   T,   T,   T,   T,   T },
-        [ORDER_OPEN] =             { F,   F,   T,   T,   T,   T,   T },
-        [ORDER_PARTIALLY_FILLED] = { F,   F,   F,   T,   T,   T,   T },
-        [ORDER_FILLED] =           { F,   F,   F,   F,   F,   F,   F },
-        [ORDER_CANCELLED] =        { F,   F,   F,   F,   F,   F,   F },
-        [ORDER_REJECTED] =         { F,   F,   F,   F,   F,   F,   F },
-        [ORDER_EXPIRED] =          { F,   F,   F,   F,   F,   F,   F },
+        [ORDER_PENDING] = { F, T, T, T, T, T, T },
+        [ORDER_OPEN] = { F, F, T, T, T, T, T },
+        [ORDER_PARTIALLY_FILLED] = { F, F, F, T, T, T, T },
+        [ORDER_FILLED] = { F, F, F, F, F, F, F },
+        [ORDER_CANCELLED] = { F, F, F, F, F, F, F },
+        [ORDER_REJECTED] = { F, F, F, F, F, F, F },
+        [ORDER_EXPIRED] = { F, F, F, F, F, F, F },
 };
 #undef T
 #undef F
@@ -87,8 +90,8 @@ order_status_final(enum order_status s)
 
 /* ---- rows ---- */
 
-#define ORDER_COLS                                                                    \
-        "order_id, quote_id, symbol, side, type, quantity, price, status,"            \
+#define ORDER_COLS                                                                                 \
+        "order_id, quote_id, symbol, side, type, quantity, price, status,"                         \
         " external_order_id, filled_quantity, avg_fill_price, created_at, updated_at"
 
 static bool
@@ -161,17 +164,13 @@ write_failure(struct db_conn *c, int rc, const char *what)
 {
         switch (rc) {
         case SQLITE_CONSTRAINT_PRIMARYKEY:
-        case SQLITE_CONSTRAINT_UNIQUE:
-                return REPO_CONFLICT;
-        case SQLITE_CONSTRAINT_FOREIGNKEY:
-                return REPO_NOT_FOUND;
+        case SQLITE_CONSTRAINT_UNIQUE: return REPO_CONFLICT;
+        case SQLITE_CONSTRAINT_FOREIGNKEY: return REPO_NOT_FOUND;
         case SQLITE_CONSTRAINT_CHECK:
         case SQLITE_CONSTRAINT_NOTNULL:
                 db_log_error(c, what); /* the handler should have caught it */
                 return REPO_INVALID;
-        default:
-                db_log_error(c, what);
-                return REPO_ERROR;
+        default: db_log_error(c, what); return REPO_ERROR;
         }
 }
 
@@ -213,8 +212,8 @@ repo_orders_get(struct db_conn *c, const char *order_id, struct order *ret)
  * or few per quote), else status (the live statuses that are queried are a
  * small share of all orders), else symbol, else created_at alone. */
 #define L_SEL "SELECT " ORDER_COLS " FROM orders WHERE "
-#define L_END                                                                       \
-        "created_at > ?5 AND (created_at, order_id) < (?6, ?7)"                      \
+#define L_END                                                                                      \
+        "created_at > ?5 AND (created_at, order_id) < (?6, ?7)"                                    \
         " ORDER BY created_at DESC, order_id DESC LIMIT ?8"
 
 const char *const *
@@ -396,8 +395,7 @@ same_content(const struct order *stored, const struct order *in)
                            in->quote_id) ||
             strcmp(stored->symbol, in->symbol) != 0 || strcmp(stored->side, in->side) != 0 ||
             strcmp(stored->type, in->type) != 0 || stored->quantity != in->quantity ||
-            stored->has_price != in->has_price ||
-            (in->has_price && stored->price != in->price))
+            stored->has_price != in->has_price || (in->has_price && stored->price != in->price))
                 return false;
         if (stored->updated_at != stored->created_at)
                 return true;
@@ -465,10 +463,9 @@ quote_refusal(struct db_conn *c, struct order_create *oc)
 static int
 use_quote(struct db_conn *c, struct order_create *oc, int64_t now)
 {
-        static const char sql[] =
-                "UPDATE quotes SET status = 'used', updated_at = ?2"
-                " WHERE quote_id = ?1 AND status = 'active'"
-                " AND (expires_at IS NULL OR expires_at > ?2)";
+        static const char sql[] = "UPDATE quotes SET status = 'used', updated_at = ?2"
+                                  " WHERE quote_id = ?1 AND status = 'active'"
+                                  " AND (expires_at IS NULL OR expires_at > ?2)";
         sqlite3_stmt *st = db_stmt(c, sql);
         int changes = -1;
 
@@ -559,8 +556,7 @@ apply_update(struct order_update *u, struct order *o, bool *ret_changed)
             !same_opt_text(true, u->external_order_id, o->has_external_order_id,
                            o->external_order_id)) {
                 o->has_external_order_id = true;
-                memcpy(o->external_order_id, u->external_order_id,
-                       sizeof(o->external_order_id));
+                memcpy(o->external_order_id, u->external_order_id, sizeof(o->external_order_id));
                 changed = true;
         }
         *ret_changed = changed;

@@ -93,8 +93,8 @@ struct order_create {
         struct order in;
         order_payload_fn payload;
         /* out */
-        struct order out;  /* the order as stored now */
-        bool existed;      /* an identical earlier create: nothing was written */
+        struct order out; /* the order as stored now */
+        bool existed;     /* an identical earlier create: nothing was written */
         enum order_refusal refusal;
         char quote_status[16];
         char other_order_id[65];

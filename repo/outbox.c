@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COLS                                                                             \
-        "seq, event_id, event_type, aggregate_id, payload, status, created_at,"          \
-        " processed_at, retry_count, error_message, claimed_by, lease_expires_at,"      \
+#define COLS                                                                                       \
+        "seq, event_id, event_type, aggregate_id, payload, status, created_at,"                    \
+        " processed_at, retry_count, error_message, claimed_by, lease_expires_at,"                 \
         " next_attempt_at"
 
 #define US_PER_S 1000000
@@ -249,8 +249,8 @@ append_row(sqlite3_stmt *st, struct outbox_event **v, size_t *n, size_t *cap)
 /* Steps st to the end collecting its rows. REPO_OK with the array (caller
  * owns) or REPO_ERROR (logged as what) with nothing written. */
 static enum repo_status
-collect(struct db_conn *c, sqlite3_stmt *st, const char *what,
-        struct outbox_event **ret_items, size_t *ret_n)
+collect(struct db_conn *c, sqlite3_stmt *st, const char *what, struct outbox_event **ret_items,
+        size_t *ret_n)
 {
         struct outbox_event *v = NULL;
         size_t n = 0, cap = 0;
@@ -272,8 +272,8 @@ fail:
 }
 
 enum repo_status
-repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after_seq,
-                 int limit, struct outbox_event **ret_items, size_t *ret_n)
+repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after_seq, int limit,
+                 struct outbox_event **ret_items, size_t *ret_n)
 {
         unsigned which = (f->status ? BY_STATUS : 0) | (f->event_type ? BY_TYPE : 0) |
                          (f->aggregate_id ? BY_AGGREGATE : 0);
@@ -301,32 +301,40 @@ repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after
  * on (aggregate_id, seq) starts at lo.m, the oldest unfinished seq of the
  * whole outbox (found on (status, seq)): older rows are all finished, so the
  * check never walks an aggregate's history of processed events. */
-#define UNBLOCKED                                                                        \
-        " AND NOT EXISTS (SELECT 1 FROM outbox AS b"                                     \
-        " WHERE b.aggregate_id = o.aggregate_id AND b.seq >= (SELECT m FROM lo)"        \
+#define UNBLOCKED                                                                                  \
+        " AND NOT EXISTS (SELECT 1 FROM outbox AS b"                                               \
+        " WHERE b.aggregate_id = o.aggregate_id AND b.seq >= (SELECT m FROM lo)"                   \
         " AND b.seq < o.seq AND b.status IN ('pending', 'processing', 'failed'))"
 
-#define OLDEST(st)                                                                       \
-        "coalesce((SELECT min(seq) FROM outbox WHERE status = '" st "'),"                \
+#define OLDEST(st)                                                                                 \
+        "coalesce((SELECT min(seq) FROM outbox WHERE status = '" st "'),"                          \
         " 9223372036854775807)"
 
 /* Claimable rows of one status, walked on (status, seq) in seq order and
  * cut at the limit, so a long backlog is not read whole. */
-#define ARM(cond)                                                                        \
-        "SELECT seq FROM (SELECT o.seq FROM outbox AS o WHERE " cond UNBLOCKED          \
+#define ARM(cond)                                                                                  \
+        "SELECT seq FROM (SELECT o.seq FROM outbox AS o WHERE " cond UNBLOCKED                     \
         " ORDER BY o.seq LIMIT ?3)"
 
 static const char claim_sql[] =
-        "WITH lo(m) AS (SELECT min(" OLDEST("pending") ", " OLDEST("processing") ", "
-        OLDEST("failed") ")),"
-        " cand(seq) AS (" ARM("o.status = 'pending'")
-        " UNION ALL " ARM("o.status = 'failed' AND coalesce(o.next_attempt_at, 0) <= ?2")
-        " UNION ALL " ARM("o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= ?2")
-        ")"
-        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"
-        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"
-        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"
-        " RETURNING " COLS;
+        "WITH lo(m) AS (SELECT min(" OLDEST("pending") ", " OLDEST("processing") ", " OLDEST(
+                "failed") ")),"
+                          " cand(seq) AS (" ARM("o.status = 'pending'") " UNION ALL " ARM("o."
+                                                                                          "status "
+                                                                                          "= "
+                                                                                          "'failed'"
+                                                                                          " AND "
+                                                                                          "coalesce"
+                                                                                          "(o.next_"
+                                                                                          "attempt_"
+                                                                                          "at, 0) "
+                                                                                          "<= ?2") " UNION ALL " ARM(
+                                  "o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= "
+                                  "?2") ")"
+                                        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"
+                                        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"
+                                        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"
+                                        " RETURNING " COLS;
 
 const char *
 repo_outbox_claim_sql(void)
@@ -414,10 +422,9 @@ is_final(const char *status)
 int
 repo_outbox_processed_job(struct db_conn *c, void *arg)
 {
-        static const char sql[] =
-                "UPDATE outbox SET status = 'processed', processed_at = ?2,"
-                " lease_expires_at = NULL, next_attempt_at = NULL"
-                " WHERE event_id = ?1 RETURNING " COLS;
+        static const char sql[] = "UPDATE outbox SET status = 'processed', processed_at = ?2,"
+                                  " lease_expires_at = NULL, next_attempt_at = NULL"
+                                  " WHERE event_id = ?1 RETURNING " COLS;
         struct outbox_ack *in = arg;
         enum repo_status s;
         int64_t retries;
@@ -476,9 +483,10 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         sqlite3_bind_int64(st, 3, retries);
         sqlite3_bind_text(st, 4, in->error_message, -1, SQLITE_STATIC);
         if (!dead)
-                sqlite3_bind_int64(st, 5, now + US_PER_S * repo_outbox_retry_delay_s(
-                                                             retries, in->retry_base_seconds,
-                                                             in->retry_max_seconds));
+                sqlite3_bind_int64(
+                        st, 5,
+                        now + US_PER_S * repo_outbox_retry_delay_s(retries, in->retry_base_seconds,
+                                                                   in->retry_max_seconds));
         return update_one(c, st, "outbox failed", &in->event);
 }
 

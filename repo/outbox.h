@@ -68,11 +68,11 @@ enum repo_status repo_outbox_add(struct db_conn *c, const char *event_type,
  * job; event is an output (owned by the struct, outbox_event_clear) valid
  * only when the job returned REPO_OK. */
 struct outbox_create {
-        const char *event_id;     /* in: chosen by the client or a new UUIDv7 */
-        const char *event_type;   /* in */
-        const char *aggregate_id; /* in */
-        const char *payload_json; /* in: a JSON object's text */
-        bool existed;             /* out: event_id was already stored */
+        const char *event_id;      /* in: chosen by the client or a new UUIDv7 */
+        const char *event_type;    /* in */
+        const char *aggregate_id;  /* in */
+        const char *payload_json;  /* in: a JSON object's text */
+        bool existed;              /* out: event_id was already stored */
         struct outbox_event event; /* out: the new row, or the stored one */
 };
 
@@ -87,8 +87,7 @@ int repo_outbox_create_job(struct db_conn *c, void *arg);
 /* Loads the event event_id into *ret (caller owns: outbox_event_clear).
  * REPO_OK, REPO_NOT_FOUND or REPO_ERROR (logged); *ret untouched unless
  * REPO_OK. */
-enum repo_status repo_outbox_get(struct db_conn *c, const char *event_id,
-                                 struct outbox_event *ret);
+enum repo_status repo_outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret);
 
 /* Filters of a list; NULL means "any". Borrowed. */
 struct outbox_filter {
@@ -103,8 +102,8 @@ struct outbox_filter {
  * (logged) otherwise, with nothing written. Every filter combination runs
  * its own static statement backed by an index. */
 enum repo_status repo_outbox_list(struct db_conn *c, const struct outbox_filter *f,
-                                  int64_t after_seq, int limit,
-                                  struct outbox_event **ret_items, size_t *ret_n);
+                                  int64_t after_seq, int limit, struct outbox_event **ret_items,
+                                  size_t *ret_n);
 
 /* The SQL texts repo_outbox_list may run (static; *ret_n of them), for
  * EXPLAIN QUERY PLAN tests. */
@@ -116,9 +115,9 @@ const char *const *repo_outbox_list_sql(size_t *ret_n);
  * (owned by the struct once the job ran: outbox_events_free it whatever the
  * result) in seq order; valid only when the job returned REPO_OK. */
 struct outbox_claim {
-        const char *consumer; /* in: 1-64 id characters */
-        int limit;            /* in: 1-1000 */
-        int64_t lease_us;     /* in: lease length in microseconds, > 0 */
+        const char *consumer;       /* in: 1-64 id characters */
+        int limit;                  /* in: 1-1000 */
+        int64_t lease_us;           /* in: lease length in microseconds, > 0 */
         struct outbox_event *items; /* out */
         size_t n;                   /* out */
 };
@@ -142,12 +141,12 @@ const char *repo_outbox_claim_sql(void);
  * valid only on REPO_OK; status is the event's current status when the job
  * returned REPO_CONFLICT. */
 struct outbox_ack {
-        const char *event_id;      /* in */
-        const char *error_message; /* in: failed only */
-        int max_retries;           /* in: failed only, >= 1 */
-        int retry_base_seconds;    /* in: failed only, >= 1 */
-        int retry_max_seconds;     /* in: failed only, >= 1 */
-        struct outbox_event event; /* out */
+        const char *event_id;             /* in */
+        const char *error_message;        /* in: failed only */
+        int max_retries;                  /* in: failed only, >= 1 */
+        int retry_base_seconds;           /* in: failed only, >= 1 */
+        int retry_max_seconds;            /* in: failed only, >= 1 */
+        struct outbox_event event;        /* out */
         char status[OUTBOX_STATUS_BUFSZ]; /* out, on REPO_CONFLICT */
 };
 

@@ -77,8 +77,8 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
 
 /* ---- the table ---- */
 
-#define POSITION_COLUMNS                                                               \
-        "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price," \
+#define POSITION_COLUMNS                                                                           \
+        "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price,"             \
         " last_updated"
 
 static void
@@ -120,8 +120,7 @@ repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
 
 /* Binds p to ?1..?7 in the order of POSITION_COLUMNS and steps st. */
 static enum repo_status
-write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p,
-               const char *what)
+write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p, const char *what)
 {
         enum repo_status s = REPO_ERROR;
 
@@ -167,8 +166,7 @@ static const char sql_list[] = "SELECT " POSITION_COLUMNS " FROM positions"
 
 enum repo_status
 repo_positions_list(struct db_conn *c, const char *after, int limit,
-                    void (*row)(void *cls, const struct position *p), void *cls,
-                    size_t *ret_n)
+                    void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
 {
         sqlite3_stmt *st = db_stmt(c, sql_list);
         struct position p;

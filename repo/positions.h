@@ -44,8 +44,7 @@ bool position_mark_to_market(struct position *p);
 
 /* Reads the position of symbol. REPO_OK with *ret filled, REPO_NOT_FOUND, or
  * REPO_ERROR (logged); *ret is written only on REPO_OK. */
-enum repo_status repo_positions_get(struct db_conn *c, const char *symbol,
-                                    struct position *ret);
+enum repo_status repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret);
 
 /* Inserts *p, whose symbol has no row yet (the caller has just looked).
  * Runs inside the caller's write job. REPO_OK or REPO_ERROR (logged). */
@@ -61,8 +60,8 @@ enum repo_status repo_positions_update(struct db_conn *c, const struct position 
  * "" for the first page), by symbol ascending; p is borrowed for the call.
  * *ret_n is the number of rows visited. REPO_OK or REPO_ERROR (logged). */
 enum repo_status repo_positions_list(struct db_conn *c, const char *after, int limit,
-                                     void (*row)(void *cls, const struct position *p),
-                                     void *cls, size_t *ret_n);
+                                     void (*row)(void *cls, const struct position *p), void *cls,
+                                     size_t *ret_n);
 
 /* The SQL text of every list query above (for EXPLAIN QUERY PLAN tests).
  * Static storage; *ret_n entries. */

@@ -15,9 +15,9 @@
 #include <string.h>
 
 /* The columns every read returns, in the order read_row expects. */
-#define QUOTE_COLS                                                                 \
-        "quote_id, symbol_src, symbol_dst, bid_price, bid_qty, ask_price, ask_qty," \
-        " source_bid_price, source_ask_price, spread_bps, status, created_at,"     \
+#define QUOTE_COLS                                                                                 \
+        "quote_id, symbol_src, symbol_dst, bid_price, bid_qty, ask_price, ask_qty,"                \
+        " source_bid_price, source_ask_price, spread_bps, status, created_at,"                     \
         " updated_at, expires_at"
 
 /* The pieces of a list query. ?1, ?2: the cursor; ?3: the limit; ?4: now;
@@ -27,8 +27,7 @@
 #define L_STATUS "status = ?5 AND "
 #define L_SRC "symbol_src = ?6 AND "
 #define L_DST "symbol_dst = ?7 AND "
-#define L_PAGE \
-        "(created_at, quote_id) < (?1, ?2) ORDER BY created_at DESC, quote_id DESC LIMIT ?3"
+#define L_PAGE "(created_at, quote_id) < (?1, ?2) ORDER BY created_at DESC, quote_id DESC LIMIT ?3"
 
 enum { LIST_BY_SRC = 1, LIST_BY_DST = 2 }; /* bits of the symbol part of the index */
 enum { LIST_ANY_STATUS = 0, LIST_ACTIVE = 1, LIST_OTHER_STATUS = 2 };
@@ -192,14 +191,12 @@ repo_quotes_list(struct db_conn *c, const struct quote_filter *f, bool has_curso
 static bool
 same_content(const struct quote *a, const struct quote *b)
 {
-        return strcmp(a->quote_id, b->quote_id) == 0 &&
-               strcmp(a->symbol_src, b->symbol_src) == 0 &&
-               strcmp(a->symbol_dst, b->symbol_dst) == 0 &&
-               a->has_bid_price == b->has_bid_price && a->bid_price == b->bid_price &&
-               a->has_bid_qty == b->has_bid_qty && a->bid_qty == b->bid_qty &&
-               a->has_ask_price == b->has_ask_price && a->ask_price == b->ask_price &&
-               a->has_ask_qty == b->has_ask_qty && a->ask_qty == b->ask_qty &&
-               a->source_bid_price == b->source_bid_price &&
+        return strcmp(a->quote_id, b->quote_id) == 0 && strcmp(a->symbol_src, b->symbol_src) == 0 &&
+               strcmp(a->symbol_dst, b->symbol_dst) == 0 && a->has_bid_price == b->has_bid_price &&
+               a->bid_price == b->bid_price && a->has_bid_qty == b->has_bid_qty &&
+               a->bid_qty == b->bid_qty && a->has_ask_price == b->has_ask_price &&
+               a->ask_price == b->ask_price && a->has_ask_qty == b->has_ask_qty &&
+               a->ask_qty == b->ask_qty && a->source_bid_price == b->source_bid_price &&
                a->source_ask_price == b->source_ask_price &&
                a->has_spread_bps == b->has_spread_bps && a->spread_bps == b->spread_bps &&
                a->has_expires_at == b->has_expires_at && a->expires_at == b->expires_at;

@@ -64,11 +64,9 @@ struct quote_filter {
  * rows. Calls on_row for each row in order; the quote is borrowed for the
  * call only. REPO_OK (possibly after no rows) or REPO_ERROR (logged; on_row
  * may have been called for some rows first). */
-enum repo_status repo_quotes_list(struct db_conn *c, const struct quote_filter *f,
-                                  bool has_cursor, int64_t after_key, const char *after_id,
-                                  int limit,
-                                  void (*on_row)(void *cls, const struct quote *q),
-                                  void *cls);
+enum repo_status repo_quotes_list(struct db_conn *c, const struct quote_filter *f, bool has_cursor,
+                                  int64_t after_key, const char *after_id, int limit,
+                                  void (*on_row)(void *cls, const struct quote *q), void *cls);
 
 /* Every SQL text repo_quotes_list may run (static strings), for the test that
  * checks each one's EXPLAIN QUERY PLAN. *ret_n is the count. */

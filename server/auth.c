@@ -57,8 +57,7 @@ hex_digest(const char *hex, size_t len, unsigned char out[SHA256_DIGEST_LEN])
 
 /* Parses one "role:token" or "role:sha256:HEX" entry of length len. */
 static int
-parse_entry(const char *e, size_t len, struct token *ret, size_t index, char *err,
-            size_t errlen)
+parse_entry(const char *e, size_t len, struct token *ret, size_t index, char *err, size_t errlen)
 {
         const char *colon = memchr(e, ':', len);
         size_t rlen = colon ? (size_t)(colon - e) : len;
@@ -80,7 +79,8 @@ parse_entry(const char *e, size_t len, struct token *ret, size_t index, char *er
                  * the token. */
                 snprintf(err, errlen,
                          "auth.tokens: entry %zu has an unknown role (allowed: read, write, "
-                         "admin; the form is role:token)", index + 1);
+                         "admin; the form is role:token)",
+                         index + 1);
                 return -1;
         }
         secret = colon + 1;
@@ -89,7 +89,8 @@ parse_entry(const char *e, size_t len, struct token *ret, size_t index, char *er
                 if (hex_digest(secret + 7, slen - 7, ret->digest) != 0) {
                         snprintf(err, errlen,
                                  "auth.tokens: entry %zu: sha256: must be followed by 64 hex "
-                                 "digits", index + 1);
+                                 "digits",
+                                 index + 1);
                         return -1;
                 }
                 return 0;

@@ -44,134 +44,109 @@ struct key_desc {
 
 /* The key is the member's path in struct config, so the name, the offset
  * and the size cannot disagree. */
-#define FIELD(sec, k)                                                          \
-        .section = #sec, .key = #k, .name = #sec "." #k,                       \
-        .offset = offsetof(struct config, sec.k),                              \
+#define FIELD(sec, k)                                                                              \
+        .section = #sec, .key = #k, .name = #sec "." #k, .offset = offsetof(struct config, sec.k), \
         .size = sizeof(((struct config *)0)->sec.k)
 
-static const char *const temp_store_values[] = {"default", "file", "memory",
-                                                NULL};
-static const char *const synchronous_values[] = {"off", "normal", "full",
-                                                 "extra", NULL};
-static const char *const auto_vacuum_values[] = {"none", "full",
-                                                 "incremental", NULL};
-static const char *const log_level_values[] = {"debug", "info", "warn",
-                                               "error", NULL};
+static const char *const temp_store_values[] = { "default", "file", "memory", NULL };
+static const char *const synchronous_values[] = { "off", "normal", "full", "extra", NULL };
+static const char *const auto_vacuum_values[] = { "none", "full", "incremental", NULL };
+static const char *const log_level_values[] = { "debug", "info", "warn", "error", NULL };
 
 /* Keys of one section stay together: printing and the section list rely on
  * it. The index of a key is its index in config.sources. */
 static const struct key_desc keys[] = {
-        {FIELD(database, path), .env = "DB_PATH", .type = KEY_STRING,
-         .min = 1, .max = STRING_MAX, .def = "./data/tradestore.db",
-         .help = "SQLite database file"},
-        {FIELD(database, wal_mode), .env = "DB_WAL_MODE", .type = KEY_BOOL,
-         .def = "true",
-         .help = "journal_mode=WAL, so readers never block the writer; "
-                 "false uses DELETE"},
-        {FIELD(database, connection_pool_size),
-         .env = "DB_CONNECTION_POOL_SIZE", .type = KEY_INT, .min = 1,
-         .max = 64, .def = "4",
-         .help = "read-only connections in the reader pool"},
-        {FIELD(database, query_timeout), .env = "DB_QUERY_TIMEOUT",
-         .type = KEY_INT, .min = 1, .max = 3600, .def = "5",
-         .help = "seconds a statement waits for a lock (SQLite busy timeout)"},
-        {FIELD(database, quote_retention_days),
-         .env = "DB_QUOTE_RETENTION_DAYS", .type = KEY_INT, .min = 0,
-         .max = 36500, .def = "7",
-         .help = "days expired or cancelled quotes are kept; 0 keeps forever"},
-        {FIELD(database, fill_retention_days), .env = "DB_FILL_RETENTION_DAYS",
-         .type = KEY_INT, .min = 0, .max = 36500, .def = "90",
-         .help = "days fills are kept; 0 keeps forever"},
-        {FIELD(database, outbox_retention_days),
-         .env = "DB_OUTBOX_RETENTION_DAYS", .type = KEY_INT, .min = 0,
-         .max = 36500, .def = "30",
-         .help = "days processed outbox events are kept; 0 keeps forever"},
-        {FIELD(database, cache_size), .env = "DB_CACHE_SIZE", .type = KEY_INT,
-         .min = -1000000, .max = 1000000, .def = "10000",
-         .help = "SQLite page cache per connection: pages if > 0, KiB if < 0"},
-        {FIELD(database, temp_store), .env = "DB_TEMP_STORE", .type = KEY_ENUM,
-         .allowed = temp_store_values, .def = "memory",
-         .help = "where SQLite keeps temporary tables and indices"},
-        {FIELD(database, synchronous), .env = "DB_SYNCHRONOUS",
-         .type = KEY_ENUM, .allowed = synchronous_values, .def = "normal",
-         .help = "PRAGMA synchronous; normal is durable enough with WAL"},
-        {FIELD(database, auto_vacuum), .env = "DB_AUTO_VACUUM",
-         .type = KEY_ENUM, .allowed = auto_vacuum_values, .def = "none",
-         .help = "PRAGMA auto_vacuum; applies to a new database or after "
-                 "VACUUM"},
-        {FIELD(database, checkpoint_interval), .env = "DB_CHECKPOINT_INTERVAL",
-         .type = KEY_INT, .min = 0, .max = 86400, .def = "300",
-         .help = "seconds between passive WAL checkpoints; 0 disables the "
-                 "timer"},
-        {FIELD(database, backup_dir), .env = "DB_BACKUP_DIR",
-         .type = KEY_STRING, .min = 1, .max = STRING_MAX,
-         .def = "./data/backups",
-         .help = "directory for the copies POST /admin/backup makes"},
-        {FIELD(database, maintenance_interval),
-         .env = "DB_MAINTENANCE_INTERVAL", .type = KEY_INT, .min = 0,
-         .max = 604800, .def = "3600",
-         .help = "seconds between background maintenance runs; 0 disables"},
-        {FIELD(server, host), .env = "HTTP_HOST", .type = KEY_STRING,
-         .min = 1, .max = STRING_MAX, .def = "127.0.0.1",
-         .help = "address to listen on"},
-        {FIELD(server, port), .env = "HTTP_PORT", .type = KEY_INT, .min = 0,
-         .max = 65535, .def = "8080",
-         .help = "TCP port to listen on; 0 picks a free one"},
-        {FIELD(server, threads), .env = "HTTP_THREADS", .type = KEY_INT,
-         .min = 0, .max = 256, .def = "0",
-         .help = "HTTP worker threads; 0 uses the number of cores"},
-        {FIELD(server, max_body_bytes), .env = "HTTP_MAX_BODY_BYTES",
-         .type = KEY_INT, .min = 1024, .max = 67108864, .def = "1048576",
-         .help = "largest request body accepted; larger ones get 413"},
-        {FIELD(server, log_level), .env = "LOG_LEVEL", .type = KEY_ENUM,
-         .allowed = log_level_values, .def = "info",
-         .help = "lowest level of log lines written"},
-        {FIELD(server, max_connections), .env = "HTTP_MAX_CONNECTIONS",
-         .type = KEY_INT, .min = 1, .max = 100000, .def = "1000",
-         .help = "connections open at once; more are refused"},
-        {FIELD(server, max_connections_per_ip),
-         .env = "HTTP_MAX_CONNECTIONS_PER_IP", .type = KEY_INT, .min = 0,
-         .max = 100000, .def = "0",
-         .help = "connections open at once from one address; 0 = no limit"},
-        {FIELD(server, idle_timeout), .env = "HTTP_IDLE_TIMEOUT",
-         .type = KEY_INT, .min = 1, .max = 3600, .def = "60",
-         .help = "seconds a connection may stay silent (idle or mid-request) "
-                 "before it is closed"},
-        {FIELD(server, max_header_bytes), .env = "HTTP_MAX_HEADER_BYTES",
-         .type = KEY_INT, .min = 4096, .max = 1048576, .def = "16384",
-         .help = "largest request line plus headers; larger requests are "
-                 "refused"},
-        {FIELD(server, tls_cert), .env = "TLS_CERT", .type = KEY_STRING,
-         .min = 0, .max = STRING_MAX, .def = "",
-         .help = "PEM certificate file: serve HTTPS (with tls_key); empty = "
-                 "plain HTTP"},
-        {FIELD(server, tls_key), .env = "TLS_KEY", .type = KEY_STRING,
-         .min = 0, .max = STRING_MAX, .def = "",
-         .help = "PEM private key file for tls_cert"},
-        {FIELD(auth, tokens), .env = "AUTH_TOKENS", .type = KEY_STRING,
-         .min = 0, .max = STRING_MAX, .def = "", .secret = true,
-         .help = "bearer tokens, role:token,... (roles read, write, admin); "
-                 "role:sha256:HEX gives a token by its SHA-256; empty = no auth"},
-        {FIELD(auth, protect_metrics), .env = "AUTH_PROTECT_METRICS",
-         .type = KEY_BOOL, .def = "false",
-         .help = "require a token for /metrics too"},
-        {FIELD(outbox, max_retries), .env = "OUTBOX_MAX_RETRIES",
-         .type = KEY_INT, .min = 1, .max = 1000, .def = "10",
-         .help = "failures after which an outbox event is dead"},
-        {FIELD(outbox, retry_base_seconds), .env = "OUTBOX_RETRY_BASE_SECONDS",
-         .type = KEY_INT, .min = 1, .max = 86400, .def = "1",
-         .help = "delay after the first failure; doubles on each failure"},
-        {FIELD(outbox, retry_max_seconds), .env = "OUTBOX_RETRY_MAX_SECONDS",
-         .type = KEY_INT, .min = 1, .max = 604800, .def = "3600",
-         .help = "longest delay between retries"},
+        { FIELD(database, path), .env = "DB_PATH", .type = KEY_STRING, .min = 1, .max = STRING_MAX,
+          .def = "./data/tradestore.db", .help = "SQLite database file" },
+        { FIELD(database, wal_mode), .env = "DB_WAL_MODE", .type = KEY_BOOL, .def = "true",
+          .help = "journal_mode=WAL, so readers never block the writer; "
+                  "false uses DELETE" },
+        { FIELD(database, connection_pool_size), .env = "DB_CONNECTION_POOL_SIZE", .type = KEY_INT,
+          .min = 1, .max = 64, .def = "4", .help = "read-only connections in the reader pool" },
+        { FIELD(database, query_timeout), .env = "DB_QUERY_TIMEOUT", .type = KEY_INT, .min = 1,
+          .max = 3600, .def = "5",
+          .help = "seconds a statement waits for a lock (SQLite busy timeout)" },
+        { FIELD(database, quote_retention_days), .env = "DB_QUOTE_RETENTION_DAYS", .type = KEY_INT,
+          .min = 0, .max = 36500, .def = "7",
+          .help = "days expired or cancelled quotes are kept; 0 keeps forever" },
+        { FIELD(database, fill_retention_days), .env = "DB_FILL_RETENTION_DAYS", .type = KEY_INT,
+          .min = 0, .max = 36500, .def = "90", .help = "days fills are kept; 0 keeps forever" },
+        { FIELD(database, outbox_retention_days), .env = "DB_OUTBOX_RETENTION_DAYS",
+          .type = KEY_INT, .min = 0, .max = 36500, .def = "30",
+          .help = "days processed outbox events are kept; 0 keeps forever" },
+        { FIELD(database, cache_size), .env = "DB_CACHE_SIZE", .type = KEY_INT, .min = -1000000,
+          .max = 1000000, .def = "10000",
+          .help = "SQLite page cache per connection: pages if > 0, KiB if < 0" },
+        { FIELD(database, temp_store), .env = "DB_TEMP_STORE", .type = KEY_ENUM,
+          .allowed = temp_store_values, .def = "memory",
+          .help = "where SQLite keeps temporary tables and indices" },
+        { FIELD(database, synchronous), .env = "DB_SYNCHRONOUS", .type = KEY_ENUM,
+          .allowed = synchronous_values, .def = "normal",
+          .help = "PRAGMA synchronous; normal is durable enough with WAL" },
+        { FIELD(database, auto_vacuum), .env = "DB_AUTO_VACUUM", .type = KEY_ENUM,
+          .allowed = auto_vacuum_values, .def = "none",
+          .help = "PRAGMA auto_vacuum; applies to a new database or after "
+                  "VACUUM" },
+        { FIELD(database, checkpoint_interval), .env = "DB_CHECKPOINT_INTERVAL", .type = KEY_INT,
+          .min = 0, .max = 86400, .def = "300",
+          .help = "seconds between passive WAL checkpoints; 0 disables the "
+                  "timer" },
+        { FIELD(database, backup_dir), .env = "DB_BACKUP_DIR", .type = KEY_STRING, .min = 1,
+          .max = STRING_MAX, .def = "./data/backups",
+          .help = "directory for the copies POST /admin/backup makes" },
+        { FIELD(database, maintenance_interval), .env = "DB_MAINTENANCE_INTERVAL", .type = KEY_INT,
+          .min = 0, .max = 604800, .def = "3600",
+          .help = "seconds between background maintenance runs; 0 disables" },
+        { FIELD(server, host), .env = "HTTP_HOST", .type = KEY_STRING, .min = 1, .max = STRING_MAX,
+          .def = "127.0.0.1", .help = "address to listen on" },
+        { FIELD(server, port), .env = "HTTP_PORT", .type = KEY_INT, .min = 0, .max = 65535,
+          .def = "8080", .help = "TCP port to listen on; 0 picks a free one" },
+        { FIELD(server, threads), .env = "HTTP_THREADS", .type = KEY_INT, .min = 0, .max = 256,
+          .def = "0", .help = "HTTP worker threads; 0 uses the number of cores" },
+        { FIELD(server, max_body_bytes), .env = "HTTP_MAX_BODY_BYTES", .type = KEY_INT, .min = 1024,
+          .max = 67108864, .def = "1048576",
+          .help = "largest request body accepted; larger ones get 413" },
+        { FIELD(server, log_level), .env = "LOG_LEVEL", .type = KEY_ENUM,
+          .allowed = log_level_values, .def = "info", .help = "lowest level of log lines written" },
+        { FIELD(server, max_connections), .env = "HTTP_MAX_CONNECTIONS", .type = KEY_INT, .min = 1,
+          .max = 100000, .def = "1000", .help = "connections open at once; more are refused" },
+        { FIELD(server, max_connections_per_ip), .env = "HTTP_MAX_CONNECTIONS_PER_IP",
+          .type = KEY_INT, .min = 0, .max = 100000, .def = "0",
+          .help = "connections open at once from one address; 0 = no limit" },
+        { FIELD(server, idle_timeout), .env = "HTTP_IDLE_TIMEOUT", .type = KEY_INT, .min = 1,
+          .max = 3600, .def = "60",
+          .help = "seconds a connection may stay silent (idle or mid-request) "
+                  "before it is closed" },
+        { FIELD(server, max_header_bytes), .env = "HTTP_MAX_HEADER_BYTES", .type = KEY_INT,
+          .min = 4096, .max = 1048576, .def = "16384",
+          .help = "largest request line plus headers; larger requests are "
+                  "refused" },
+        { FIELD(server, tls_cert), .env = "TLS_CERT", .type = KEY_STRING, .min = 0,
+          .max = STRING_MAX, .def = "",
+          .help = "PEM certificate file: serve HTTPS (with tls_key); empty = "
+                  "plain HTTP" },
+        { FIELD(server, tls_key), .env = "TLS_KEY", .type = KEY_STRING, .min = 0, .max = STRING_MAX,
+          .def = "", .help = "PEM private key file for tls_cert" },
+        { FIELD(auth, tokens), .env = "AUTH_TOKENS", .type = KEY_STRING, .min = 0,
+          .max = STRING_MAX, .def = "", .secret = true,
+          .help = "bearer tokens, role:token,... (roles read, write, admin); "
+                  "role:sha256:HEX gives a token by its SHA-256; empty = no auth" },
+        { FIELD(auth, protect_metrics), .env = "AUTH_PROTECT_METRICS", .type = KEY_BOOL,
+          .def = "false", .help = "require a token for /metrics too" },
+        { FIELD(outbox, max_retries), .env = "OUTBOX_MAX_RETRIES", .type = KEY_INT, .min = 1,
+          .max = 1000, .def = "10", .help = "failures after which an outbox event is dead" },
+        { FIELD(outbox, retry_base_seconds), .env = "OUTBOX_RETRY_BASE_SECONDS", .type = KEY_INT,
+          .min = 1, .max = 86400, .def = "1",
+          .help = "delay after the first failure; doubles on each failure" },
+        { FIELD(outbox, retry_max_seconds), .env = "OUTBOX_RETRY_MAX_SECONDS", .type = KEY_INT,
+          .min = 1, .max = 604800, .def = "3600", .help = "longest delay between retries" },
 };
 
 static_assert(sizeof(keys) / sizeof(keys[0]) == CONFIG_KEY_COUNT,
               "CONFIG_KEY_COUNT must match the key table");
 
 /* Even indices mean true, odd false; the order is also the one shown. */
-static const char *const bool_words[] = {"true", "false", "yes", "no",
-                                         "on",   "off",   NULL};
+static const char *const bool_words[] = { "true", "false", "yes", "no", "on", "off", NULL };
 
 union value {
         bool b;
@@ -215,8 +190,7 @@ append_word(char *buf, size_t cap, const char *word)
         size_t len = strlen(buf);
 
         if (len + 1 < cap)
-                snprintf(buf + len, cap - len, "%s%s", len > 0 ? ", " : "",
-                         word);
+                snprintf(buf + len, cap - len, "%s%s", len > 0 ? ", " : "", word);
 }
 
 /* Index of s in the NULL-terminated words, or -1. */
@@ -244,8 +218,7 @@ static int
 find_key_in(const char *section, const char *key)
 {
         for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
-                if (strcmp(keys[i].section, section) == 0 &&
-                    strcmp(keys[i].key, key) == 0)
+                if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0)
                         return (int)i;
         }
         return -1;
@@ -257,8 +230,7 @@ static int
 find_section(const char *s, size_t len)
 {
         for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
-                if (strlen(keys[i].section) == len &&
-                    memcmp(keys[i].section, s, len) == 0)
+                if (strlen(keys[i].section) == len && memcmp(keys[i].section, s, len) == 0)
                         return (int)i;
         }
         return -1;
@@ -300,9 +272,7 @@ describe_allowed(const struct key_desc *d, char *buf, size_t cap)
                 else
                         snprintf(buf, cap, "%lld-%lld", d->min, d->max);
                 break;
-        case KEY_STRING:
-                snprintf(buf, cap, "%lld-%lld bytes", d->min, d->max);
-                break;
+        case KEY_STRING: snprintf(buf, cap, "%lld-%lld bytes", d->min, d->max); break;
         case KEY_ENUM:
                 for (size_t i = 0; d->allowed[i] != NULL; i++)
                         append_word(buf, cap, d->allowed[i]);
@@ -336,8 +306,7 @@ check_length(const struct key_desc *d, const char *s, char *why, size_t len)
         if (n == 0 && d->min > 0)
                 return fail(why, len, "must not be empty");
         if ((long long)n < d->min || (long long)n > d->max)
-                return fail(why, len, "is %zu bytes long (allowed: %lld-%lld)",
-                            n, d->min, d->max);
+                return fail(why, len, "is %zu bytes long (allowed: %lld-%lld)", n, d->min, d->max);
         return 0;
 }
 
@@ -355,8 +324,7 @@ copy_string(const char *s, union value *ret, char *why, size_t len)
 /* Parses text for key d into *ret (a heap string for string keys, owned by
  * the caller). Returns 0, or -1 with the reason in why. */
 static int
-parse_value(const struct key_desc *d, const char *text, union value *ret,
-            char *why, size_t len)
+parse_value(const struct key_desc *d, const char *text, union value *ret, char *why, size_t len)
 {
         char allowed[WHY_MAX / 2];
         long long i;
@@ -367,17 +335,15 @@ parse_value(const struct key_desc *d, const char *text, union value *ret,
         case KEY_BOOL:
                 w = find_word(bool_words, text, true);
                 if (w < 0)
-                        return fail(why, len, "'%s' is not a boolean (allowed: %s)",
-                                    text, allowed);
+                        return fail(why, len, "'%s' is not a boolean (allowed: %s)", text, allowed);
                 ret->b = w % 2 == 0;
                 return 0;
         case KEY_INT:
                 if (parse_decimal(text, &i) != 0)
-                        return fail(why, len, "'%s' is not an integer (allowed: %s)",
-                                    text, allowed);
+                        return fail(why, len, "'%s' is not an integer (allowed: %s)", text,
+                                    allowed);
                 if (i < d->min || i > d->max)
-                        return fail(why, len, "%s is out of range (allowed: %s)",
-                                    text, allowed);
+                        return fail(why, len, "%s is out of range (allowed: %s)", text, allowed);
                 ret->i = i;
                 return 0;
         case KEY_STRING:
@@ -387,8 +353,7 @@ parse_value(const struct key_desc *d, const char *text, union value *ret,
         case KEY_ENUM:
                 w = find_word(d->allowed, text, true);
                 if (w < 0)
-                        return fail(why, len, "'%s' is not allowed (allowed: %s)",
-                                    text, allowed);
+                        return fail(why, len, "'%s' is not allowed (allowed: %s)", text, allowed);
                 return copy_string(d->allowed[w], ret, why, len);
         }
         return fail(why, len, "key of unknown type");
@@ -494,13 +459,12 @@ config_clear(struct config *c)
 
 /* ---- the YAML file ---- */
 
-static int fail_at(char *err, size_t errlen, const char *path, size_t line,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fail_at(char *err, size_t errlen, const char *path, size_t line, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 /* "config file <path>: line <line>: " followed by the message; returns -1. */
 static int
-fail_at(char *err, size_t errlen, const char *path, size_t line,
-        const char *fmt, ...)
+fail_at(char *err, size_t errlen, const char *path, size_t line, const char *fmt, ...)
 {
         va_list ap;
         int n;
@@ -532,11 +496,9 @@ node_text(const yaml_node_t *n)
 static bool
 node_is_null(const yaml_node_t *n)
 {
-        static const char *const nulls[] = {"", "~", "null", "Null", "NULL",
-                                            NULL};
+        static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
 
-        return n->type == YAML_SCALAR_NODE &&
-               n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+        return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                find_word(nulls, node_text(n), false) >= 0;
 }
 
@@ -548,8 +510,8 @@ node_kind(const yaml_node_t *n)
 
 /* Parses one "key: value" of section into the pending slots. */
 static int
-walk_key(const char *path, const char *section, const yaml_node_t *k,
-         const yaml_node_t *v, struct pending *p, char *err, size_t errlen)
+walk_key(const char *path, const char *section, const yaml_node_t *k, const yaml_node_t *v,
+         struct pending *p, char *err, size_t errlen)
 {
         char buf[WHY_MAX];
         int i;
@@ -561,27 +523,24 @@ walk_key(const char *path, const char *section, const yaml_node_t *k,
         if (i < 0) {
                 list_keys(section, buf, sizeof(buf));
                 return fail_at(err, errlen, path, node_line(k),
-                               "unknown key '%s.%s' (known keys in %s: %s)",
-                               section, node_text(k), section, buf);
+                               "unknown key '%s.%s' (known keys in %s: %s)", section, node_text(k),
+                               section, buf);
         }
         if (p[i].set)
                 return fail_at(err, errlen, path, node_line(k),
-                               "duplicate key '%s' (first set on line %zu)",
-                               keys[i].name, p[i].line);
+                               "duplicate key '%s' (first set on line %zu)", keys[i].name,
+                               p[i].line);
         if (v->type != YAML_SCALAR_NODE)
                 return fail_at(err, errlen, path, node_line(v),
-                               "%s: expected a scalar value, got %s",
-                               keys[i].name, node_kind(v));
+                               "%s: expected a scalar value, got %s", keys[i].name, node_kind(v));
         if (node_is_null(v) || strlen(node_text(v)) != v->data.scalar.length) {
                 describe_allowed(&keys[i], buf, sizeof(buf));
-                return fail_at(err, errlen, path, node_line(v),
-                               "%s: %s (allowed: %s)", keys[i].name,
-                               node_is_null(v) ? "no value" : "contains a NUL byte",
+                return fail_at(err, errlen, path, node_line(v), "%s: %s (allowed: %s)",
+                               keys[i].name, node_is_null(v) ? "no value" : "contains a NUL byte",
                                buf);
         }
         if (parse_value(&keys[i], node_text(v), &p[i].v, buf, sizeof(buf)) != 0)
-                return fail_at(err, errlen, path, node_line(v), "%s: %s",
-                               keys[i].name, buf);
+                return fail_at(err, errlen, path, node_line(v), "%s: %s", keys[i].name, buf);
         p[i].set = true;
         p[i].line = node_line(k);
         return 0;
@@ -589,53 +548,46 @@ walk_key(const char *path, const char *section, const yaml_node_t *k,
 
 /* Parses "section: {key: value, ...}"; seen is indexed like find_section. */
 static int
-walk_section(yaml_document_t *doc, const char *path, const yaml_node_t *k,
-             const yaml_node_t *v, bool *seen, struct pending *p, char *err,
-             size_t errlen)
+walk_section(yaml_document_t *doc, const char *path, const yaml_node_t *k, const yaml_node_t *v,
+             bool *seen, struct pending *p, char *err, size_t errlen)
 {
         char buf[WHY_MAX];
         const char *name;
         int s;
 
         if (k->type != YAML_SCALAR_NODE)
-                return fail_at(err, errlen, path, node_line(k),
-                               "section names must be scalars");
+                return fail_at(err, errlen, path, node_line(k), "section names must be scalars");
         name = node_text(k);
         s = find_section(name, strlen(name));
         if (s < 0) {
                 list_sections(buf, sizeof(buf));
                 return fail_at(err, errlen, path, node_line(k),
-                               "unknown section '%s' (known sections: %s)",
-                               name, buf);
+                               "unknown section '%s' (known sections: %s)", name, buf);
         }
         if (seen[s])
-                return fail_at(err, errlen, path, node_line(k),
-                               "duplicate section '%s'", name);
+                return fail_at(err, errlen, path, node_line(k), "duplicate section '%s'", name);
         seen[s] = true;
         if (node_is_null(v))
                 return 0;
         if (v->type != YAML_MAPPING_NODE) {
                 list_keys(name, buf, sizeof(buf));
                 return fail_at(err, errlen, path, node_line(v),
-                               "section '%s' must be a mapping of keys (%s)",
-                               name, buf);
+                               "section '%s' must be a mapping of keys (%s)", name, buf);
         }
         for (const yaml_node_pair_t *pair = v->data.mapping.pairs.start;
              pair < v->data.mapping.pairs.top; pair++) {
                 if (walk_key(path, name, yaml_document_get_node(doc, pair->key),
-                             yaml_document_get_node(doc, pair->value), p, err,
-                             errlen) != 0)
+                             yaml_document_get_node(doc, pair->value), p, err, errlen) != 0)
                         return -1;
         }
         return 0;
 }
 
 static int
-walk_document(yaml_document_t *doc, const char *path, struct pending *p,
-              char *err, size_t errlen)
+walk_document(yaml_document_t *doc, const char *path, struct pending *p, char *err, size_t errlen)
 {
         const yaml_node_t *root = yaml_document_get_root_node(doc);
-        bool seen[CONFIG_KEY_COUNT] = {false};
+        bool seen[CONFIG_KEY_COUNT] = { false };
         char buf[WHY_MAX];
 
         if (root == NULL || node_is_null(root))
@@ -648,8 +600,8 @@ walk_document(yaml_document_t *doc, const char *path, struct pending *p,
         for (const yaml_node_pair_t *pair = root->data.mapping.pairs.start;
              pair < root->data.mapping.pairs.top; pair++) {
                 if (walk_section(doc, path, yaml_document_get_node(doc, pair->key),
-                                 yaml_document_get_node(doc, pair->value),
-                                 seen, p, err, errlen) != 0)
+                                 yaml_document_get_node(doc, pair->value), seen, p, err,
+                                 errlen) != 0)
                         return -1;
         }
         return 0;
@@ -662,24 +614,20 @@ fail_yaml(const yaml_parser_t *y, const char *path, char *err, size_t errlen)
         const char *problem = y->problem != NULL ? y->problem : "invalid YAML";
 
         switch (y->error) {
-        case YAML_MEMORY_ERROR:
-                return fail(err, errlen, "config file %s: out of memory", path);
+        case YAML_MEMORY_ERROR: return fail(err, errlen, "config file %s: out of memory", path);
         case YAML_READER_ERROR:
-                return fail(err, errlen, "config file %s: byte %zu: %s", path,
-                            y->problem_offset, problem);
-        default:
-                break;
+                return fail(err, errlen, "config file %s: byte %zu: %s", path, y->problem_offset,
+                            problem);
+        default: break;
         }
         if (y->context != NULL)
                 return fail(err, errlen,
                             "config file %s: line %zu, column %zu: %s (%s "
                             "started on line %zu)",
-                            path, y->problem_mark.line + 1,
-                            y->problem_mark.column + 1, problem, y->context,
-                            y->context_mark.line + 1);
-        return fail(err, errlen, "config file %s: line %zu, column %zu: %s",
-                    path, y->problem_mark.line + 1, y->problem_mark.column + 1,
-                    problem);
+                            path, y->problem_mark.line + 1, y->problem_mark.column + 1, problem,
+                            y->context, y->context_mark.line + 1);
+        return fail(err, errlen, "config file %s: line %zu, column %zu: %s", path,
+                    y->problem_mark.line + 1, y->problem_mark.column + 1, problem);
 }
 
 /* A config file holds one document; a second one is a mistake. */
@@ -694,15 +642,13 @@ expect_end(yaml_parser_t *y, const char *path, char *err, size_t errlen)
                 return fail_yaml(y, path, err, errlen);
         root = yaml_document_get_root_node(&doc);
         if (root != NULL)
-                rc = fail_at(err, errlen, path, node_line(root),
-                             "more than one YAML document");
+                rc = fail_at(err, errlen, path, node_line(root), "more than one YAML document");
         yaml_document_delete(&doc);
         return rc;
 }
 
 static int
-read_yaml(FILE *f, const char *path, struct pending *p, char *err,
-          size_t errlen)
+read_yaml(FILE *f, const char *path, struct pending *p, char *err, size_t errlen)
 {
         yaml_parser_t y;
         yaml_document_t doc;
@@ -732,14 +678,12 @@ open_file(const char *path, char *err, size_t errlen)
         struct stat st;
 
         if (f == NULL) {
-                fail(err, errlen, "config file %s: cannot read: %s", path,
-                     strerror(errno));
+                fail(err, errlen, "config file %s: cannot read: %s", path, strerror(errno));
                 return NULL;
         }
         /* fopen accepts a directory; reading it would fail less clearly. */
         if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-                fail(err, errlen, "config file %s: cannot read: %s", path,
-                     strerror(EISDIR));
+                fail(err, errlen, "config file %s: cannot read: %s", path, strerror(EISDIR));
                 fclose(f);
                 return NULL;
         }
@@ -762,8 +706,7 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
         if (rc == 0) {
                 copy = strdup(path);
                 if (copy == NULL)
-                        rc = fail(err, errlen, "config file %s: out of memory",
-                                  path);
+                        rc = fail(err, errlen, "config file %s: out of memory", path);
         }
         if (rc == 0) {
                 pending_commit(c, p, CONFIG_SRC_FILE);
@@ -778,8 +721,7 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 /* ---- environment and flags ---- */
 
 int
-config_load_env(struct config *c, const char *(*get)(const char *name),
-                char *err, size_t errlen)
+config_load_env(struct config *c, const char *(*get)(const char *name), char *err, size_t errlen)
 {
         struct pending p[CONFIG_KEY_COUNT];
         char why[WHY_MAX];
@@ -822,17 +764,16 @@ fail_unknown_key(const char *name, char *err, size_t errlen)
 
         if (s < 0) {
                 list_sections(buf, sizeof(buf));
-                return fail(err, errlen,
-                            "unknown key '%s' (known sections: %s)", name, buf);
+                return fail(err, errlen, "unknown key '%s' (known sections: %s)", name, buf);
         }
         list_keys(keys[s].section, buf, sizeof(buf));
-        return fail(err, errlen, "unknown key '%s' (known keys in %s: %s)",
-                    name, keys[s].section, buf);
+        return fail(err, errlen, "unknown key '%s' (known keys in %s: %s)", name, keys[s].section,
+                    buf);
 }
 
 int
-config_set(struct config *c, const char *key, const char *value,
-           enum config_source src, char *err, size_t errlen)
+config_set(struct config *c, const char *key, const char *value, enum config_source src, char *err,
+           size_t errlen)
 {
         int i = find_key(key);
         char why[WHY_MAX];
@@ -873,20 +814,18 @@ get_string(const struct config *c, const struct key_desc *d)
 
 /* Checks the stored value of d against its rules; the reason goes to why. */
 static int
-check_field(const struct config *c, const struct key_desc *d, char *why,
-            size_t len)
+check_field(const struct config *c, const struct key_desc *d, char *why, size_t len)
 {
         char allowed[WHY_MAX / 2];
         const char *s;
 
         describe_allowed(d, allowed, sizeof(allowed));
         switch (d->type) {
-        case KEY_BOOL:
-                return 0;
+        case KEY_BOOL: return 0;
         case KEY_INT:
                 if (get_int(c, d) < d->min || get_int(c, d) > d->max)
-                        return fail(why, len, "%lld is out of range (allowed: %s)",
-                                    get_int(c, d), allowed);
+                        return fail(why, len, "%lld is out of range (allowed: %s)", get_int(c, d),
+                                    allowed);
                 return 0;
         case KEY_STRING:
         case KEY_ENUM:
@@ -896,8 +835,7 @@ check_field(const struct config *c, const struct key_desc *d, char *why,
                 if (d->type == KEY_STRING)
                         return check_length(d, s, why, len);
                 if (find_word(d->allowed, s, false) < 0)
-                        return fail(why, len, "'%s' is not allowed (allowed: %s)",
-                                    s, allowed);
+                        return fail(why, len, "'%s' is not allowed (allowed: %s)", s, allowed);
                 return 0;
         }
         return 0;
@@ -916,8 +854,7 @@ config_validate(const struct config *c, char *err, size_t errlen)
                 return fail(err, errlen,
                             "outbox.retry_base_seconds: %d is greater than "
                             "outbox.retry_max_seconds (%d)",
-                            c->outbox.retry_base_seconds,
-                            c->outbox.retry_max_seconds);
+                            c->outbox.retry_base_seconds, c->outbox.retry_max_seconds);
         return 0;
 }
 
@@ -925,7 +862,7 @@ config_validate(const struct config *c, char *err, size_t errlen)
 static bool
 plain_ok(const char *s)
 {
-        static const char *const nulls[] = {"null", "Null", "NULL", NULL};
+        static const char *const nulls[] = { "null", "Null", "NULL", NULL };
 
         if (s[0] == '\0' || s[0] == '-' || find_word(nulls, s, false) >= 0)
                 return false;
@@ -965,9 +902,7 @@ static void
 print_source(FILE *out, const struct config *c, size_t i)
 {
         switch (c->sources[i]) {
-        case CONFIG_SRC_DEFAULT:
-                fputs("default", out);
-                break;
+        case CONFIG_SRC_DEFAULT: fputs("default", out); break;
         case CONFIG_SRC_FILE:
                 fprintf(out, "file%s%s", c->file != NULL ? " " : "",
                         c->file != NULL ? c->file : "");
@@ -976,9 +911,7 @@ print_source(FILE *out, const struct config *c, size_t i)
                 fprintf(out, "env%s%s", keys[i].env != NULL ? " " : "",
                         keys[i].env != NULL ? keys[i].env : "");
                 break;
-        case CONFIG_SRC_FLAG:
-                fputs("flag", out);
-                break;
+        case CONFIG_SRC_FLAG: fputs("flag", out); break;
         }
 }
 

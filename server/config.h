@@ -49,7 +49,7 @@ struct config {
                 int port;    /* 0 = ephemeral */
                 int threads; /* 0 = number of cores */
                 long long max_body_bytes;
-                char *log_level; /* debug | info | warn | error */
+                char *log_level;            /* debug | info | warn | error */
                 int max_connections;        /* open connections at once */
                 int max_connections_per_ip; /* 0 = no per-address limit */
                 int idle_timeout;           /* seconds an idle connection is kept */
@@ -66,7 +66,7 @@ struct config {
                 int retry_base_seconds;
                 int retry_max_seconds;
         } outbox;
-        char *file; /* the config file read, or NULL; owned */
+        char *file;                                   /* the config file read, or NULL; owned */
         enum config_source sources[CONFIG_KEY_COUNT]; /* by key index */
 };
 
@@ -84,16 +84,15 @@ void config_clear(struct config *c);
  * with the values set (source CONFIG_SRC_FILE) and c->file a copy of path;
  * or -1 with a message naming the file, the line and the key in err, and c
  * unchanged. */
-int config_load_file(struct config *c, const char *path, char *err,
-                     size_t errlen);
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
 /* For every key with an environment variable, reads get(name) (NULL or ""
  * means unset) and sets the key, source CONFIG_SRC_ENV. get returns a string
  * borrowed until the call ends; the CLI passes a wrapper around getenv, tests
  * a fake. Returns 0, or -1 with a message naming the variable in err and c
  * unchanged. */
-int config_load_env(struct config *c, const char *(*get)(const char *name),
-                    char *err, size_t errlen);
+int config_load_env(struct config *c, const char *(*get)(const char *name), char *err,
+                    size_t errlen);
 
 /* The config file named by TRADESTORE_CONFIG through get, or NULL when it is
  * unset or empty. Borrowed from get. */
@@ -103,8 +102,8 @@ const char *config_file_from_env(const char *(*get)(const char *name));
  * a source below the key's current one is checked but not stored. Returns
  * 0, or -1 with a message naming the key and what is allowed in err and c
  * unchanged. */
-int config_set(struct config *c, const char *key, const char *value,
-               enum config_source src, char *err, size_t errlen);
+int config_set(struct config *c, const char *key, const char *value, enum config_source src,
+               char *err, size_t errlen);
 
 /* Checks every key against its rules (so fields set directly are caught
  * too) and the rules across keys (outbox.retry_base_seconds <=

@@ -208,8 +208,7 @@ is_status_line(const char *line, size_t len)
 {
         const char *s = line + sizeof("HTTP/1.x ") - 1;
 
-        if (len < sizeof("HTTP/1.x NNN") - 1 || strncmp(line, "HTTP/1.", 7) != 0 ||
-            line[8] != ' ')
+        if (len < sizeof("HTTP/1.x NNN") - 1 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ')
                 return false;
         for (int i = 0; i < 3; i++)
                 if (s[i] < '0' || s[i] > '9')

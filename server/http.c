@@ -45,9 +45,9 @@ struct http_server {
         atomic_bool draining;     /* stopping: every response closes its connection */
         pthread_mutex_t write_mu; /* orders req_write against closing */
         bool closing;             /* stopping: no request may suspend any more */
-        struct auth *auth; /* NULL: no authentication */
+        struct auth *auth;        /* NULL: no authentication */
         bool protect_metrics;
-        char *tls_cert;    /* PEM, kept while the daemon runs */
+        char *tls_cert; /* PEM, kept while the daemon runs */
         char *tls_key;
 };
 
@@ -205,8 +205,7 @@ each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 }
 
 void
-req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value),
-               void *cls)
+req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls)
 {
         struct query_each qe = { .fn = fn, .cls = cls };
 
@@ -228,8 +227,8 @@ req_query_check(struct req *r, const char *const *allowed)
 /* ---- replies ---- */
 
 static void
-queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
-      const char *hname, const char *hvalue)
+queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len, const char *hname,
+      const char *hvalue)
 {
         struct MHD_Response *resp;
 
@@ -259,8 +258,8 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len,
 }
 
 static void
-reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body,
-                 const char *hname, const char *hvalue)
+reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body, const char *hname,
+                 const char *hvalue)
 {
         char *buf = json_dumps(body, JSON_COMPACT);
 
@@ -306,12 +305,11 @@ reply_empty(struct req *r, unsigned status)
 }
 
 static void
-problem(struct req *r, unsigned status, const char *detail, json_t *errors,
-        const char *hname, const char *hvalue)
+problem(struct req *r, unsigned status, const char *detail, json_t *errors, const char *hname,
+        const char *hvalue)
 {
         json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                              http_status_title(status), "status", (int)status, "detail",
-                              detail);
+                              http_status_title(status), "status", (int)status, "detail", detail);
 
         if (p != NULL && errors != NULL)
                 json_object_set_new(p, "errors", errors);
@@ -335,8 +333,8 @@ reply_method_not_allowed(struct req *r, const char *allow)
 {
         char detail[160];
 
-        snprintf(detail, sizeof(detail), "method %s is not allowed here; allowed: %s",
-                 r->method, allow);
+        snprintf(detail, sizeof(detail), "method %s is not allowed here; allowed: %s", r->method,
+                 allow);
         problem(r, 405, detail, NULL, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
@@ -446,8 +444,8 @@ route(struct req *r, const char *path)
                 free(param);
                 if (strstr(r->allow, rt->method) == NULL &&
                     alen + strlen(rt->method) + 3 < sizeof(r->allow)) {
-                        alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen,
-                                                 "%s%s", alen ? ", " : "", rt->method);
+                        alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen, "%s%s",
+                                                 alen ? ", " : "", rt->method);
                 }
         }
         if (r->route == NULL && alen > 0)
@@ -480,8 +478,7 @@ is_json_type(const char *ct)
 }
 
 static struct req *
-req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
-        const char *method)
+req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
 {
         struct req *r = calloc(1, sizeof(*r));
         const char *rid;
@@ -579,16 +576,18 @@ append_body(struct req *r, const char *data, size_t len)
 static bool
 parse_body(struct req *r)
 {
-        const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *ct =
+                MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         json_error_t jerr;
         char detail[320];
 
         if (!has_body_method(r->method) || (r->body_len == 0 && ct == NULL))
                 return true;
         if (!is_json_type(ct)) {
-                reply_problem(r, 415, "the request body must be sent with "
-                                      "Content-Type: application/json", NULL);
+                reply_problem(r, 415,
+                              "the request body must be sent with "
+                              "Content-Type: application/json",
+                              NULL);
                 return false;
         }
         if (r->body_len == 0)
@@ -631,13 +630,13 @@ authorize(struct req *r)
 
         if (r->srv->auth == NULL || (need = required_role(r)) == AUTH_NONE)
                 return true;
-        have = auth_check(r->srv->auth, MHD_lookup_connection_value(
-                                                r->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION));
+        have = auth_check(r->srv->auth, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                                    MHD_HTTP_HEADER_AUTHORIZATION));
         if (have == AUTH_NONE) {
-                problem(r, 401, "a valid bearer token is required: send "
-                                "Authorization: Bearer <token>", NULL,
-                        MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+                problem(r, 401,
+                        "a valid bearer token is required: send "
+                        "Authorization: Bearer <token>",
+                        NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
                 return false;
         }
         if (have < need) {
@@ -781,7 +780,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 static int
 resolve(const char *host, uint16_t port, struct sockaddr_storage *ret_addr)
 {
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                                  .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_PASSIVE };
         struct addrinfo *res = NULL;
         char portstr[8];
@@ -792,7 +792,8 @@ resolve(const char *host, uint16_t port, struct sockaddr_storage *ret_addr)
         if (rc != 0) {
                 log_msg(LOG_ERROR, "http_start_failed",
                         "cannot resolve server.host '%s': %s; use an IP address or a "
-                        "resolvable name", host, gai_strerror(rc));
+                        "resolvable name",
+                        host, gai_strerror(rc));
                 return -1;
         }
         memset(ret_addr, 0, sizeof(*ret_addr));
@@ -822,8 +823,8 @@ read_pem(const char *key, const char *path)
         }
         fclose(f);
         if (buf == NULL)
-                log_msg(LOG_ERROR, "http_start_failed", "server.%s: %s is empty or unreadable",
-                        key, path);
+                log_msg(LOG_ERROR, "http_start_failed", "server.%s: %s is empty or unreadable", key,
+                        path);
         return buf;
 }
 

@@ -29,8 +29,8 @@ struct app {
         const struct config *cfg;
         int64_t started_us;
         struct health_cache *health; /* owned by the service; see handlers/health.c */
-        struct metrics *metrics;      /* owned by the service; see server/metrics.h */
-        struct http_server *http;     /* set once the daemon runs */
+        struct metrics *metrics;     /* owned by the service; see server/metrics.h */
+        struct http_server *http;    /* set once the daemon runs */
 };
 
 enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };
@@ -78,8 +78,8 @@ json_t *req_body(const struct req *r);
 const char *req_query(const struct req *r, const char *name);
 
 /* Calls fn for each query parameter in order. value may be NULL ("?a"). */
-void req_query_each(struct req *r,
-                    void (*fn)(void *cls, const char *key, const char *value), void *cls);
+void req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value),
+                    void *cls);
 
 /* Checks that every query parameter is in allowed (NULL-terminated). On an
  * unknown one, replies 400 naming each and returns false. */
@@ -117,8 +117,7 @@ void reply_method_not_allowed(struct req *r, const char *allow);
  * batch commits, then respond(r, result) is called on an HTTP thread with
  * fn's result or DB_COMMIT_FAILED / DB_UNAVAILABLE. arg must live until
  * then (use req_alloc). respond must reply. */
-void req_write(struct req *r, db_job_fn fn, void *arg,
-               void (*respond)(struct req *r, int result));
+void req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result));
 
 /* Registers fn(arg) to run when the request ends, whether or not it was
  * answered (a client may leave while its write waits on the database, and

@@ -85,10 +85,8 @@ static const struct {
         const char *flag;
         unsigned bit;
 } switches[] = {
-        { "migrate", "--status", SW_STATUS },
-        { "maintain", "--analyze", SW_ANALYZE },
-        { "maintain", "--vacuum", SW_VACUUM },
-        { "maintain", "--checkpoint", SW_CHECKPOINT },
+        { "migrate", "--status", SW_STATUS },    { "maintain", "--analyze", SW_ANALYZE },
+        { "maintain", "--vacuum", SW_VACUUM },   { "maintain", "--checkpoint", SW_CHECKPOINT },
         { "maintain", "--cleanup", SW_CLEANUP },
 };
 
@@ -106,10 +104,8 @@ static const struct {
         const char *flag;
         const char *key;
 } flag_keys[] = {
-        { "--db", "database.path" },
-        { "--host", "server.host" },
-        { "--port", "server.port" },
-        { "--threads", "server.threads" },
+        { "--db", "database.path" },           { "--host", "server.host" },
+        { "--port", "server.port" },           { "--threads", "server.threads" },
         { "--log-level", "server.log_level" },
 };
 
@@ -182,8 +178,7 @@ parse_cli(int argc, char **argv, struct cli *ret)
                         return -1;
                 }
                 if (value == NULL) {
-                        fprintf(stderr, "tradestore %s: option %s needs a value\n", c.command,
-                                arg);
+                        fprintf(stderr, "tradestore %s: option %s needs a value\n", c.command, arg);
                         return -1;
                 }
                 if (to) {
@@ -220,8 +215,8 @@ load_config(const struct cli *cli)
         if (config_load_env(&config, env_get, err, sizeof(err)) != 0)
                 goto fail;
         for (int i = 0; i < cli->nset; i++)
-                if (config_set(&config, cli->set_keys[i], cli->set_values[i], CONFIG_SRC_FLAG,
-                               err, sizeof(err)) != 0)
+                if (config_set(&config, cli->set_keys[i], cli->set_values[i], CONFIG_SRC_FLAG, err,
+                               sizeof(err)) != 0)
                         goto fail;
         if (config_validate(&config, err, sizeof(err)) != 0)
                 goto fail;
@@ -250,7 +245,8 @@ cmd_serve(void)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
         if (service_start(&config, &svc) != 0) {
-                log_msg(LOG_ERROR, "start_failed", "tradestore did not start; see the errors above");
+                log_msg(LOG_ERROR, "start_failed",
+                        "tradestore did not start; see the errors above");
                 return EXIT_FAILURE;
         }
         log_msg(LOG_INFO, "started", "tradestore %s serving http://%s:%u with database %s",
@@ -336,8 +332,8 @@ maintain_step(struct db_conn *c, unsigned step)
         case SW_VACUUM:
                 if (repo_admin_is_incremental(c, &incremental) != REPO_OK)
                         return -1;
-                if ((incremental ? repo_admin_incremental_vacuum_conn(c)
-                                 : repo_admin_vacuum(c)) != REPO_OK)
+                if ((incremental ? repo_admin_incremental_vacuum_conn(c) : repo_admin_vacuum(c)) !=
+                    REPO_OK)
                         return -1;
                 printf("vacuum: done (%s)\n", incremental ? "incremental" : "full");
                 return 0;
@@ -404,8 +400,7 @@ cmd_migrate(bool status)
                 fprintf(stderr, "tradestore migrate: cannot open %s\n", config.database.path);
                 return EXIT_FAILURE;
         }
-        rc = migrate_status(db_handle(c), migrations_embedded, migrations_embedded_count,
-                            stdout);
+        rc = migrate_status(db_handle(c), migrations_embedded, migrations_embedded_count, stdout);
         db_conn_close(c);
         return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

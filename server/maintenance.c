@@ -64,9 +64,8 @@ run_once(struct maintenance *m)
         if (should_stop(m))
                 optimized = REPO_OK; /* not started: shutting down */
         else
-                optimized = db_write(m->d, repo_admin_optimize_job, NULL) == REPO_OK
-                                    ? REPO_OK
-                                    : REPO_ERROR;
+                optimized = db_write(m->d, repo_admin_optimize_job, NULL) == REPO_OK ? REPO_OK
+                                                                                     : REPO_ERROR;
         if (incremental && !should_stop(m))
                 vacuumed = repo_admin_incremental_vacuum_writer(m->d);
         log_msg(cleaned == REPO_OK && optimized == REPO_OK && vacuumed == REPO_OK ? LOG_INFO
@@ -77,8 +76,9 @@ run_once(struct maintenance *m)
                 (long long)n.quotes, (long long)n.fills, (long long)n.outbox,
                 cleaned == REPO_OK ? "" : " (cleanup failed)",
                 optimized == REPO_OK ? "ok" : "failed",
-                !incremental ? "" : vacuumed == REPO_OK ? "; incremental vacuum ok"
-                                                        : "; incremental vacuum failed",
+                !incremental          ? ""
+                : vacuumed == REPO_OK ? "; incremental vacuum ok"
+                                      : "; incremental vacuum failed",
                 (long long)(monotonic_ms() - t0));
 }
 

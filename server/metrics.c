@@ -12,18 +12,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static const unsigned statuses[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409,
-                                     413, 415, 422, 429, 500, 501, 503 };
+static const unsigned statuses[] = { 200, 201, 204, 400, 401, 403, 404, 405,
+                                     409, 413, 415, 422, 429, 500, 501, 503 };
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1) /* + "other" */
 
-static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
-                                       "OTHER" };
+static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OTHER" };
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
-static const int64_t bounds_us[] = { 100, 250, 500, 1000, 2500, 5000, 10000,
-                                     25000, 50000, 100000, 250000, 500000, 1000000,
-                                     2500000 };
+static const int64_t bounds_us[] = { 100,   250,   500,    1000,   2500,   5000,    10000,
+                                     25000, 50000, 100000, 250000, 500000, 1000000, 2500000 };
 #define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
 struct series {
@@ -119,8 +117,8 @@ method_slot(const char *method)
 }
 
 void
-metrics_observe(struct metrics *m, const struct route *route, const char *method,
-                unsigned status, int64_t duration_us)
+metrics_observe(struct metrics *m, const struct route *route, const char *method, unsigned status,
+                int64_t duration_us)
 {
         size_t idx = route ? (size_t)(route - m->routes) : m->nroutes + method_slot(method);
         struct series *s = &m->series[idx];
@@ -130,7 +128,8 @@ metrics_observe(struct metrics *m, const struct route *route, const char *method
                 b++;
         atomic_fetch_add_explicit(&s->by_status[status_slot(status)], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->sum_us, (unsigned long long)(duration_us > 0 ? duration_us : 0),
+        atomic_fetch_add_explicit(&s->sum_us,
+                                  (unsigned long long)(duration_us > 0 ? duration_us : 0),
                                   memory_order_relaxed);
 }
 
@@ -141,8 +140,7 @@ metrics_fill(struct metrics *m, enum metrics_fill result)
 }
 
 static void
-series_labels(const struct metrics *m, size_t idx, const char **ret_method,
-              const char **ret_route)
+series_labels(const struct metrics *m, size_t idx, const char **ret_method, const char **ret_route)
 {
         if (idx < m->nroutes) {
                 *ret_method = m->routes[idx].method;
@@ -230,9 +228,10 @@ metrics_render(const struct metrics *m, long in_flight, struct strbuf *out)
 
         render_requests(m, out);
         render_histogram(m, out);
-        strbuf_printf(out, "# HELP tradestore_http_requests_in_flight Requests being handled.\n"
-                           "# TYPE tradestore_http_requests_in_flight gauge\n"
-                           "tradestore_http_requests_in_flight %ld\n",
+        strbuf_printf(out,
+                      "# HELP tradestore_http_requests_in_flight Requests being handled.\n"
+                      "# TYPE tradestore_http_requests_in_flight gauge\n"
+                      "tradestore_http_requests_in_flight %ld\n",
                       in_flight);
         strbuf_printf(out, "# HELP tradestore_fills_total Fills received, by outcome: applied, "
                            "duplicate (a redelivery, applied before) or conflict (rejected).\n"
@@ -260,12 +259,15 @@ render_proc_stat(struct strbuf *out)
         buf[n] = '\0';
         p = strrchr(buf, ')'); /* the command name may hold spaces */
         if (p == NULL || ticks <= 0 ||
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
-                          "%*d %*d %llu", &utime, &stime, &start) != 3)
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                   "%*d %*d %llu",
+                   &utime, &stime, &start) != 3)
                 return;
-        strbuf_printf(out, "# HELP process_cpu_seconds_total Total user and system CPU time "
-                           "spent in seconds.\n# TYPE process_cpu_seconds_total counter\n"
-                           "process_cpu_seconds_total %.2f\n",
+        strbuf_printf(out,
+                      "# HELP process_cpu_seconds_total Total user and system CPU time "
+                      "spent in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+                      "process_cpu_seconds_total %.2f\n",
                       (double)(utime + stime) / (double)ticks);
         /* Start time: boot time plus the start offset in ticks. */
         f = fopen("/proc/stat", "r");
@@ -275,10 +277,11 @@ render_proc_stat(struct strbuf *out)
                 unsigned long long btime;
 
                 if (sscanf(buf, "btime %llu", &btime) == 1) {
-                        strbuf_printf(out, "# HELP process_start_time_seconds Start time of the "
-                                           "process since unix epoch in seconds.\n"
-                                           "# TYPE process_start_time_seconds gauge\n"
-                                           "process_start_time_seconds %.2f\n",
+                        strbuf_printf(out,
+                                      "# HELP process_start_time_seconds Start time of the "
+                                      "process since unix epoch in seconds.\n"
+                                      "# TYPE process_start_time_seconds gauge\n"
+                                      "process_start_time_seconds %.2f\n",
                                       (double)btime + (double)start / (double)ticks);
                         break;
                 }
@@ -297,10 +300,11 @@ metrics_render_process(struct strbuf *out)
         render_proc_stat(out);
         if (f != NULL) {
                 if (fscanf(f, "%lu %lu", &pages_total, &pages_rss) == 2)
-                        strbuf_printf(out, "# HELP process_resident_memory_bytes Resident memory "
-                                           "size in bytes.\n"
-                                           "# TYPE process_resident_memory_bytes gauge\n"
-                                           "process_resident_memory_bytes %lu\n",
+                        strbuf_printf(out,
+                                      "# HELP process_resident_memory_bytes Resident memory "
+                                      "size in bytes.\n"
+                                      "# TYPE process_resident_memory_bytes gauge\n"
+                                      "process_resident_memory_bytes %lu\n",
                                       pages_rss * (unsigned long)sysconf(_SC_PAGESIZE));
                 fclose(f);
         }
@@ -312,8 +316,9 @@ metrics_render_process(struct strbuf *out)
                         if (e->d_name[0] != '.')
                                 fds++;
                 closedir(d);
-                strbuf_printf(out, "# HELP process_open_fds Number of open file descriptors.\n"
-                                   "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+                strbuf_printf(out,
+                              "# HELP process_open_fds Number of open file descriptors.\n"
+                              "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
                               fds - 1 /* the directory itself */);
         }
 }

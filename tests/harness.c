@@ -28,14 +28,16 @@ harness_init(struct harness *h)
         ck_assert_ptr_nonnull(mkdtemp(h->dir));
         snprintf(h->db_path, sizeof(h->db_path), "%s/test.db", h->dir);
         config_init(&h->cfg);
-        ck_assert_int_eq(config_set(&h->cfg, "database.path", h->db_path, CONFIG_SRC_FLAG, err,
-                                    sizeof(err)), 0);
-        ck_assert_int_eq(config_set(&h->cfg, "server.port", "0", CONFIG_SRC_FLAG, err,
-                                    sizeof(err)), 0);
-        ck_assert_int_eq(config_set(&h->cfg, "server.threads", "2", CONFIG_SRC_FLAG, err,
-                                    sizeof(err)), 0);
-        ck_assert_int_eq(config_set(&h->cfg, "server.log_level", "error", CONFIG_SRC_FLAG, err,
-                                    sizeof(err)), 0);
+        ck_assert_int_eq(
+                config_set(&h->cfg, "database.path", h->db_path, CONFIG_SRC_FLAG, err, sizeof(err)),
+                0);
+        ck_assert_int_eq(config_set(&h->cfg, "server.port", "0", CONFIG_SRC_FLAG, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(
+                config_set(&h->cfg, "server.threads", "2", CONFIG_SRC_FLAG, err, sizeof(err)), 0);
+        ck_assert_int_eq(
+                config_set(&h->cfg, "server.log_level", "error", CONFIG_SRC_FLAG, err, sizeof(err)),
+                0);
 }
 
 void

@@ -14,20 +14,20 @@ struct service;
 struct harness {
         struct config cfg;
         struct service *svc;
-        char dir[256];      /* temp folder holding the database */
+        char dir[256]; /* temp folder holding the database */
         char db_path[320];
-        char base_url[64];  /* http://127.0.0.1:PORT */
+        char base_url[64]; /* http://127.0.0.1:PORT */
 };
 
 struct http_resp {
         long status;
-        char *body;         /* NUL-terminated, owned */
+        char *body; /* NUL-terminated, owned */
         size_t len;
         char ctype[128];
         char request_id[128];
         char allow[128];
         char connection[64];
-        json_t *json;       /* parsed body or NULL; owned */
+        json_t *json; /* parsed body or NULL; owned */
 };
 
 /* Makes a temp database and starts the service on 127.0.0.1:0. Config keys
@@ -51,8 +51,8 @@ void http_do(const struct harness *h, const char *method, const char *path, cons
 void http_resp_clear(struct http_resp *r);
 
 /* Shorthands: status of the request; the parsed JSON kept in *ret. */
-long http_json(const struct harness *h, const char *method, const char *path,
-               const char *body, struct http_resp *ret);
+long http_json(const struct harness *h, const char *method, const char *path, const char *body,
+               struct http_resp *ret);
 
 /* Runs a Check suite and returns the process exit code. */
 int harness_run_suite(void *suite);

@@ -40,8 +40,8 @@ set(const char *key, const char *value)
 {
         char err[256];
 
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
+                      err);
 }
 
 static void
@@ -151,8 +151,7 @@ sq_text(sqlite3 *db, const char *sql)
 }
 
 /* Runs printf-formatted SQL on the test database. */
-static void __attribute__((format(printf, 1, 2)))
-seed(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) seed(const char *fmt, ...)
 {
         char sql[4096];
         va_list ap;
@@ -194,7 +193,8 @@ add_quote(const char *id, const char *status, int64_t updated_at)
 static void
 add_order(const char *id, const char *quote_id)
 {
-        seed("INSERT OR IGNORE INTO orders (order_id, quote_id, symbol, side, type, quantity, created_at,"
+        seed("INSERT OR IGNORE INTO orders (order_id, quote_id, symbol, side, type, quantity, "
+             "created_at,"
              " updated_at) VALUES ('%s', %s%s%s, 'BTC/USD', 'buy', 'market', 100000000, %lld,"
              " %lld)",
              id, quote_id ? "'" : "", quote_id ? quote_id : "NULL", quote_id ? "'" : "",
@@ -274,7 +274,8 @@ names_field(const json_t *problem, const char *field)
         size_t i;
         json_t *e;
 
-        json_array_foreach(errors, i, e) {
+        json_array_foreach(errors, i, e)
+        {
                 const char *f = json_string_value(json_object_get(e, "field"));
 
                 if (f != NULL && strcmp(f, field) == 0)
@@ -384,8 +385,8 @@ END_TEST
 
 START_TEST(stats_of_an_empty_database_count_zero_rows)
 {
-        static const char *const tables[] = { "quotes", "orders", "fills", "positions",
-                                              "account_balances", "outbox" };
+        static const char *const tables[] = { "quotes",    "orders",           "fills",
+                                              "positions", "account_balances", "outbox" };
         struct http_resp r;
 
         stats(&r);
@@ -525,8 +526,7 @@ START_TEST(cleanup_never_deletes_a_quote_an_order_references)
         maintain("{\"cleanup\": true}", &r);
         ck_assert_int_eq(jint(json_object_get(r.json, "cleanup"), "quotes"), 1);
         http_resp_clear(&r);
-        ck_assert_int_eq(count("SELECT count(*) FROM quotes WHERE quote_id IN ('q-a', 'q-b')"),
-                         2);
+        ck_assert_int_eq(count("SELECT count(*) FROM quotes WHERE quote_id IN ('q-a', 'q-b')"), 2);
         ck_assert_int_eq(count("SELECT count(*) FROM quotes WHERE quote_id = 'q-c'"), 0);
 }
 END_TEST
@@ -997,8 +997,8 @@ START_TEST(a_backup_during_writes_holds_every_row_committed_before_it_began)
         db = open_backup(path);
         n = sq_int(db, "SELECT count(*) FROM outbox");
         max = sq_int(db, "SELECT max(CAST(substr(event_id, 2) AS INTEGER)) FROM outbox");
-        ck_assert_msg(n >= before, "backup holds %lld rows, %d were committed before",
-                      (long long)n, before);
+        ck_assert_msg(n >= before, "backup holds %lld rows, %d were committed before", (long long)n,
+                      before);
         /* One snapshot: a prefix of the writer's rows, no gaps. */
         ck_assert_int_eq(max + 1, n);
         ck_assert_int_eq(sq_int(db, "SELECT count(*) FROM fills"), 3000);

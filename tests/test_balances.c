@@ -90,7 +90,8 @@ has_error(const struct http_resp *r, const char *field)
         size_t i;
         json_t *e;
 
-        json_array_foreach(errors, i, e) {
+        json_array_foreach(errors, i, e)
+        {
                 const char *f = json_string_value(json_object_get(e, "field"));
 
                 if (f != NULL && strcmp(f, field) == 0 &&
@@ -185,9 +186,9 @@ START_TEST(put_new_asset_is_201_with_total_and_updated_at)
 {
         struct http_resp r, g;
 
-        ck_assert_int_eq(req("PUT", "/balances/BTC",
-                             "{\"available\": \"1.5\", \"locked\": \"0.25\"}", &r),
-                         201);
+        ck_assert_int_eq(
+                req("PUT", "/balances/BTC", "{\"available\": \"1.5\", \"locked\": \"0.25\"}", &r),
+                201);
         ck_assert_str_eq(r.ctype, "application/json");
         assert_balance(r.json, "BTC", "1.5", "0.25", "1.75");
         ck_assert_int_eq(req("GET", "/balances/BTC", NULL, &g), 200);
@@ -205,9 +206,8 @@ START_TEST(put_existing_asset_is_200_and_replaces_both_values)
 {
         struct http_resp a, b, g;
 
-        ck_assert_int_eq(req("PUT", "/balances/ETH", "{\"available\": \"10\", \"locked\": \"5\"}",
-                             &a),
-                         201);
+        ck_assert_int_eq(
+                req("PUT", "/balances/ETH", "{\"available\": \"10\", \"locked\": \"5\"}", &a), 201);
         usleep(2000);
         ck_assert_int_eq(req("PUT", "/balances/ETH", "{\"available\": 2, \"locked\": \"0\"}", &b),
                          200);
@@ -284,7 +284,8 @@ START_TEST(put_read_only_and_unknown_fields_are_400_and_change_nothing)
                 { "{\"available\": \"1\", \"locked\": \"1\", \"total\": \"2\"}", "total" },
                 { "{\"available\": \"1\", \"locked\": \"1\", \"total\": null}", "total" },
                 { "{\"available\": \"1\", \"locked\": \"1\", "
-                  "\"updated_at\": \"2026-01-01T00:00:00Z\"}", "updated_at" },
+                  "\"updated_at\": \"2026-01-01T00:00:00Z\"}",
+                  "updated_at" },
                 { "{\"available\": \"1\", \"locked\": \"1\", \"availble\": \"1\"}", "availble" },
                 { "{\"available\": \"1\", \"locked\": \"1\", \"asset\": \"ETH\"}", "asset" },
                 { "{\"available\": \"1\", \"locked\": \"1\", \"asset\": 7}", "asset" },
@@ -372,10 +373,29 @@ END_TEST
 START_TEST(bad_decimals_are_400_in_both_puts_and_change_nothing)
 {
         static const char *const cases[] = {
-                "\"+1\"", "\".5\"", "\"1.\"", "\"1e2\"", "\" 1\"", "\"1 \"", "\"\"", "\"abc\"",
-                "\"0x10\"", "\"1,5\"", "\"0.000000001\"", "\"1.123456789\"", "0.000000001",
-                "\"92233720368.54775808\"", "\"92233720369\"", "92233720369", "1e300",
-                "\"-1\"", "-0.00000001", "true", "[]", "{}", "\"NaN\"",
+                "\"+1\"",
+                "\".5\"",
+                "\"1.\"",
+                "\"1e2\"",
+                "\" 1\"",
+                "\"1 \"",
+                "\"\"",
+                "\"abc\"",
+                "\"0x10\"",
+                "\"1,5\"",
+                "\"0.000000001\"",
+                "\"1.123456789\"",
+                "0.000000001",
+                "\"92233720368.54775808\"",
+                "\"92233720369\"",
+                "92233720369",
+                "1e300",
+                "\"-1\"",
+                "-0.00000001",
+                "true",
+                "[]",
+                "{}",
+                "\"NaN\"",
         };
         char *before;
 
@@ -499,10 +519,8 @@ END_TEST
 START_TEST(unknown_query_parameters_are_400)
 {
         static const char *const cases[][2] = {
-                { "GET", "/balances/BTC?x=1" },
-                { "PUT", "/balances/BTC?x=1" },
-                { "DELETE", "/balances/BTC?x=1" },
-                { "PUT", "/balances?x=1" },
+                { "GET", "/balances/BTC?x=1" },    { "PUT", "/balances/BTC?x=1" },
+                { "DELETE", "/balances/BTC?x=1" }, { "PUT", "/balances?x=1" },
                 { "GET", "/balances?x=1" },
         };
         char *before;
@@ -551,8 +569,7 @@ START_TEST(list_is_ascending_by_asset_and_pages_with_a_cursor)
                 items = json_object_get(r.json, "items");
                 for (size_t i = 0; i < json_array_size(items); i++) {
                         ck_assert_uint_lt(seen, N(sorted));
-                        assert_balance(json_array_get(items, i), sorted[seen++], "1", "0.5",
-                                       "1.5");
+                        assert_balance(json_array_get(items, i), sorted[seen++], "1", "0.5", "1.5");
                 }
                 pages++;
                 json_decref(cursor);
@@ -642,7 +659,7 @@ START_TEST(list_queries_use_the_primary_key_index)
 
                         rows++;
                         ck_assert_msg(strstr(d, "USING INDEX") != NULL ||
-                                      strstr(d, "USING PRIMARY KEY") != NULL,
+                                              strstr(d, "USING PRIMARY KEY") != NULL,
                                       "%s: %s", sql[i], d);
                         ck_assert_msg(strstr(d, "TEMP B-TREE") == NULL, "%s: %s", sql[i], d);
                 }
@@ -890,8 +907,7 @@ START_TEST(a_snapshot_is_seen_whole_or_not_at_all)
                                 const json_t *b = json_array_get(items, i);
 
                                 ck_assert_int_eq(str(b, "asset")[0], first[0]);
-                                ck_assert_str_eq(str(b, "available"),
-                                                 first[0] == 'A' ? "1" : "2");
+                                ck_assert_str_eq(str(b, "available"), first[0] == 'A' ? "1" : "2");
                         }
                 }
                 http_resp_clear(&r);
@@ -993,7 +1009,9 @@ START_TEST(balance_changes_add_no_outbox_event)
         put_ok("BTC", "2", "1", 200);
         ck_assert_int_eq(req("PUT", "/balances",
                              "{\"balances\": [{\"asset\": \"ETH\", \"available\": \"1\","
-                             " \"locked\": \"1\"}]}", &r), 200);
+                             " \"locked\": \"1\"}]}",
+                             &r),
+                         200);
         http_resp_clear(&r);
         ck_assert_int_eq(req("DELETE", "/balances/ETH", NULL, &r), 204);
         http_resp_clear(&r);

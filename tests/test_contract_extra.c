@@ -33,8 +33,8 @@ set(const char *key, const char *value)
 {
         char err[256];
 
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
+                      err);
 }
 
 static void
@@ -83,11 +83,11 @@ teardown(void)
 struct step {
         const char *method;
         const char *path;
-        const char *body;   /* NULL: none */
+        const char *body; /* NULL: none */
         long status;
-        const char *ctype;  /* expected Content-Type, or NULL for none (204) */
-        const char *field;  /* optional: a top-level string field of the answer ... */
-        const char *value;  /* ... and its expected value */
+        const char *ctype; /* expected Content-Type, or NULL for none (204) */
+        const char *field; /* optional: a top-level string field of the answer ... */
+        const char *value; /* ... and its expected value */
 };
 
 #define JSON "application/json"
@@ -101,8 +101,8 @@ run_step(const struct step *s, const char *const *headers)
         struct http_resp r;
 
         http_do(&h, s->method, s->path, s->body, NULL, headers, &r);
-        ck_assert_msg(r.status == s->status, "%s %s: status %ld, want %ld: %s", s->method,
-                      s->path, r.status, s->status, r.body ? r.body : "");
+        ck_assert_msg(r.status == s->status, "%s %s: status %ld, want %ld: %s", s->method, s->path,
+                      r.status, s->status, r.body ? r.body : "");
         if (s->ctype != NULL)
                 ck_assert_msg(strcmp(r.ctype, s->ctype) == 0, "%s %s: content type '%s', want '%s'",
                               s->method, s->path, r.ctype, s->ctype);
@@ -140,8 +140,8 @@ START_TEST(every_operation_answers_its_documented_success)
         static const struct step steps[] = {
                 { "GET", "/health", NULL, 200, JSON, "status", "ok" },
                 { "GET", "/openapi.yaml", NULL, 200, "application/yaml", NULL, NULL },
-                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8",
-                  NULL, NULL },
+                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                  NULL },
                 { "POST", "/quotes",
                   "{\"quote_id\": \"q-1\", \"symbol_src\": \"BTC/USDT\", \"symbol_dst\": "
                   "\"BTC/EUR\", \"bid_price\": \"99\", \"bid_qty\": 1, \"source_bid_price\": "
@@ -221,16 +221,16 @@ START_TEST(every_operation_answers_its_documented_success)
                   NULL, NULL },
                 { "GET", "/outbox/ev-2", NULL, 200, JSON, "claimed_by", "c-1" },
                 { "POST", "/outbox/ev-1/processed", NULL, 200, JSON, "status", "processed" },
-                { "POST", "/outbox/ev-2/failed", "{\"error_message\": \"consumer crashed\"}",
-                  200, JSON, "status", "dead" },
+                { "POST", "/outbox/ev-2/failed", "{\"error_message\": \"consumer crashed\"}", 200,
+                  JSON, "status", "dead" },
                 { "POST", "/outbox/ev-2/retry", "{}", 200, JSON, "status", "pending" },
                 { "GET", "/admin/stats", NULL, 200, JSON, NULL, NULL },
                 { "POST", "/admin/maintenance",
                   "{\"analyze\": true, \"checkpoint\": true, \"cleanup\": true, \"vacuum\": null}",
                   200, JSON, NULL, NULL },
                 { "POST", "/admin/backup", NULL, 201, JSON, NULL, NULL },
-                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8",
-                  NULL, NULL },
+                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                  NULL },
         };
 
         run_steps(steps, NSTEPS(steps), NULL);
@@ -252,8 +252,8 @@ START_TEST(bad_requests_get_problems_with_the_documented_status)
                 { "GET", "/no/such/path", NULL, 404, PROBLEM, NULL, NULL },
                 { "GET", "/orders/no-such-order", NULL, 404, PROBLEM, NULL, NULL },
                 { "GET", "/orders/bad!id", NULL, 404, PROBLEM, NULL, NULL },
-                { "PUT", "/positions/BTC%20EUR", "{\"quantity\": 1, \"avg_entry_price\": 1}",
-                  404, PROBLEM, NULL, NULL },
+                { "PUT", "/positions/BTC%20EUR", "{\"quantity\": 1, \"avg_entry_price\": 1}", 404,
+                  PROBLEM, NULL, NULL },
                 { "POST", "/orders", "{\"symbol\": ", 400, PROBLEM, NULL, NULL },
                 { "POST", "/orders", "[1, 2]", 400, PROBLEM, NULL, NULL },
                 { "POST", "/orders",
@@ -265,8 +265,7 @@ START_TEST(bad_requests_get_problems_with_the_documented_status)
                 { "GET", "/fills?cursor=not-a-cursor", NULL, 400, PROBLEM, NULL, NULL },
                 { "POST", "/fills", "{\"order_id\": \"nope\", \"price\": \"1\", \"quantity\": 1}",
                   422, PROBLEM, NULL, NULL },
-                { "PATCH", "/quotes/q-9", "{\"status\": \"cancelled\"}", 409, PROBLEM, NULL,
-                  NULL },
+                { "PATCH", "/quotes/q-9", "{\"status\": \"cancelled\"}", 409, PROBLEM, NULL, NULL },
                 { "POST", "/outbox/no-such-event/processed", NULL, 404, PROBLEM, NULL, NULL },
                 { "POST", "/admin/backup", "{\"file\": \"mine.db\"}", 400, PROBLEM, NULL, NULL },
         };
@@ -283,8 +282,7 @@ START_TEST(bad_requests_get_problems_with_the_documented_status)
         http_resp_clear(&r);
 
         /* A body that is not JSON is 415. */
-        http_do(&h, "POST", "/quotes", "symbol=A", "application/x-www-form-urlencoded", NULL,
-                &r);
+        http_do(&h, "POST", "/quotes", "symbol=A", "application/x-www-form-urlencoded", NULL, &r);
         ck_assert_int_eq(r.status, 415);
         ck_assert_str_eq(r.ctype, PROBLEM);
         http_resp_clear(&r);
@@ -297,8 +295,10 @@ START_TEST(a_body_over_the_limit_is_413)
         char body[2048];
         struct http_resp r;
 
-        snprintf(body, sizeof(body), "{\"event_type\": \"x\", \"aggregate_id\": \"a\", "
-                                     "\"payload\": {\"pad\": \"%01500d\"}}", 0);
+        snprintf(body, sizeof(body),
+                 "{\"event_type\": \"x\", \"aggregate_id\": \"a\", "
+                 "\"payload\": {\"pad\": \"%01500d\"}}",
+                 0);
         http_do(&h, "POST", "/outbox", body, NULL, NULL, &r);
         ck_assert_int_eq(r.status, 413);
         ck_assert_str_eq(r.ctype, PROBLEM);
@@ -314,8 +314,8 @@ START_TEST(tokens_give_401_without_one_and_403_below_the_role)
         static const char *const ad[] = { "Authorization: Bearer " TOK_ADMIN, NULL };
         static const struct step open_steps[] = {
                 { "GET", "/health", NULL, 200, JSON, "status", "ok" },
-                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8",
-                  NULL, NULL },
+                { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                  NULL },
                 { "GET", "/orders", NULL, 401, PROBLEM, NULL, NULL },
                 { "GET", "/openapi.yaml", NULL, 401, PROBLEM, NULL, NULL },
         };
@@ -323,8 +323,8 @@ START_TEST(tokens_give_401_without_one_and_403_below_the_role)
                 { "GET", "/orders", NULL, 200, JSON, NULL, NULL },
                 { "GET", "/openapi.yaml", NULL, 200, "application/yaml", NULL, NULL },
                 { "POST", "/outbox",
-                  "{\"event_type\": \"x\", \"aggregate_id\": \"a\", \"payload\": {}}", 403,
-                  PROBLEM, NULL, NULL },
+                  "{\"event_type\": \"x\", \"aggregate_id\": \"a\", \"payload\": {}}", 403, PROBLEM,
+                  NULL, NULL },
         };
         static const struct step write_steps[] = {
                 { "POST", "/outbox",
@@ -407,10 +407,11 @@ START_TEST(fills_total_counts_applied_duplicate_and_conflicting_fills)
         run_steps(steps, NSTEPS(steps), NULL);
         http_do(&h, "GET", "/metrics", NULL, NULL, NULL, &r);
         ck_assert_int_eq(r.status, 200);
-        ck_assert_msg(has_sample(r.body, "tradestore_fills_total{result=\"applied\"} 1") &&
-                              has_sample(r.body, "tradestore_fills_total{result=\"duplicate\"} 1") &&
-                              has_sample(r.body, "tradestore_fills_total{result=\"conflict\"} 1"),
-                      "%s", r.body);
+        ck_assert_msg(
+                has_sample(r.body, "tradestore_fills_total{result=\"applied\"} 1") &&
+                        has_sample(r.body, "tradestore_fills_total{result=\"duplicate\"} 1") &&
+                        has_sample(r.body, "tradestore_fills_total{result=\"conflict\"} 1"),
+                "%s", r.body);
         http_resp_clear(&r);
 }
 END_TEST

@@ -68,16 +68,16 @@ __extension__ typedef __int128 i128;
  * every passing call (a message to the parent process each time), which over
  * a hundred thousand checks costs seconds; this one costs nothing until it
  * fails. */
-#define REQUIRE(cond, ...)                           \
-        do {                                         \
-                if (!(cond))                         \
-                        ck_abort_msg(__VA_ARGS__);   \
+#define REQUIRE(cond, ...)                                                                         \
+        do {                                                                                       \
+                if (!(cond))                                                                       \
+                        ck_abort_msg(__VA_ARGS__);                                                 \
         } while (0)
 
 enum outcome {
-        OUT_UNKNOWN,  /* no HTTP answer: the server died in between */
-        OUT_ACKED,    /* 2xx: must be stored */
-        OUT_REFUSED,  /* another status: must not be stored */
+        OUT_UNKNOWN, /* no HTTP answer: the server died in between */
+        OUT_ACKED,   /* 2xx: must be stored */
+        OUT_REFUSED, /* another status: must not be stored */
 };
 
 /* One fill a client posted, with what came of it. */
@@ -296,8 +296,8 @@ spawn_server(int port)
         devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
                 dup2(devnull, STDOUT_FILENO);
-        execl(server_exe, "tradestore", "serve", "--db", T.db_path, "--host", "127.0.0.1",
-              "--port", port_s, "--log-level", "error", (char *)NULL);
+        execl(server_exe, "tradestore", "serve", "--db", T.db_path, "--host", "127.0.0.1", "--port",
+              port_s, "--log-level", "error", (char *)NULL);
         _exit(127);
 }
 
@@ -510,8 +510,9 @@ run_round(int round, uint32_t *rng, long *ret_delay_ms)
 
         *ret_delay_ms = (long)rnd_range(rng, KILL_MIN_MS, KILL_MAX_MS);
         for (int i = 0; i < N_CLIENTS; i++) {
-                cl[i] = (struct client){ .round = round, .id = i, .stop = &stop,
-                                         .rng = rnd(rng) | 1 };
+                cl[i] = (struct client){
+                        .round = round, .id = i, .stop = &stop, .rng = rnd(rng) | 1
+                };
                 ck_assert_int_eq(pthread_create(&th[i], NULL, client_run, &cl[i]), 0);
         }
         sleep_ms(*ret_delay_ms);
@@ -559,7 +560,8 @@ check_fills(sqlite3 *db)
                 REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s", sqlite3_errmsg(db));
                 REQUIRE(rc == SQLITE_ROW || s->outcome != OUT_ACKED,
                         "LOST: fill %s was acknowledged (HTTP %ld) but is not stored after "
-                        "round %d", s->fill_id, s->status, T.rounds);
+                        "round %d",
+                        s->fill_id, s->status, T.rounds);
                 REQUIRE(rc == SQLITE_DONE || s->outcome != OUT_REFUSED,
                         "fill %s was refused (HTTP %ld) but is stored", s->fill_id, s->status);
                 if (rc == SQLITE_ROW) {
@@ -571,8 +573,8 @@ check_fills(sqlite3 *db)
                                 "fill %s is stored as %s %lld x %lld, sent for %s as %lld x %lld",
                                 s->fill_id, sqlite3_column_text(st, 0),
                                 (long long)sqlite3_column_int64(st, 2),
-                                (long long)sqlite3_column_int64(st, 1), order_id,
-                                (long long)s->qty, (long long)s->price);
+                                (long long)sqlite3_column_int64(st, 1), order_id, (long long)s->qty,
+                                (long long)s->price);
                 }
                 sqlite3_reset(st);
         }
@@ -641,8 +643,8 @@ check_orders(sqlite3 *db)
                         ck_assert_str_eq(status, "pending");
                 } else {
                         ck_assert_msg(sqlite3_column_int64(ord, 2) == vwap(notional, qty),
-                                      "order %s: avg_fill_price %lld, exact VWAP %lld",
-                                      order_id, (long long)sqlite3_column_int64(ord, 2),
+                                      "order %s: avg_fill_price %lld, exact VWAP %lld", order_id,
+                                      (long long)sqlite3_column_int64(ord, 2),
                                       (long long)vwap(notional, qty));
                         ck_assert_str_eq(status, "partially_filled");
                 }
@@ -696,15 +698,13 @@ check_positions(sqlite3 *db)
                 n = replay(db, sym, &p, &sum);
                 sqlite3_bind_text(st, 1, sym, -1, SQLITE_STATIC);
                 rc = sqlite3_step(st);
-                ck_assert_msg((rc == SQLITE_ROW) == (n > 0),
-                              "position %s: row %s, %lld fills", sym,
+                ck_assert_msg((rc == SQLITE_ROW) == (n > 0), "position %s: row %s, %lld fills", sym,
                               rc == SQLITE_ROW ? "present" : "absent", (long long)n);
                 if (rc == SQLITE_ROW) {
                         ck_assert_int_eq(p.quantity, sum);
                         ck_assert_msg(sqlite3_column_int64(st, 0) == sum,
-                                      "position %s: quantity %lld, signed sum of fills %lld",
-                                      sym, (long long)sqlite3_column_int64(st, 0),
-                                      (long long)sum);
+                                      "position %s: quantity %lld, signed sum of fills %lld", sym,
+                                      (long long)sqlite3_column_int64(st, 0), (long long)sum);
                         ck_assert_int_eq(sqlite3_column_int64(st, 1), p.avg_entry_price);
                         ck_assert_int_eq(sqlite3_column_int64(st, 2), p.realized_pnl);
                         ck_assert_int_eq(sqlite3_column_int64(st, 3), 0);
@@ -731,8 +731,8 @@ expect_no_rows(sqlite3 *db, const char *sql, const char *what)
                         snprintf(first + len, sizeof(first) - len, "%s%s", i ? " | " : "",
                                  v ? (const char *)v : "NULL");
                 }
-        ck_assert_msg(rc == SQLITE_DONE, "%s after round %d: first offending row: %s (%s)",
-                      what, T.rounds, first, rc == SQLITE_ROW ? "" : sqlite3_errmsg(db));
+        ck_assert_msg(rc == SQLITE_DONE, "%s after round %d: first offending row: %s (%s)", what,
+                      T.rounds, first, rc == SQLITE_ROW ? "" : sqlite3_errmsg(db));
         sqlite3_finalize(st);
 }
 
@@ -778,8 +778,7 @@ check_database(void)
 {
         sqlite3 *db = NULL;
 
-        ck_assert_int_eq(sqlite3_open_v2(T.db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(T.db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         sqlite3_busy_timeout(db, 10000);
         ck_assert_int_eq(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL),
                          SQLITE_OK);
@@ -862,13 +861,15 @@ START_TEST(sigkill_at_random_moments_loses_no_acknowledged_fill)
                 T.rounds++;
                 check_database();
                 printf("crash: round %d: restart %lld ms, killed after %ld ms, %zu acknowledged,"
-                       " check %lld ms\n", T.rounds, (long long)(up_us / 1000), delay_ms, acked,
+                       " check %lld ms\n",
+                       T.rounds, (long long)(up_us / 1000), delay_ms, acked,
                        (long long)((now_us() - c0) / 1000));
         }
         graceful_stop();
         printf("crash: %d rounds, %zu acknowledged fills checked, 0 lost (%zu without an "
-               "answer, %zu of them stored; %zu refused) in %.1f s\n", T.rounds, T.acked,
-               T.unknown, T.unknown_stored, T.refused, (double)(now_us() - t0) / 1e6);
+               "answer, %zu of them stored; %zu refused) in %.1f s\n",
+               T.rounds, T.acked, T.unknown, T.unknown_stored, T.refused,
+               (double)(now_us() - t0) / 1e6);
         fflush(stdout);
         ck_assert_int_ge(T.rounds, 10);
         ck_assert_msg(T.acked >= MIN_ACKED, "only %zu fills acknowledged", T.acked);

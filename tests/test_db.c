@@ -93,8 +93,8 @@ count_fresh(const char *asset)
         int n = -1;
 
         if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-            sqlite3_prepare_v2(h, "SELECT count(*) FROM account_balances WHERE asset = ?1", -1,
-                               &st, NULL) == SQLITE_OK) {
+            sqlite3_prepare_v2(h, "SELECT count(*) FROM account_balances WHERE asset = ?1", -1, &st,
+                               NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, asset, -1, SQLITE_TRANSIENT);
                 if (sqlite3_step(st) == SQLITE_ROW)
                         n = sqlite3_column_int(st, 0);
@@ -646,8 +646,8 @@ START_TEST(completion_is_reported_only_after_commit)
         release_and_wait(&t[1], 2);
         for (size_t i = 0; i < N(t); i++) {
                 ck_assert_int_eq(t[i].result, 0);
-                ck_assert_msg(t[i].seen_in_done == 1, "%s not visible in done: %d",
-                              t[i].arg.asset, t[i].seen_in_done);
+                ck_assert_msg(t[i].seen_in_done == 1, "%s not visible in done: %d", t[i].arg.asset,
+                              t[i].seen_in_done);
         }
 }
 END_TEST
@@ -750,13 +750,14 @@ END_TEST
 
 /* A static SQL string per slot, more than the cache's first size. */
 #define S(n) static const char s##n[] = "SELECT " #n;
-S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
-S(16) S(17) S(18) S(19) S(20) S(21) S(22) S(23) S(24) S(25) S(26) S(27) S(28) S(29) S(30)
-S(31) S(32) S(33) S(34) S(35) S(36) S(37) S(38) S(39) S(40) S(41) S(42) S(43) S(44) S(45)
-S(46) S(47) S(48) S(49)
+S(0)
+S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15) S(16) S(17) S(18)
+        S(19) S(20) S(21) S(22) S(23) S(24) S(25) S(26) S(27) S(28) S(29) S(30) S(31) S(32) S(33)
+                S(34) S(35) S(36) S(37) S(38) S(39) S(40) S(41) S(42) S(43) S(44) S(45) S(46) S(47)
+                        S(48) S(49)
 #undef S
 
-START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
+                                START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
 {
         static const char *const sqls[] = {
                 s0,  s1,  s2,  s3,  s4,  s5,  s6,  s7,  s8,  s9,  s10, s11, s12, s13, s14, s15, s16,

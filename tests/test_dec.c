@@ -36,11 +36,11 @@ static const struct parse_case {
         { "100", DEC_OK, 10000000000 },
         { "1.100000000", DEC_OK, 110000000 },
         { "1.10000000000000000000000000", DEC_OK, 110000000 },
-        { "0.00000001", DEC_OK, 1 },           /* 8 fractional digits */
+        { "0.00000001", DEC_OK, 1 }, /* 8 fractional digits */
         { "-0.00000001", DEC_OK, -1 },
         { "12345.67890123", DEC_OK, 1234567890123 },
-        { "0.000000010", DEC_OK, 1 },          /* 9th digit is a zero */
-        { "0.000000001", DEC_EPRECISION, 0 },  /* 9th digit is not */
+        { "0.000000010", DEC_OK, 1 },         /* 9th digit is a zero */
+        { "0.000000001", DEC_EPRECISION, 0 }, /* 9th digit is not */
         { "1.123456789", DEC_EPRECISION, 0 },
         { "-0.000000005", DEC_EPRECISION, 0 },
         { "0.0000000000000000001", DEC_EPRECISION, 0 },
@@ -53,7 +53,7 @@ static const struct parse_case {
         { "92233720369", DEC_ERANGE, 0 },
         { "100000000000", DEC_ERANGE, 0 },
         { "99999999999999999999999999999999999999999", DEC_ERANGE, 0 },
-        { "18446744073709551616", DEC_ERANGE, 0 },  /* 2^64: no wrap */
+        { "18446744073709551616", DEC_ERANGE, 0 }, /* 2^64: no wrap */
         { "0000000000000000000000000000000001.5", DEC_OK, 150000000 },
         { "", DEC_ESYNTAX, 0 },
         { "+1", DEC_ESYNTAX, 0 },
@@ -84,14 +84,13 @@ START_TEST(parse_follows_grammar_precision_and_range_table)
         int64_t units = SENTINEL;
         enum dec_status st = dec_parse(c->text, strlen(c->text), &units);
 
-        ck_assert_msg(st == c->status, "\"%s\": got %s, want %s", c->text,
-                      status_names[st], status_names[c->status]);
+        ck_assert_msg(st == c->status, "\"%s\": got %s, want %s", c->text, status_names[st],
+                      status_names[c->status]);
         if (c->status == DEC_OK)
-                ck_assert_msg(units == c->units, "\"%s\": got %lld, want %lld",
-                              c->text, (long long)units, (long long)c->units);
+                ck_assert_msg(units == c->units, "\"%s\": got %lld, want %lld", c->text,
+                              (long long)units, (long long)c->units);
         else
-                ck_assert_msg(units == SENTINEL, "\"%s\": output written on error",
-                              c->text);
+                ck_assert_msg(units == SENTINEL, "\"%s\": output written on error", c->text);
 }
 END_TEST
 
@@ -101,7 +100,10 @@ START_TEST(parse_reads_exactly_len_bytes)
 
         ck_assert_int_eq(dec_parse("12.5junk", 4, &units), DEC_OK);
         ck_assert_int_eq(units, 1250000000);
-        ck_assert_int_eq(dec_parse("1\0" "2", 3, &units), DEC_ESYNTAX);
+        ck_assert_int_eq(dec_parse("1\0"
+                                   "2",
+                                   3, &units),
+                         DEC_ESYNTAX);
         ck_assert_int_eq(dec_parse("7", 0, &units), DEC_ESYNTAX);
         ck_assert_int_eq(units, 1250000000);
 }
@@ -227,8 +229,8 @@ START_TEST(from_double_reads_shortest_decimal_exactly_table)
         int64_t units = SENTINEL;
         enum dec_status st = dec_from_double(c->v, &units);
 
-        ck_assert_msg(st == c->status, "%.17g: got %s, want %s", c->v,
-                      status_names[st], status_names[c->status]);
+        ck_assert_msg(st == c->status, "%.17g: got %s, want %s", c->v, status_names[st],
+                      status_names[c->status]);
         ck_assert_int_eq(units, c->status == DEC_OK ? c->units : SENTINEL);
 }
 END_TEST
@@ -341,8 +343,7 @@ static const struct arith_case {
         { OP_MUL, 1, 40000000, true, 0, "0.4 unit rounds down" },
         { OP_MUL, -1, 60000000, true, -1, "-0.6 unit rounds away" },
         { OP_MUL, 1, 50000001, true, 1, "just over a tie rounds up" },
-        { OP_MUL, 10000000000000, 10000000000000, true, 1000000000000000000,
-          "100000 * 100000" },
+        { OP_MUL, 10000000000000, 10000000000000, true, 1000000000000000000, "100000 * 100000" },
         { OP_MUL, 100000000000000, 100000000000000, false, 0, "1e6 * 1e6" },
         { OP_MUL, INT64_MAX, 100000000, true, INT64_MAX, "max * 1" },
         { OP_MUL, INT64_MAX, 200000000, false, 0, "max * 2" },
@@ -372,22 +373,13 @@ START_TEST(arithmetic_is_exact_rounds_half_even_refuses_overflow_table)
         bool ok = false;
 
         switch (c->op) {
-        case OP_ADD:
-                ok = dec_add(c->a, c->b, &r);
-                break;
-        case OP_SUB:
-                ok = dec_sub(c->a, c->b, &r);
-                break;
-        case OP_MUL:
-                ok = dec_mul(c->a, c->b, &r);
-                break;
-        case OP_DIV:
-                ok = dec_div(c->a, c->b, &r);
-                break;
+        case OP_ADD: ok = dec_add(c->a, c->b, &r); break;
+        case OP_SUB: ok = dec_sub(c->a, c->b, &r); break;
+        case OP_MUL: ok = dec_mul(c->a, c->b, &r); break;
+        case OP_DIV: ok = dec_div(c->a, c->b, &r); break;
         }
         ck_assert_msg(ok == c->ok, "%s: ok %d", c->why, ok);
-        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why,
-                      (long long)r);
+        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why, (long long)r);
 }
 END_TEST
 
@@ -397,20 +389,16 @@ static const struct vwap_case {
         int64_t r;
         const char *why;
 } vwap_cases[] = {
-        { 10000000000, 100000000, 20000000000, 100000000, true, 15000000000,
-          "100 x1 and 200 x1" },
+        { 10000000000, 100000000, 20000000000, 100000000, true, 15000000000, "100 x1 and 200 x1" },
         { 10000000000, 300000000, 20000000000, 100000000, true, 12500000000,
           "weighted by quantity" },
-        { 10000000000, 0, 20000000000, 500000000, true, 20000000000,
-          "first quantity zero" },
+        { 10000000000, 0, 20000000000, 500000000, true, 20000000000, "first quantity zero" },
         { 1, 1, 0, 1, true, 0, "0.5 unit ties to 0" },
         { 3, 1, 0, 1, true, 2, "1.5 units tie to 2" },
         { 5, 1, 0, 1, true, 2, "2.5 units tie to 2" },
         { -3, 1, 0, 1, true, -2, "-1.5 units tie to -2" },
-        { 100000001, 1, 100000002, 1, true, 100000002,
-          "1.000000015 ties to 1.00000002" },
-        { 100000000, 1, 100000001, 1, true, 100000000,
-          "1.000000005 ties to 1.00000000" },
+        { 100000001, 1, 100000002, 1, true, 100000002, "1.000000015 ties to 1.00000002" },
+        { 100000000, 1, 100000001, 1, true, 100000000, "1.000000005 ties to 1.00000000" },
         { 1, 2, 0, 1, true, 1, "2/3 unit rounds up" },
         { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, true, INT64_MAX,
           "extreme products stay exact" },
@@ -427,8 +415,7 @@ START_TEST(vwap_is_exact_then_rounded_once_table)
         bool ok = dec_vwap(c->p1, c->q1, c->p2, c->q2, &r);
 
         ck_assert_msg(ok == c->ok, "%s: ok %d", c->why, ok);
-        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why,
-                      (long long)r);
+        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why, (long long)r);
 }
 END_TEST
 
@@ -447,8 +434,7 @@ static const struct d128_case {
         { "-42", true, "-42" },
         { "007", true, "7" },
         { "9223372036854775808", true, "9223372036854775808" },
-        { "-98765432109876543210987654321", true,
-          "-98765432109876543210987654321" },
+        { "-98765432109876543210987654321", true, "-98765432109876543210987654321" },
         { I128_MAX_TEXT, true, I128_MAX_TEXT },
         { "-" I128_MAX_TEXT, true, "-" I128_MAX_TEXT },
         { "170141183460469231731687303715884105728", false, NULL },
@@ -498,8 +484,7 @@ START_TEST(notional_add_is_exact_and_refuses_overflow)
         ck_assert(dec_notional_add(0, 150000000, 200000000, &acc));
         ck_assert(acc == i128("30000000000000000"));
         /* Beyond int64 after two large fills. */
-        ck_assert(dec_notional_add(acc, 9000000000000000000, 9000000000000000000,
-                                   &acc));
+        ck_assert(dec_notional_add(acc, 9000000000000000000, 9000000000000000000, &acc));
         dec128_format(acc, buf);
         ck_assert_str_eq(buf, "81000000000000000000030000000000000000");
         ck_assert(dec_notional_add(max - 1, 1, 1, &r));
@@ -546,8 +531,7 @@ START_TEST(avg_from_notional_rounds_half_even_table)
         bool ok = dec_avg_from_notional(i128(c->notional), c->qty, &r);
 
         ck_assert_msg(ok == c->ok, "%s: ok %d", c->why, ok);
-        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why,
-                      (long long)r);
+        ck_assert_msg(r == (c->ok ? c->r : SENTINEL), "%s: got %lld", c->why, (long long)r);
 }
 END_TEST
 
@@ -575,26 +559,20 @@ dec_suite(void)
                             N_ELEMS(parse_cases));
         tcase_add_test(tc, parse_reads_exactly_len_bytes);
         tcase_add_loop_test(tc, format_is_canonical_table, 0, N_ELEMS(format_cases));
-        tcase_add_loop_test(tc, format_then_parse_round_trips, 0,
-                            N_ELEMS(parse_cases));
+        tcase_add_loop_test(tc, format_then_parse_round_trips, 0, N_ELEMS(parse_cases));
         tcase_add_test(tc, format_then_parse_round_trips_over_many_values);
         tcase_add_loop_test(tc, from_double_reads_shortest_decimal_exactly_table, 0,
                             N_ELEMS(double_cases));
         tcase_add_loop_test(tc, double_text_is_shortest_plain_decimal_table, 0,
                             N_ELEMS(text_cases));
         tcase_add_test(tc, double_text_fits_the_extreme_doubles);
-        tcase_add_loop_test(tc, from_int_scales_and_checks_range_table, 0,
-                            N_ELEMS(int_cases));
-        tcase_add_loop_test(tc,
-                            arithmetic_is_exact_rounds_half_even_refuses_overflow_table,
-                            0, N_ELEMS(arith_cases));
-        tcase_add_loop_test(tc, vwap_is_exact_then_rounded_once_table, 0,
-                            N_ELEMS(vwap_cases));
-        tcase_add_loop_test(tc, dec128_parse_and_format_round_trip_table, 0,
-                            N_ELEMS(d128_cases));
+        tcase_add_loop_test(tc, from_int_scales_and_checks_range_table, 0, N_ELEMS(int_cases));
+        tcase_add_loop_test(tc, arithmetic_is_exact_rounds_half_even_refuses_overflow_table, 0,
+                            N_ELEMS(arith_cases));
+        tcase_add_loop_test(tc, vwap_is_exact_then_rounded_once_table, 0, N_ELEMS(vwap_cases));
+        tcase_add_loop_test(tc, dec128_parse_and_format_round_trip_table, 0, N_ELEMS(d128_cases));
         tcase_add_test(tc, notional_add_is_exact_and_refuses_overflow);
-        tcase_add_loop_test(tc, avg_from_notional_rounds_half_even_table, 0,
-                            N_ELEMS(avg_cases));
+        tcase_add_loop_test(tc, avg_from_notional_rounds_half_even_table, 0, N_ELEMS(avg_cases));
         tcase_add_test(tc, avg_of_large_fills_beyond_int64_notional_is_the_price);
         suite_add_tcase(s, tc);
         return s;

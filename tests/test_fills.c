@@ -109,8 +109,7 @@ q_int(const char *fmt, ...)
 }
 
 static void
-add_order(const char *id, const char *symbol, const char *side, const char *qty,
-          const char *status)
+add_order(const char *id, const char *symbol, const char *side, const char *qty, const char *status)
 {
         exec_sql("INSERT INTO orders (order_id, symbol, side, type, quantity, status,"
                  " created_at, updated_at) VALUES ('%s', '%s', '%s', 'market', %lld, '%s', 1, 1)",
@@ -186,9 +185,7 @@ names_field(const json_t *problem, const char *field)
         size_t i;
         json_t *e;
 
-        json_array_foreach(errors, i, e)
-                if (strcmp(jstr(e, "field"), field) == 0)
-                        return true;
+        json_array_foreach(errors, i, e) if (strcmp(jstr(e, "field"), field) == 0) return true;
         return false;
 }
 
@@ -307,12 +304,14 @@ START_TEST(fills_grow_the_order_and_set_its_status)
                 snprintf(id, sizeof(id), "o%zu", i);
                 add_order(id, "BTC", "buy", "10", starts[i]);
                 ck_assert_int_eq(post_fill_status("{\"order_id\":\"%s\",\"price\":1,"
-                                                  "\"quantity\":4}", id),
+                                                  "\"quantity\":4}",
+                                                  id),
                                  201);
                 assert_order(id, "4", "partially_filled");
                 ck_assert(q_int("SELECT updated_at FROM orders WHERE order_id = '%s'", id) > 1);
                 ck_assert_int_eq(post_fill_status("{\"order_id\":\"%s\",\"price\":1,"
-                                                  "\"quantity\":6}", id),
+                                                  "\"quantity\":6}",
+                                                  id),
                                  201);
                 assert_order(id, "10", "filled");
         }
@@ -348,7 +347,8 @@ START_TEST(avg_fill_price_is_the_exact_vwap_rounded_once)
         add_order("o1", "BTC", "buy", "100", "open");
         for (size_t i = 0; i < 5; i++) {
                 ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":\"%s\","
-                                                  "\"quantity\":\"%s\"}", prices[i], qtys[i]),
+                                                  "\"quantity\":\"%s\"}",
+                                                  prices[i], qtys[i]),
                                  201);
                 ck_assert_int_eq(q_int("SELECT avg_fill_price FROM orders WHERE order_id = 'o1'"),
                                  exact_vwap(prices, qtys, i + 1));
@@ -371,15 +371,18 @@ START_TEST(fill_on_cancelled_or_expired_order_is_recorded_and_status_stays)
 
                 snprintf(id, sizeof(id), "o%zu", i);
                 add_order(id, "BTC", "buy", "10", finals[i]);
-                ck_assert_int_eq(post_fill(&r, "{\"order_id\":\"%s\",\"price\":5,"
-                                               "\"quantity\":3}", id),
+                ck_assert_int_eq(post_fill(&r,
+                                           "{\"order_id\":\"%s\",\"price\":5,"
+                                           "\"quantity\":3}",
+                                           id),
                                  201);
                 assert_order(id, "3", finals[i]);
-                ck_assert_int_eq(q_int("SELECT avg_fill_price FROM orders WHERE order_id = '%s'",
-                                       id),
-                                 D("5"));
+                ck_assert_int_eq(
+                        q_int("SELECT avg_fill_price FROM orders WHERE order_id = '%s'", id),
+                        D("5"));
                 ck_assert_int_eq(q_int("SELECT count(*) FROM outbox WHERE aggregate_id = '%s'"
-                                       " AND event_type = 'fill_processed'", id),
+                                       " AND event_type = 'fill_processed'",
+                                       id),
                                  1);
                 http_resp_clear(&r);
         }
@@ -453,8 +456,7 @@ START_TEST(fill_past_order_quantity_is_conflict_and_writes_nothing)
         char before[4096], after[4096];
 
         add_order("o1", "BTC", "buy", "5", "open");
-        ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":2,\"quantity\":3}"),
-                         201);
+        ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":2,\"quantity\":3}"), 201);
         state(before, sizeof(before));
         post_fill(&r, "{\"fill_id\":\"over\",\"order_id\":\"o1\",\"price\":2,"
                       "\"quantity\":\"2.00000001\"}");
@@ -465,8 +467,7 @@ START_TEST(fill_past_order_quantity_is_conflict_and_writes_nothing)
         ck_assert_int_eq(q_int("SELECT count(*) FROM fills WHERE fill_id = 'over'"), 0);
         http_resp_clear(&r);
         /* exactly up to quantity is fine; then even the smallest fill is over */
-        ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":2,\"quantity\":2}"),
-                         201);
+        ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":2,\"quantity\":2}"), 201);
         assert_order("o1", "5", "filled");
         state(before, sizeof(before));
         ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":2,"
@@ -679,7 +680,8 @@ START_TEST(exactly_one_fill_processed_event_per_applied_fill)
                 ck_assert_str_eq((const char *)sqlite3_column_text(st, 2), expect);
                 ck_assert_str_eq((const char *)sqlite3_column_text(st, 3), "pending");
                 ck_assert_int_eq(q_int("SELECT count(*) FROM fills WHERE fill_id = '%s' AND"
-                                       " order_id = '%s'", fid, oid),
+                                       " order_id = '%s'",
+                                       fid, oid),
                                  1);
                 n++;
         }
@@ -722,8 +724,7 @@ static const struct bad_case bad[] = {
         { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"is_maker\":\"yes\"}", "is_maker" },
         { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"executed_at\":\"yesterday\"}",
           "executed_at" },
-        { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"created_at\":" T0 "}",
-          "created_at" },
+        { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"created_at\":" T0 "}", "created_at" },
         { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"qty\":1}", "qty" },
         { "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,\"filled_quantity\":1}",
           "filled_quantity" },
@@ -749,8 +750,8 @@ END_TEST
 
 START_TEST(every_invalid_field_is_named_at_once)
 {
-        static const char *const fields[] = { "order_id", "price", "quantity", "side",
-                                              "created_at", "bogus" };
+        static const char *const fields[] = { "order_id", "price",      "quantity",
+                                              "side",     "created_at", "bogus" };
         struct http_resp r;
 
         http_json(&h, "POST", "/fills",
@@ -798,7 +799,8 @@ static void
 fill_ok(const char *order_id, const char *price, const char *qty)
 {
         ck_assert_int_eq(post_fill_status("{\"order_id\":\"%s\",\"price\":\"%s\","
-                                          "\"quantity\":\"%s\"}", order_id, price, qty),
+                                          "\"quantity\":\"%s\"}",
+                                          order_id, price, qty),
                          201);
 }
 
@@ -910,7 +912,8 @@ poster_main(void *arg)
                         continue;
                 snprintf(body, sizeof(body),
                          "{\"fill_id\":\"t%d-%d\",\"order_id\":\"big\",\"price\":\"%d.5\","
-                         "\"quantity\":1}", p->thread, i, 100 + i);
+                         "\"quantity\":1}",
+                         p->thread, i, 100 + i);
                 curl_easy_setopt(c, CURLOPT_URL, url);
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -1024,12 +1027,11 @@ list_ids(const char *path, char *buf, size_t cap, char *ret_next, size_t next_ca
         ck_assert(json_is_array(items));
         ck_assert(json_is_null(next) || json_is_string(next));
         buf[0] = '\0';
-        json_array_foreach(items, i, it)
-                len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "",
-                                        jstr(it, "fill_id"));
+        json_array_foreach(items, i, it) len +=
+                (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", jstr(it, "fill_id"));
         if (ret_next != NULL)
-                snprintf(ret_next, next_cap, "%s", json_is_string(next) ? json_string_value(next)
-                                                                        : "");
+                snprintf(ret_next, next_cap, "%s",
+                         json_is_string(next) ? json_string_value(next) : "");
         http_resp_clear(&r);
 }
 

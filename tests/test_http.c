@@ -35,8 +35,8 @@ set(const char *key, const char *value)
 {
         char err[256];
 
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
+                      err);
 }
 
 static void
@@ -127,8 +127,8 @@ count_rows(const char *db_path, const char *asset)
         int n = -1;
 
         if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-            sqlite3_prepare_v2(db, "SELECT count(*) FROM account_balances WHERE asset LIKE ?1",
-                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM account_balances WHERE asset LIKE ?1", -1,
+                               &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, asset, -1, SQLITE_TRANSIENT);
                 if (sqlite3_step(st) == SQLITE_ROW)
                         n = sqlite3_column_int(st, 0);
@@ -191,8 +191,8 @@ END_TEST
 START_TEST(an_unknown_path_is_404_problem_json)
 {
         static const char *const paths[] = {
-                "/", "/nope", "/health/x", "/healthz", "/balances/", "/balances/a:b",
-                "/orders/has%20space",
+                "/",          "/nope",         "/health/x",           "/healthz",
+                "/balances/", "/balances/a:b", "/orders/has%20space",
         };
 
         for (size_t i = 0; i < N(paths); i++) {
@@ -423,8 +423,16 @@ END_TEST
 START_TEST(malformed_json_and_non_objects_are_400)
 {
         static const char *const bodies[] = {
-                "{", "{\"available\": }", "not json", "{\"a\": 1} x", "[]", "[1, 2]", "\"x\"",
-                "42", "null", "true",
+                "{",
+                "{\"available\": }",
+                "not json",
+                "{\"a\": 1} x",
+                "[]",
+                "[1, 2]",
+                "\"x\"",
+                "42",
+                "null",
+                "true",
                 /* the same member twice */
                 "{\"available\": \"1\", \"available\": \"2\", \"locked\": \"1\"}",
         };
@@ -477,13 +485,10 @@ START_TEST(keep_alive_reuses_one_connection_across_requests)
                 const char *method, *path, *body;
                 long status;
         } seq[] = {
-                { "GET", "/health", NULL, 200 },
-                { "GET", "/health", NULL, 200 },
+                { "GET", "/health", NULL, 200 },          { "GET", "/health", NULL, 200 },
                 { "PUT", "/balances/BTC", BALANCE, 201 }, /* suspended while it commits */
-                { "GET", "/balances/BTC", NULL, 200 },
-                { "GET", "/nope", NULL, 404 },
-                { "PUT", "/balances/BTC", "{", 400 },
-                { "DELETE", "/balances/BTC", NULL, 204 },
+                { "GET", "/balances/BTC", NULL, 200 },    { "GET", "/nope", NULL, 404 },
+                { "PUT", "/balances/BTC", "{", 400 },     { "DELETE", "/balances/BTC", NULL, 204 },
                 { "GET", "/health", NULL, 200 },
         };
         CURL *c = curl_easy_init();
@@ -495,11 +500,10 @@ START_TEST(keep_alive_reuses_one_connection_across_requests)
                 raw_do(c, seq[i].method, seq[i].path, seq[i].body, false, 10000, &r);
                 ck_assert_msg(r.rc == CURLE_OK, "%zu: %s", i, curl_easy_strerror(r.rc));
                 ck_assert_int_eq(r.status, seq[i].status);
-                ck_assert_msg(strcasestr(r.connection, "close") == NULL,
-                              "%zu %s %s: Connection:%s", i, seq[i].method, seq[i].path,
-                              r.connection);
-                ck_assert_msg(r.connects == (i == 0 ? 1 : 0), "%zu %s %s: %ld new connections",
-                              i, seq[i].method, seq[i].path, r.connects);
+                ck_assert_msg(strcasestr(r.connection, "close") == NULL, "%zu %s %s: Connection:%s",
+                              i, seq[i].method, seq[i].path, r.connection);
+                ck_assert_msg(r.connects == (i == 0 ? 1 : 0), "%zu %s %s: %ld new connections", i,
+                              seq[i].method, seq[i].path, r.connects);
                 raw_clear(&r);
         }
         curl_easy_cleanup(c);
@@ -661,8 +665,8 @@ START_TEST(shutdown_under_load_cuts_no_response_and_loses_no_acknowledged_write)
         for (int i = 0; i < LOAD_THREADS; i++)
                 pthread_join(t[i], NULL);
         for (int i = 0; i < LOAD_THREADS; i++) {
-                ck_assert_msg(l[i].bad == 0, "thread %d: %d bad responses, first %s", i,
-                              l[i].bad, l[i].bad_what);
+                ck_assert_msg(l[i].bad == 0, "thread %d: %d bad responses, first %s", i, l[i].bad,
+                              l[i].bad_what);
                 responses += l[i].responses;
                 created += l[i].ncreated;
                 stopped += l[i].no_response;
@@ -670,8 +674,8 @@ START_TEST(shutdown_under_load_cuts_no_response_and_loses_no_acknowledged_write)
                         char asset[32];
 
                         snprintf(asset, sizeof(asset), "L%d-%d", i, l[i].created[k]);
-                        ck_assert_msg(count_rows(h.db_path, asset) == 1,
-                                      "%s acknowledged but lost", asset);
+                        ck_assert_msg(count_rows(h.db_path, asset) == 1, "%s acknowledged but lost",
+                                      asset);
                 }
                 free(l[i].created);
         }

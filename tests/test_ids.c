@@ -47,17 +47,16 @@ static const struct valid_case {
         { "a%2F", 4, false, false },
         { "a\\b", 3, false, false },
         { "\xc3\xa9", 2, false, false }, /* é: letters are ASCII only */
-        { "abc def", 3, true, true },     /* only len bytes are read */
+        { "abc def", 3, true, true },    /* only len bytes are read */
 };
 
 START_TEST(id_and_symbol_rules_table)
 {
         const struct valid_case *c = &valid_cases[_i];
 
-        ck_assert_msg(id_valid(c->text, c->len) == c->id, "id \"%.*s\"",
-                      (int)c->len, c->text);
-        ck_assert_msg(symbol_valid(c->text, c->len) == c->symbol, "symbol \"%.*s\"",
-                      (int)c->len, c->text);
+        ck_assert_msg(id_valid(c->text, c->len) == c->id, "id \"%.*s\"", (int)c->len, c->text);
+        ck_assert_msg(symbol_valid(c->text, c->len) == c->symbol, "symbol \"%.*s\"", (int)c->len,
+                      c->text);
 }
 END_TEST
 
@@ -70,8 +69,7 @@ START_TEST(id_accepts_every_allowed_character_and_no_other)
 
                 ck_assert_msg(id_valid(&c, 1) == (alnum || strchr("._:-", ch) != NULL),
                               "id char %d", ch);
-                ck_assert_msg(symbol_valid(&c, 1) ==
-                                      (alnum || strchr("._/-", ch) != NULL),
+                ck_assert_msg(symbol_valid(&c, 1) == (alnum || strchr("._/-", ch) != NULL),
                               "symbol char %d", ch);
         }
 }
@@ -137,8 +135,8 @@ START_TEST(uuidv7_made_by_one_thread_are_unique_and_ascend)
                 id_uuidv7(ids[i]);
                 ck_assert(ids[i][14] == '7' && strchr("89ab", ids[i][19]) != NULL);
                 if (i > 0)
-                        ck_assert_msg(strcmp(ids[i - 1], ids[i]) < 0, "%s then %s",
-                                      ids[i - 1], ids[i]);
+                        ck_assert_msg(strcmp(ids[i - 1], ids[i]) < 0, "%s then %s", ids[i - 1],
+                                      ids[i]);
         }
 }
 END_TEST
@@ -186,14 +184,12 @@ START_TEST(uuidv7_made_by_several_threads_are_unique)
         pthread_t th[THREADS];
 
         for (int t = 0; t < THREADS; t++)
-                ck_assert_int_eq(pthread_create(&th[t], NULL, make_ids,
-                                                ids + t * PER_THREAD), 0);
+                ck_assert_int_eq(pthread_create(&th[t], NULL, make_ids, ids + t * PER_THREAD), 0);
         for (int t = 0; t < THREADS; t++)
                 ck_assert_int_eq(pthread_join(th[t], NULL), 0);
         for (int t = 0; t < THREADS; t++)
                 for (int i = 1; i < PER_THREAD; i++)
-                        ck_assert(strcmp(ids[t * PER_THREAD + i - 1],
-                                         ids[t * PER_THREAD + i]) < 0);
+                        ck_assert(strcmp(ids[t * PER_THREAD + i - 1], ids[t * PER_THREAD + i]) < 0);
         qsort(ids, THREADS * PER_THREAD, ID_UUID_BUFSZ, cmp_ids);
         for (int i = 1; i < THREADS * PER_THREAD; i++)
                 ck_assert_msg(strcmp(ids[i - 1], ids[i]) != 0, "duplicate %s", ids[i]);
@@ -214,8 +210,7 @@ START_TEST(uuidv7_after_fork_do_not_repeat_the_parents_random_bits)
         if (pid == 0) {
                 for (int i = 0; i < N; i++)
                         id_uuidv7(child[i]);
-                _exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child)
-                              ? 0 : 1);
+                _exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
         }
         for (int i = 0; i < N; i++)
                 id_uuidv7(parent[i]);
@@ -225,8 +220,8 @@ START_TEST(uuidv7_after_fork_do_not_repeat_the_parents_random_bits)
         close(fds[1]);
         for (int i = 0; i < N; i++)
                 for (int j = 0; j < N; j++) /* compare the random tails */
-                        ck_assert_msg(strcmp(parent[i] + 24, child[j] + 24) != 0,
-                                      "%s and %s", parent[i], child[j]);
+                        ck_assert_msg(strcmp(parent[i] + 24, child[j] + 24) != 0, "%s and %s",
+                                      parent[i], child[j]);
 }
 END_TEST
 
@@ -236,8 +231,7 @@ END_TEST
 static void
 b64url(const char *in, size_t n, char *out)
 {
-        static const char a[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         const unsigned char *p = (const unsigned char *)in;
         size_t o = 0;
 
@@ -326,11 +320,11 @@ static const struct plain_case {
         { "5:ab", 4, true },
         { "-9223372036854775808:x", 22, true },
         { "9223372036854775807:x", 21, true },
-        { "5ab", 3, false },                    /* no ':' */
-        { "abc:x", 5, false },                  /* key not a number */
-        { ":x", 2, false },                     /* empty key */
+        { "5ab", 3, false },   /* no ':' */
+        { "abc:x", 5, false }, /* key not a number */
+        { ":x", 2, false },    /* empty key */
         { "-:x", 3, false },
-        { "-0:x", 4, false },                   /* not canonical */
+        { "-0:x", 4, false }, /* not canonical */
         { "05:x", 4, false },
         { "+5:x", 4, false },
         { "5 :x", 4, false },
@@ -339,12 +333,12 @@ static const struct plain_case {
         { "9223372036854775808:x", 21, false }, /* past INT64_MAX */
         { "-9223372036854775809:x", 22, false },
         { "99999999999999999999:x", 22, false },
-        { "5:", 2, false },                     /* empty id */
+        { "5:", 2, false }, /* empty id */
         { "5:a b", 5, false },
         { "5:a\0b", 5, false },
         { "5\0:a", 4, false },
         { "5:\xc3\xa9", 4, false },
-        { "5:" CHARS_64 "x", 67, false },      /* id of 65 */
+        { "5:" CHARS_64 "x", 67, false }, /* id of 65 */
 };
 
 START_TEST(cursor_decode_checks_content_table)
@@ -354,8 +348,7 @@ START_TEST(cursor_decode_checks_content_table)
         int64_t key = SENTINEL;
 
         b64url(c->plain, c->len, cur);
-        ck_assert_msg(cursor_decode(cur, &key, id) == c->ok, "\"%.*s\"", (int)c->len,
-                      c->plain);
+        ck_assert_msg(cursor_decode(cur, &key, id) == c->ok, "\"%.*s\"", (int)c->len, c->plain);
         if (!c->ok) {
                 ck_assert_int_eq(key, SENTINEL);
                 ck_assert_str_eq(id, "unchanged");
@@ -365,18 +358,19 @@ END_TEST
 
 static const char *const bad_cursors[] = {
         "",
-        "NTphYg=",                               /* padding */
+        "NTphYg=", /* padding */
         "NTphYg==",
-        "NTph+g",                                /* standard alphabet */
+        "NTph+g", /* standard alphabet */
         "NTph/g",
         "NTph Yg",
-        "NTphYh",                                /* stray low bits */
-        "N",                                     /* impossible length */
+        "NTphYh", /* stray low bits */
+        "N",      /* impossible length */
         "NTphY",
         "NTphYg\n",
         "%4E%54",
         /* 116 valid characters: longer than any real cursor. */
-        "MDph" "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
+        "MDph"
+        "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
         "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh",
 };
 
@@ -385,8 +379,7 @@ START_TEST(cursor_decode_refuses_malformed_text_table)
         char id[CURSOR_ID_BUFSZ] = "unchanged";
         int64_t key = SENTINEL;
 
-        ck_assert_msg(!cursor_decode(bad_cursors[_i], &key, id), "\"%s\"",
-                      bad_cursors[_i]);
+        ck_assert_msg(!cursor_decode(bad_cursors[_i], &key, id), "\"%s\"", bad_cursors[_i]);
         ck_assert_int_eq(key, SENTINEL);
         ck_assert_str_eq(id, "unchanged");
 }
@@ -425,8 +418,7 @@ ids_suite(void)
         tcase_add_loop_test(cursor, cursor_round_trips_table, 0, N_ELEMS(cursor_cases));
         tcase_add_test(cursor, cursor_encodes_known_vectors);
         tcase_add_test(cursor, cursor_encode_refuses_invalid_ids);
-        tcase_add_loop_test(cursor, cursor_decode_checks_content_table, 0,
-                            N_ELEMS(plain_cases));
+        tcase_add_loop_test(cursor, cursor_decode_checks_content_table, 0, N_ELEMS(plain_cases));
         tcase_add_loop_test(cursor, cursor_decode_refuses_malformed_text_table, 0,
                             N_ELEMS(bad_cursors));
         tcase_add_test(cursor, cursor_decode_never_reads_past_an_unterminated_buffer);

@@ -74,8 +74,13 @@ END_TEST
 START_TEST(strings_are_escaped_and_parse_back_unchanged)
 {
         static const char *const cases[] = {
-                "plain", "", "quote\"back\\slash", "nl\ncr\rtab\t", "\x01\x1f ctl",
-                "caf\xc3\xa9 \xe2\x82\xac", "</script>",
+                "plain",
+                "",
+                "quote\"back\\slash",
+                "nl\ncr\rtab\t",
+                "\x01\x1f ctl",
+                "caf\xc3\xa9 \xe2\x82\xac",
+                "</script>",
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct jw w;

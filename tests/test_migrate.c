@@ -38,12 +38,12 @@ open_db(void)
                  base != NULL && base[0] != '\0' ? base : "/tmp");
         ck_assert_ptr_nonnull(mkdtemp(tmpdir));
         snprintf(dbpath, sizeof(dbpath), "%s/%s", tmpdir, DB_NAME);
-        ck_assert_int_eq(sqlite3_open_v2(dbpath, &db,
-                                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                         NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(
+                sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                SQLITE_OK);
         sqlite3_extended_result_codes(db, 1);
-        ck_assert_int_eq(sqlite3_exec(db, "PRAGMA foreign_keys = ON;"
+        ck_assert_int_eq(sqlite3_exec(db,
+                                      "PRAGMA foreign_keys = ON;"
                                       " PRAGMA journal_mode = WAL;",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
@@ -89,8 +89,8 @@ query_int(const char *sql)
         sqlite3_stmt *st = NULL;
         long long v;
 
-        ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                      "%s: %s", sql, sqlite3_errmsg(db));
+        ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
+                      sqlite3_errmsg(db));
         ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: no row", sql);
         v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
@@ -102,9 +102,8 @@ migrate_all(void)
 {
         int applied = -1;
 
-        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded,
-                                    migrations_embedded_count, &applied, err,
-                                    sizeof(err)) == 0,
+        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                    &applied, err, sizeof(err)) == 0,
                       "%s", err);
         ck_assert_int_eq(applied, (int)migrations_embedded_count);
 }
@@ -116,9 +115,9 @@ migrate_first(void)
 {
         int applied = -1;
 
-        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, 1, &applied, err,
-                                    sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(
+                migrate_apply(db, dbpath, migrations_embedded, 1, &applied, err, sizeof(err)) == 0,
+                "%s", err);
         ck_assert_int_eq(applied, 1);
 }
 
@@ -155,8 +154,9 @@ set_fake_second(const char *name, const char *sql)
 {
         ck_assert_int_ge(migrations_embedded_count, 1);
         fake[0] = migrations_embedded[0];
-        fake[1] = (struct migration){.version = migrations_embedded[0].version + 1,
-                                     .name = name, .sql = sql};
+        fake[1] = (struct migration){ .version = migrations_embedded[0].version + 1,
+                                      .name = name,
+                                      .sql = sql };
 }
 
 /* --- the runner --- */
@@ -203,9 +203,8 @@ START_TEST(rerun_applies_nothing_and_writes_no_backup)
         migrate_all();
         exec_ok("INSERT INTO positions (symbol, quantity, avg_entry_price,"
                 " last_updated) VALUES ('BTCEUR', 1, 5, 1)");
-        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded,
-                                    migrations_embedded_count, &applied, err,
-                                    sizeof(err)) == 0,
+        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                    &applied, err, sizeof(err)) == 0,
                       "%s", err);
         ck_assert_int_eq(applied, 0);
         ck_assert_int_eq(query_int("SELECT count(*) FROM schema_version"),
@@ -217,9 +216,9 @@ END_TEST
 START_TEST(database_without_schema_version_is_at_version_0)
 {
         ck_assert_int_eq(migrate_current_version(db), 0);
-        ck_assert_int_eq(migrate_check(db, migrations_embedded,
-                                       migrations_embedded_count, err, sizeof(err)),
-                         0);
+        ck_assert_int_eq(
+                migrate_check(db, migrations_embedded, migrations_embedded_count, err, sizeof(err)),
+                0);
 }
 END_TEST
 
@@ -229,16 +228,16 @@ START_TEST(changed_migration_is_refused_naming_it)
 
         migrate_all();
         exec_ok("UPDATE schema_version SET checksum = 'deadbeef' WHERE version = 1");
-        ck_assert_int_eq(migrate_check(db, migrations_embedded,
-                                       migrations_embedded_count, err, sizeof(err)),
-                         -1);
+        ck_assert_int_eq(
+                migrate_check(db, migrations_embedded, migrations_embedded_count, err, sizeof(err)),
+                -1);
         ck_assert_msg(strstr(err, "migration 001_init was changed after it was"
-                                  " applied") != NULL, "%s", err);
+                                  " applied") != NULL,
+                      "%s", err);
         ck_assert_msg(strstr(err, "deadbeef") != NULL, "%s", err);
         err[0] = '\0';
-        ck_assert_int_eq(migrate_apply(db, dbpath, migrations_embedded,
-                                       migrations_embedded_count, &applied, err,
-                                       sizeof(err)),
+        ck_assert_int_eq(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                       &applied, err, sizeof(err)),
                          -1);
         ck_assert_msg(strstr(err, "001_init") != NULL, "%s", err);
         ck_assert_int_eq(applied, -7);
@@ -252,12 +251,12 @@ START_TEST(newer_database_is_refused)
 
         migrate_all();
         exec_ok("INSERT INTO schema_version VALUES (999, '999_future', 'x', 0)");
-        snprintf(want, sizeof(want), "database schema version 999 is newer than"
+        snprintf(want, sizeof(want),
+                 "database schema version 999 is newer than"
                  " this binary knows (latest %d): run a newer tradestore",
                  migrations_embedded[migrations_embedded_count - 1].version);
-        ck_assert_int_eq(migrate_apply(db, dbpath, migrations_embedded,
-                                       migrations_embedded_count, &applied, err,
-                                       sizeof(err)),
+        ck_assert_int_eq(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                       &applied, err, sizeof(err)),
                          -1);
         ck_assert_str_eq(err, want);
         ck_assert_int_eq(applied, -7);
@@ -274,12 +273,15 @@ START_TEST(pending_migration_older_than_an_applied_one_is_refused)
         set_fake_second("002_middle", "CREATE TABLE middle (x INTEGER);");
         three[0] = fake[0];
         three[1] = fake[1];
-        three[2] = (struct migration){.version = 3, .name = "003_last",
-                                      .sql = "CREATE TABLE last (x INTEGER);"};
+        three[2] = (struct migration){ .version = 3,
+                                       .name = "003_last",
+                                       .sql = "CREATE TABLE last (x INTEGER);" };
         migrate_first();
         sha256_hex(three[2].sql, strlen(three[2].sql), sum);
-        snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES"
-                 " (3, '003_last', '%s', 0)", sum);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_version VALUES"
+                 " (3, '003_last', '%s', 0)",
+                 sum);
         exec_ok(sql);
         ck_assert_int_eq(migrate_check(db, three, 3, err, sizeof(err)), -1);
         ck_assert_msg(strstr(err, "migration 002_middle is pending but the"
@@ -295,8 +297,9 @@ START_TEST(applied_version_unknown_to_the_binary_is_refused)
         migrate_first();
         exec_ok("INSERT INTO schema_version VALUES (2, '002_gone', 'x', 0)");
         gap[0] = migrations_embedded[0];
-        gap[1] = (struct migration){.version = 3, .name = "003_next",
-                                    .sql = "CREATE TABLE next (x INTEGER);"};
+        gap[1] = (struct migration){ .version = 3,
+                                     .name = "003_next",
+                                     .sql = "CREATE TABLE next (x INTEGER);" };
         ck_assert_int_eq(migrate_check(db, gap, 2, err, sizeof(err)), -1);
         ck_assert_str_eq(err, "database has schema version 2 (002_gone) that this"
                               " binary does not know: run the tradestore that"
@@ -310,9 +313,7 @@ START_TEST(failing_migration_is_rolled_back_and_earlier_ones_stay)
 
         set_fake_second("002_bad", "CREATE TABLE partial (x INTEGER);"
                                    " INSERT INTO no_such_table VALUES (1);");
-        ck_assert_int_eq(migrate_apply(db, dbpath, fake, 2, &applied, err,
-                                       sizeof(err)),
-                         -1);
+        ck_assert_int_eq(migrate_apply(db, dbpath, fake, 2, &applied, err, sizeof(err)), -1);
         ck_assert_msg(strstr(err, "002_bad") != NULL, "%s", err);
         ck_assert_msg(strstr(err, "no such table: no_such_table") != NULL, "%s", err);
         ck_assert_int_eq(applied, -7);
@@ -330,16 +331,12 @@ END_TEST
 START_TEST(migration_that_commits_itself_is_refused)
 {
         static const struct migration rogue[] = {
-                {.version = 1, .name = "001_rogue",
-                 .sql = "CREATE TABLE a (x INTEGER); COMMIT;"},
+                { .version = 1, .name = "001_rogue", .sql = "CREATE TABLE a (x INTEGER); COMMIT;" },
         };
         int applied = -7;
 
-        ck_assert_int_eq(migrate_apply(db, dbpath, rogue, 1, &applied, err,
-                                       sizeof(err)),
-                         -1);
-        ck_assert_msg(strstr(err, "001_rogue ended the runner's transaction") != NULL,
-                      "%s", err);
+        ck_assert_int_eq(migrate_apply(db, dbpath, rogue, 1, &applied, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "001_rogue ended the runner's transaction") != NULL, "%s", err);
         ck_assert_int_eq(migrate_current_version(db), 0);
 }
 END_TEST
@@ -357,8 +354,8 @@ START_TEST(backup_is_written_before_migrating_a_database_with_data)
                 " source_bid_price, source_ask_price, created_at, updated_at)"
                 " VALUES ('q1', 'BTCUSDT', 'BTCEUR', 100, 101, 1, 1)");
         set_fake_second("002_extra", "CREATE TABLE extra (x INTEGER);");
-        ck_assert_msg(migrate_apply(db, dbpath, fake, 2, &applied, err,
-                                    sizeof(err)) == 0, "%s", err);
+        ck_assert_msg(migrate_apply(db, dbpath, fake, 2, &applied, err, sizeof(err)) == 0, "%s",
+                      err);
         ck_assert_int_eq(applied, 1);
         ck_assert_int_eq(count_backups(name, sizeof(name)), 1);
         /* t.db.pre-002-YYYYmmddTHHMMSSZ.bak */
@@ -368,8 +365,7 @@ START_TEST(backup_is_written_before_migrating_a_database_with_data)
         ck_assert_int_eq(name[13 + 15], 'Z');
 
         snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-        ck_assert_int_eq(sqlite3_open_v2(path, &copy, SQLITE_OPEN_READONLY, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(path, &copy, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
         ck_assert_int_eq(sqlite3_prepare_v2(copy,
                                             "SELECT (SELECT count(*) FROM quotes),"
                                             " (SELECT max(version) FROM schema_version),"
@@ -392,9 +388,9 @@ START_TEST(backup_is_written_for_unversioned_database_with_rows)
         int applied = -1;
 
         exec_ok("CREATE TABLE legacy (x INTEGER); INSERT INTO legacy VALUES (1);");
-        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded,
-                                    migrations_embedded_count, &applied, err,
-                                    sizeof(err)) == 0, "%s", err);
+        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                    &applied, err, sizeof(err)) == 0,
+                      "%s", err);
         ck_assert_int_eq(count_backups(name, sizeof(name)), 1);
         ck_assert_msg(strncmp(name, BACKUP_PREFIX "001-", 13) == 0, "%s", name);
 }
@@ -410,8 +406,7 @@ START_TEST(no_backup_for_a_fresh_or_empty_database)
         /* nor without a path, even when there is data */
         exec_ok("INSERT INTO empty_legacy VALUES (1);");
         set_fake_second("002_extra", "CREATE TABLE extra (x INTEGER);");
-        ck_assert_msg(migrate_apply(db, NULL, fake, 2, &applied, err,
-                                    sizeof(err)) == 0, "%s", err);
+        ck_assert_msg(migrate_apply(db, NULL, fake, 2, &applied, err, sizeof(err)) == 0, "%s", err);
         ck_assert_int_eq(applied, 1);
         ck_assert_int_eq(count_backups(NULL, 0), 0);
 }
@@ -445,14 +440,14 @@ START_TEST(status_lists_applied_pending_and_unknown_versions)
         migrate_first();
         exec_ok("INSERT INTO schema_version VALUES (999, '999_future', 'x', 0)");
         text = status_text(fake, 2);
-        ck_assert_int_eq(sscanf(text, "001_init  applied %4u-%2u-%2uT%2u:%2u:%2u%c",
-                                &y, &mo, &d, &h, &mi, &s, &z),
+        ck_assert_int_eq(sscanf(text, "001_init  applied %4u-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d,
+                                &h, &mi, &s, &z),
                          7);
         ck_assert_int_eq(z, 'Z');
         ck_assert_msg(strstr(text, "\n002_next  pending\n") != NULL, "%s", text);
         ck_assert_msg(strstr(text, "\n999_future  applied 1970-01-01T00:00:00Z"
-                                   "  UNKNOWN to this binary (version 999)\n")
-                              != NULL, "%s", text);
+                                   "  UNKNOWN to this binary (version 999)\n") != NULL,
+                      "%s", text);
         free(text);
 }
 END_TEST
@@ -500,171 +495,147 @@ struct row_case {
         int want; /* extended result code */
 };
 
-#define ORDER_COLS "INSERT INTO orders (order_id, quote_id, symbol, side, type," \
-                   " quantity, price, status, filled_quantity, created_at," \
-                   " updated_at) VALUES "
-#define FILL_COLS "INSERT INTO fills (fill_id, order_id, symbol, side, price," \
-                  " quantity, executed_at, trade_id, is_maker, commission," \
-                  " created_at) VALUES "
-#define QUOTE_COLS "INSERT INTO quotes (quote_id, symbol_src, symbol_dst," \
-                   " bid_price, bid_qty, source_bid_price, source_ask_price," \
-                   " status, created_at, updated_at) VALUES "
-#define POS_COLS "INSERT INTO positions (symbol, quantity, avg_entry_price," \
-                 " realized_pnl, mark_price, last_updated) VALUES "
-#define BAL_COLS "INSERT INTO account_balances (asset, available, locked, total," \
-                 " updated_at) VALUES "
-#define OUT_COLS "INSERT INTO outbox (event_id, event_type, aggregate_id," \
-                 " payload, status, retry_count, created_at) VALUES "
+#define ORDER_COLS                                                                                 \
+        "INSERT INTO orders (order_id, quote_id, symbol, side, type,"                              \
+        " quantity, price, status, filled_quantity, created_at,"                                   \
+        " updated_at) VALUES "
+#define FILL_COLS                                                                                  \
+        "INSERT INTO fills (fill_id, order_id, symbol, side, price,"                               \
+        " quantity, executed_at, trade_id, is_maker, commission,"                                  \
+        " created_at) VALUES "
+#define QUOTE_COLS                                                                                 \
+        "INSERT INTO quotes (quote_id, symbol_src, symbol_dst,"                                    \
+        " bid_price, bid_qty, source_bid_price, source_ask_price,"                                 \
+        " status, created_at, updated_at) VALUES "
+#define POS_COLS                                                                                   \
+        "INSERT INTO positions (symbol, quantity, avg_entry_price,"                                \
+        " realized_pnl, mark_price, last_updated) VALUES "
+#define BAL_COLS                                                                                   \
+        "INSERT INTO account_balances (asset, available, locked, total,"                           \
+        " updated_at) VALUES "
+#define OUT_COLS                                                                                   \
+        "INSERT INTO outbox (event_id, event_type, aggregate_id,"                                  \
+        " payload, status, retry_count, created_at) VALUES "
 
 static const struct row_case good_rows[] = {
-        {"market order without a price",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'sell', 'market', 5, NULL, 'pending', 0, 1, 1)",
-         SQLITE_OK},
-        {"limit_maker order filled exactly to its quantity",
-         ORDER_COLS "('o2', 'q1', 'BTCEUR', 'buy', 'limit_maker', 5, 9, 'filled', 5, 1, 1)",
-         SQLITE_OK},
-        {"fill with a negative commission (rebate) and is_maker 0",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, 't2', 0, -3, 1)",
-         SQLITE_OK},
-        {"two fills of an order without trade_id",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1);"
-         FILL_COLS "('f3', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1)",
-         SQLITE_OK},
-        {"quote without bid or ask",
-         QUOTE_COLS "('q2', 'A', 'B', NULL, NULL, 1, 2, 'used', 1, 1)",
-         SQLITE_OK},
-        {"short position with negative realized pnl",
-         POS_COLS "('ETHEUR', -7, 20, -500, 21, 1)",
-         SQLITE_OK},
-        {"flat position",
-         POS_COLS "('XRPEUR', 0, 0, 10, NULL, 1)",
-         SQLITE_OK},
-        {"balance of zero",
-         BAL_COLS "('USD', 0, 0, 0, 1)",
-         SQLITE_OK},
-        {"dead outbox event with retries",
-         OUT_COLS "('e2', 't', 'a', '{}', 'dead', 10, 1)",
-         SQLITE_OK},
-        {"fill_notional beyond int64",
-         "UPDATE orders SET fill_notional = '123456789012345678901234567890'"
-         " WHERE order_id = 'o1'",
-         SQLITE_OK},
+        { "market order without a price",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'sell', 'market', 5, NULL, 'pending', 0, 1, 1)",
+          SQLITE_OK },
+        { "limit_maker order filled exactly to its quantity",
+          ORDER_COLS "('o2', 'q1', 'BTCEUR', 'buy', 'limit_maker', 5, 9, 'filled', 5, 1, 1)",
+          SQLITE_OK },
+        { "fill with a negative commission (rebate) and is_maker 0",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, 't2', 0, -3, 1)", SQLITE_OK },
+        { "two fills of an order without trade_id",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1);" FILL_COLS
+                    "('f3', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1)",
+          SQLITE_OK },
+        { "quote without bid or ask", QUOTE_COLS "('q2', 'A', 'B', NULL, NULL, 1, 2, 'used', 1, 1)",
+          SQLITE_OK },
+        { "short position with negative realized pnl", POS_COLS "('ETHEUR', -7, 20, -500, 21, 1)",
+          SQLITE_OK },
+        { "flat position", POS_COLS "('XRPEUR', 0, 0, 10, NULL, 1)", SQLITE_OK },
+        { "balance of zero", BAL_COLS "('USD', 0, 0, 0, 1)", SQLITE_OK },
+        { "dead outbox event with retries", OUT_COLS "('e2', 't', 'a', '{}', 'dead', 10, 1)",
+          SQLITE_OK },
+        { "fill_notional beyond int64",
+          "UPDATE orders SET fill_notional = '123456789012345678901234567890'"
+          " WHERE order_id = 'o1'",
+          SQLITE_OK },
 };
 
 static const struct row_case bad_rows[] = {
-        {"order with negative quantity",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', -1, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order with zero quantity",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 0, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order with unknown side",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'hold', 'limit', 1, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order with unknown type",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'stop', 1, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order with unknown status",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, 100, 'done', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"market order with a price",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'market', 1, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"limit order without a price",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, NULL, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order with zero price",
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, 0, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"filled_quantity above quantity",
-         "UPDATE orders SET filled_quantity = 1001 WHERE order_id = 'o1'",
-         SQLITE_CONSTRAINT_CHECK},
-        {"negative filled_quantity",
-         "UPDATE orders SET filled_quantity = -1 WHERE order_id = 'o1'",
-         SQLITE_CONSTRAINT_CHECK},
-        {"fill_notional that is not a decimal integer",
-         "UPDATE orders SET fill_notional = '1.5' WHERE order_id = 'o1'",
-         SQLITE_CONSTRAINT_CHECK},
-        {"empty fill_notional",
-         "UPDATE orders SET fill_notional = '' WHERE order_id = 'o1'",
-         SQLITE_CONSTRAINT_CHECK},
-        {"order for an unknown quote",
-         ORDER_COLS "('o2', 'nope', 'BTCEUR', 'buy', 'limit', 1, 100, 'pending', 0, 1, 1)",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
-        {"deleting a quote that an order references",
-         "DELETE FROM quotes WHERE quote_id = 'q1'",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
-        {"external_order_id used twice",
-         "UPDATE orders SET external_order_id = 'x' WHERE order_id = 'o1';"
-         ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'market', 1, NULL, 'pending', 0, 1, 1);"
-         "UPDATE orders SET external_order_id = 'x' WHERE order_id = 'o2'",
-         SQLITE_CONSTRAINT_UNIQUE},
-        {"fill for an unknown order",
-         FILL_COLS "('f2', 'nope', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1)",
-         SQLITE_CONSTRAINT_FOREIGNKEY},
-        {"fill with negative quantity",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, -1, 1, NULL, 1, 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"fill with zero price",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 0, 1, 1, NULL, 1, 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"fill with unknown side",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'long', 100, 1, 1, NULL, 1, 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"fill with is_maker 2",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 2, 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"second fill of an order with the same trade_id",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, 't1', 1, 0, 1)",
-         SQLITE_CONSTRAINT_UNIQUE},
-        {"REAL price in an INTEGER column",
-         FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100.5, 1, 1, NULL, 1, 0, 1)",
-         SQLITE_CONSTRAINT_DATATYPE},
-        {"quote with unknown status",
-         QUOTE_COLS "('q2', 'A', 'B', 1, 1, 1, 2, 'open', 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"quote with zero source price",
-         QUOTE_COLS "('q2', 'A', 'B', 1, 1, 0, 2, 'active', 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"quote with negative bid_qty",
-         QUOTE_COLS "('q2', 'A', 'B', 1, -1, 1, 2, 'active', 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"quote with zero bid_price",
-         QUOTE_COLS "('q2', 'A', 'B', 0, 1, 1, 2, 'active', 1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"quote without symbol_dst",
-         QUOTE_COLS "('q2', 'A', NULL, 1, 1, 1, 2, 'active', 1, 1)",
-         SQLITE_CONSTRAINT_NOTNULL},
-        {"balance whose total is not available + locked",
-         BAL_COLS "('USD', 5, 3, 9, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"negative available balance",
-         BAL_COLS "('USD', -1, 3, 2, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"negative locked balance",
-         BAL_COLS "('USD', 3, -1, 2, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"flat position with an entry price",
-         POS_COLS "('ETHEUR', 0, 5, 0, NULL, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"negative avg_entry_price",
-         POS_COLS "('ETHEUR', 1, -5, 0, NULL, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"zero mark_price",
-         POS_COLS "('ETHEUR', 1, 5, 0, 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"outbox payload that is not JSON",
-         OUT_COLS "('e2', 't', 'a', '{oops', 'pending', 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"outbox event with unknown status",
-         OUT_COLS "('e2', 't', 'a', '{}', 'done', 0, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"outbox event with negative retry_count",
-         OUT_COLS "('e2', 't', 'a', '{}', 'failed', -1, 1)",
-         SQLITE_CONSTRAINT_CHECK},
-        {"outbox event_id used twice",
-         OUT_COLS "('e1', 't', 'a', '{}', 'pending', 0, 1)",
-         SQLITE_CONSTRAINT_UNIQUE},
+        { "order with negative quantity",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', -1, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order with zero quantity",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 0, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order with unknown side",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'hold', 'limit', 1, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order with unknown type",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'stop', 1, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order with unknown status",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, 100, 'done', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "market order with a price",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'market', 1, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "limit order without a price",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, NULL, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order with zero price",
+          ORDER_COLS "('o2', NULL, 'BTCEUR', 'buy', 'limit', 1, 0, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "filled_quantity above quantity",
+          "UPDATE orders SET filled_quantity = 1001 WHERE order_id = 'o1'",
+          SQLITE_CONSTRAINT_CHECK },
+        { "negative filled_quantity",
+          "UPDATE orders SET filled_quantity = -1 WHERE order_id = 'o1'", SQLITE_CONSTRAINT_CHECK },
+        { "fill_notional that is not a decimal integer",
+          "UPDATE orders SET fill_notional = '1.5' WHERE order_id = 'o1'",
+          SQLITE_CONSTRAINT_CHECK },
+        { "empty fill_notional", "UPDATE orders SET fill_notional = '' WHERE order_id = 'o1'",
+          SQLITE_CONSTRAINT_CHECK },
+        { "order for an unknown quote",
+          ORDER_COLS "('o2', 'nope', 'BTCEUR', 'buy', 'limit', 1, 100, 'pending', 0, 1, 1)",
+          SQLITE_CONSTRAINT_FOREIGNKEY },
+        { "deleting a quote that an order references", "DELETE FROM quotes WHERE quote_id = 'q1'",
+          SQLITE_CONSTRAINT_FOREIGNKEY },
+        { "external_order_id used twice",
+          "UPDATE orders SET external_order_id = 'x' WHERE order_id = 'o1';" ORDER_COLS
+          "('o2', NULL, 'BTCEUR', 'buy', 'market', 1, NULL, 'pending', 0, 1, 1);"
+          "UPDATE orders SET external_order_id = 'x' WHERE order_id = 'o2'",
+          SQLITE_CONSTRAINT_UNIQUE },
+        { "fill for an unknown order",
+          FILL_COLS "('f2', 'nope', 'BTCEUR', 'buy', 100, 1, 1, NULL, 1, 0, 1)",
+          SQLITE_CONSTRAINT_FOREIGNKEY },
+        { "fill with negative quantity",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, -1, 1, NULL, 1, 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "fill with zero price", FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 0, 1, 1, NULL, 1, 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "fill with unknown side",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'long', 100, 1, 1, NULL, 1, 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "fill with is_maker 2",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, NULL, 2, 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "second fill of an order with the same trade_id",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100, 1, 1, 't1', 1, 0, 1)",
+          SQLITE_CONSTRAINT_UNIQUE },
+        { "REAL price in an INTEGER column",
+          FILL_COLS "('f2', 'o1', 'BTCEUR', 'buy', 100.5, 1, 1, NULL, 1, 0, 1)",
+          SQLITE_CONSTRAINT_DATATYPE },
+        { "quote with unknown status", QUOTE_COLS "('q2', 'A', 'B', 1, 1, 1, 2, 'open', 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "quote with zero source price", QUOTE_COLS "('q2', 'A', 'B', 1, 1, 0, 2, 'active', 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "quote with negative bid_qty", QUOTE_COLS "('q2', 'A', 'B', 1, -1, 1, 2, 'active', 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "quote with zero bid_price", QUOTE_COLS "('q2', 'A', 'B', 0, 1, 1, 2, 'active', 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "quote without symbol_dst", QUOTE_COLS "('q2', 'A', NULL, 1, 1, 1, 2, 'active', 1, 1)",
+          SQLITE_CONSTRAINT_NOTNULL },
+        { "balance whose total is not available + locked", BAL_COLS "('USD', 5, 3, 9, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "negative available balance", BAL_COLS "('USD', -1, 3, 2, 1)", SQLITE_CONSTRAINT_CHECK },
+        { "negative locked balance", BAL_COLS "('USD', 3, -1, 2, 1)", SQLITE_CONSTRAINT_CHECK },
+        { "flat position with an entry price", POS_COLS "('ETHEUR', 0, 5, 0, NULL, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "negative avg_entry_price", POS_COLS "('ETHEUR', 1, -5, 0, NULL, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "zero mark_price", POS_COLS "('ETHEUR', 1, 5, 0, 0, 1)", SQLITE_CONSTRAINT_CHECK },
+        { "outbox payload that is not JSON", OUT_COLS "('e2', 't', 'a', '{oops', 'pending', 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "outbox event with unknown status", OUT_COLS "('e2', 't', 'a', '{}', 'done', 0, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "outbox event with negative retry_count",
+          OUT_COLS "('e2', 't', 'a', '{}', 'failed', -1, 1)", SQLITE_CONSTRAINT_CHECK },
+        { "outbox event_id used twice", OUT_COLS "('e1', 't', 'a', '{}', 'pending', 0, 1)",
+          SQLITE_CONSTRAINT_UNIQUE },
 };
 
 static void
@@ -675,8 +646,8 @@ check_row_case(const struct row_case *c)
 
         if (rc != SQLITE_OK)
                 rc = sqlite3_extended_errcode(db);
-        ck_assert_msg(rc == c->want, "%s: got %d (%s), want %d", c->what, rc,
-                      msg ? msg : "ok", c->want);
+        ck_assert_msg(rc == c->want, "%s: got %d (%s), want %d", c->what, rc, msg ? msg : "ok",
+                      c->want);
         sqlite3_free(msg);
 }
 
@@ -698,64 +669,57 @@ struct plan_case {
 };
 
 static const struct plan_case list_queries[] = {
-        {"orders by symbol, newest first",
-         "SELECT order_id FROM orders WHERE symbol = ?1"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"orders by symbol after a cursor",
-         "SELECT order_id FROM orders WHERE symbol = ?1 AND (created_at, order_id) < (?2, ?3)"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"orders by status",
-         "SELECT order_id FROM orders WHERE status = ?1"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"orders by quote",
-         "SELECT order_id FROM orders WHERE quote_id = ?1"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"orders by external_order_id",
-         "SELECT order_id FROM orders WHERE external_order_id = ?1"},
-        {"orders created in a range",
-         "SELECT order_id FROM orders WHERE created_at > ?1 AND created_at < ?2"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"all orders after a cursor",
-         "SELECT order_id FROM orders WHERE (created_at, order_id) < (?1, ?2)"
-         " ORDER BY created_at DESC, order_id DESC LIMIT 100"},
-        {"active quotes not expired",
-         "SELECT quote_id FROM quotes WHERE status = 'active'"
-         " AND (expires_at IS NULL OR expires_at > ?1)"
-         " ORDER BY created_at DESC, quote_id DESC LIMIT 100"},
-        {"quotes by symbol_dst and status",
-         "SELECT quote_id FROM quotes WHERE symbol_dst = ?1 AND status = ?2"
-         " ORDER BY created_at DESC, quote_id DESC LIMIT 100"},
-        {"quotes by symbol_src and status",
-         "SELECT quote_id FROM quotes WHERE symbol_src = ?1 AND status = ?2"
-         " ORDER BY created_at DESC, quote_id DESC LIMIT 100"},
-        {"all quotes after a cursor",
-         "SELECT quote_id FROM quotes WHERE (created_at, quote_id) < (?1, ?2)"
-         " ORDER BY created_at DESC, quote_id DESC LIMIT 100"},
-        {"fills of an order",
-         "SELECT fill_id FROM fills WHERE order_id = ?1"
-         " ORDER BY executed_at DESC, fill_id DESC LIMIT 100"},
-        {"fills by symbol",
-         "SELECT fill_id FROM fills WHERE symbol = ?1"
-         " ORDER BY executed_at DESC, fill_id DESC LIMIT 100"},
-        {"all fills after a cursor",
-         "SELECT fill_id FROM fills WHERE (executed_at, fill_id) < (?1, ?2)"
-         " ORDER BY executed_at DESC, fill_id DESC LIMIT 100"},
-        {"fill by trade_id of an order",
-         "SELECT fill_id FROM fills WHERE order_id = ?1 AND trade_id = ?2"},
-        {"outbox by status",
-         "SELECT event_id FROM outbox WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT 100"},
-        {"outbox by aggregate",
-         "SELECT event_id FROM outbox WHERE aggregate_id = ?1 ORDER BY seq LIMIT 100"},
-        {"outbox by event_type",
-         "SELECT event_id FROM outbox WHERE event_type = ?1 ORDER BY seq LIMIT 100"},
-        {"all outbox events after a cursor",
-         "SELECT event_id FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 100"},
-        {"quote retention",
-         "DELETE FROM quotes WHERE status IN ('expired', 'cancelled') AND updated_at < ?1"},
-        {"fill retention",
-         "DELETE FROM fills WHERE created_at < ?1"},
-        {"outbox retention",
-         "DELETE FROM outbox WHERE status = 'processed' AND processed_at < ?1"},
+        { "orders by symbol, newest first", "SELECT order_id FROM orders WHERE symbol = ?1"
+                                            " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "orders by symbol after a cursor",
+          "SELECT order_id FROM orders WHERE symbol = ?1 AND (created_at, order_id) < (?2, ?3)"
+          " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "orders by status", "SELECT order_id FROM orders WHERE status = ?1"
+                              " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "orders by quote", "SELECT order_id FROM orders WHERE quote_id = ?1"
+                             " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "orders by external_order_id",
+          "SELECT order_id FROM orders WHERE external_order_id = ?1" },
+        { "orders created in a range",
+          "SELECT order_id FROM orders WHERE created_at > ?1 AND created_at < ?2"
+          " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "all orders after a cursor",
+          "SELECT order_id FROM orders WHERE (created_at, order_id) < (?1, ?2)"
+          " ORDER BY created_at DESC, order_id DESC LIMIT 100" },
+        { "active quotes not expired", "SELECT quote_id FROM quotes WHERE status = 'active'"
+                                       " AND (expires_at IS NULL OR expires_at > ?1)"
+                                       " ORDER BY created_at DESC, quote_id DESC LIMIT 100" },
+        { "quotes by symbol_dst and status",
+          "SELECT quote_id FROM quotes WHERE symbol_dst = ?1 AND status = ?2"
+          " ORDER BY created_at DESC, quote_id DESC LIMIT 100" },
+        { "quotes by symbol_src and status",
+          "SELECT quote_id FROM quotes WHERE symbol_src = ?1 AND status = ?2"
+          " ORDER BY created_at DESC, quote_id DESC LIMIT 100" },
+        { "all quotes after a cursor",
+          "SELECT quote_id FROM quotes WHERE (created_at, quote_id) < (?1, ?2)"
+          " ORDER BY created_at DESC, quote_id DESC LIMIT 100" },
+        { "fills of an order", "SELECT fill_id FROM fills WHERE order_id = ?1"
+                               " ORDER BY executed_at DESC, fill_id DESC LIMIT 100" },
+        { "fills by symbol", "SELECT fill_id FROM fills WHERE symbol = ?1"
+                             " ORDER BY executed_at DESC, fill_id DESC LIMIT 100" },
+        { "all fills after a cursor",
+          "SELECT fill_id FROM fills WHERE (executed_at, fill_id) < (?1, ?2)"
+          " ORDER BY executed_at DESC, fill_id DESC LIMIT 100" },
+        { "fill by trade_id of an order",
+          "SELECT fill_id FROM fills WHERE order_id = ?1 AND trade_id = ?2" },
+        { "outbox by status",
+          "SELECT event_id FROM outbox WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT 100" },
+        { "outbox by aggregate",
+          "SELECT event_id FROM outbox WHERE aggregate_id = ?1 ORDER BY seq LIMIT 100" },
+        { "outbox by event_type",
+          "SELECT event_id FROM outbox WHERE event_type = ?1 ORDER BY seq LIMIT 100" },
+        { "all outbox events after a cursor",
+          "SELECT event_id FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 100" },
+        { "quote retention",
+          "DELETE FROM quotes WHERE status IN ('expired', 'cancelled') AND updated_at < ?1" },
+        { "fill retention", "DELETE FROM fills WHERE created_at < ?1" },
+        { "outbox retention",
+          "DELETE FROM outbox WHERE status = 'processed' AND processed_at < ?1" },
 };
 
 START_TEST(list_queries_use_an_index_not_a_scan)
@@ -766,18 +730,16 @@ START_TEST(list_queries_use_an_index_not_a_scan)
         int rows = 0;
 
         snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", c->sql);
-        ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                      "%s: %s", c->what, sqlite3_errmsg(db));
+        ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", c->what,
+                      sqlite3_errmsg(db));
         while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *detail = (const char *)sqlite3_column_text(st, 3);
 
                 /* Every query here filters, so every step must SEARCH an
                  * index: a "SCAN t USING INDEX i" would walk a whole index
                  * and test the filter row by row. */
-                ck_assert_msg(strncmp(detail, "SEARCH ", 7) == 0, "%s: %s",
-                              c->what, detail);
-                ck_assert_msg(strstr(detail, " USING ") != NULL, "%s: %s",
-                              c->what, detail);
+                ck_assert_msg(strncmp(detail, "SEARCH ", 7) == 0, "%s: %s", c->what, detail);
+                ck_assert_msg(strstr(detail, " USING ") != NULL, "%s: %s", c->what, detail);
                 rows++;
         }
         sqlite3_finalize(st);
@@ -795,24 +757,22 @@ struct sha_case {
 };
 
 static const struct sha_case sha_cases[] = {
-        {"empty message", "", 0,
-         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-        {"abc", "abc", 3,
-         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-        {"448-bit message",
-         "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
-         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-        {"one million a", NULL, 1000000,
-         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+        { "empty message", "", 0,
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "abc", "abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "448-bit message", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+        { "one million a", NULL, 1000000,
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0" },
         /* lengths around the padding boundaries of a 64-byte block */
-        {"55 a", NULL, 55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
-        {"56 a", NULL, 56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
-        {"57 a", NULL, 57, "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6"},
-        {"63 a", NULL, 63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
-        {"64 a", NULL, 64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
-        {"65 a", NULL, 65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
-        {"119 a", NULL, 119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
-        {"120 a", NULL, 120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+        { "55 a", NULL, 55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318" },
+        { "56 a", NULL, 56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a" },
+        { "57 a", NULL, 57, "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6" },
+        { "63 a", NULL, 63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34" },
+        { "64 a", NULL, 64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb" },
+        { "65 a", NULL, 65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0" },
+        { "119 a", NULL, 119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb" },
+        { "120 a", NULL, 120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c" },
 };
 
 START_TEST(sha256_matches_known_digests)

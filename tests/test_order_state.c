@@ -19,13 +19,13 @@ static const char *const names[ORDER_STATUS_COUNT] = {
 /* expected[from][to], indexes in the order of names[] above. */
 static const int expected[ORDER_STATUS_COUNT][ORDER_STATUS_COUNT] = {
         /*                 pend open part fill canc rej exp */
-        /* pending */    { 0,   1,   1,   1,   1,   1,  1 },
-        /* open */       { 0,   0,   1,   1,   1,   1,  1 },
-        /* partially */  { 0,   0,   0,   1,   1,   1,  1 },
-        /* filled */     { 0,   0,   0,   0,   0,   0,  0 },
-        /* cancelled */  { 0,   0,   0,   0,   0,   0,  0 },
-        /* rejected */   { 0,   0,   0,   0,   0,   0,  0 },
-        /* expired */    { 0,   0,   0,   0,   0,   0,  0 },
+        /* pending */ { 0, 1, 1, 1, 1, 1, 1 },
+        /* open */ { 0, 0, 1, 1, 1, 1, 1 },
+        /* partially */ { 0, 0, 0, 1, 1, 1, 1 },
+        /* filled */ { 0, 0, 0, 0, 0, 0, 0 },
+        /* cancelled */ { 0, 0, 0, 0, 0, 0, 0 },
+        /* rejected */ { 0, 0, 0, 0, 0, 0, 0 },
+        /* expired */ { 0, 0, 0, 0, 0, 0, 0 },
 };
 
 /* The enum value for names[i], looked up by name so that the test does not
@@ -66,7 +66,7 @@ END_TEST
 
 START_TEST(names_round_trip_and_unknown_names_are_refused)
 {
-        static const char *const bad[] = { "", "Pending", "OPEN", "partially-filled",
+        static const char *const bad[] = { "",     "Pending",  "OPEN",     "partially-filled",
                                            "fill", "canceled", "pending ", NULL };
         enum order_status s = ORDER_OPEN;
 
@@ -77,7 +77,7 @@ START_TEST(names_round_trip_and_unknown_names_are_refused)
                 ck_assert_int_eq(s, ORDER_OPEN); /* untouched on failure */
         }
         ck_assert_str_eq(order_status_name((enum order_status)ORDER_STATUS_COUNT), "");
-        ck_assert_str_eq(order_status_name((enum order_status)-1), "");
+        ck_assert_str_eq(order_status_name((enum order_status) - 1), "");
 }
 END_TEST
 
@@ -86,8 +86,7 @@ START_TEST(final_statuses_are_exactly_filled_cancelled_rejected_expired)
         static const int final[ORDER_STATUS_COUNT] = { 0, 0, 0, 1, 1, 1, 1 };
 
         for (int i = 0; i < ORDER_STATUS_COUNT; i++)
-                ck_assert_msg(order_status_final(by_name(i)) == (final[i] != 0), "%s",
-                              names[i]);
+                ck_assert_msg(order_status_final(by_name(i)) == (final[i] != 0), "%s", names[i]);
 }
 END_TEST
 
@@ -99,7 +98,7 @@ START_TEST(values_outside_the_enum_never_transition)
                 ck_assert(!order_transition_allowed(out, by_name(i)));
                 ck_assert(!order_transition_allowed(by_name(i), out));
         }
-        ck_assert(!order_transition_allowed((enum order_status)-1, ORDER_OPEN));
+        ck_assert(!order_transition_allowed((enum order_status) - 1, ORDER_OPEN));
 }
 END_TEST
 

@@ -29,8 +29,7 @@ setup(void)
 {
         harness_init(&h);
         harness_start(&h);
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &tdb, SQLITE_OPEN_READWRITE, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &tdb, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         sqlite3_busy_timeout(tdb, 5000);
 }
 
@@ -184,7 +183,8 @@ has_error(const struct http_resp *r, const char *field)
         size_t i;
         json_t *e;
 
-        json_array_foreach(errs, i, e) {
+        json_array_foreach(errs, i, e)
+        {
                 if (strcmp(json_string_value(json_object_get(e, "field")), field) == 0)
                         return true;
         }
@@ -279,8 +279,7 @@ START_TEST(create_returns_201_with_every_field_and_server_defaults)
         ck_assert_int_eq(strlen(str(&r, "created_at")), strlen("2026-11-26T15:00:00.123456Z"));
         ck_assert_str_eq(str(&r, "created_at"), str(&r, "updated_at"));
         ck_assert_int_eq(json_object_size(r.json), 13); /* fill_notional stays internal */
-        ck_assert_int_eq(db_int("SELECT quantity FROM orders WHERE order_id = 'o-1'"),
-                         150000000);
+        ck_assert_int_eq(db_int("SELECT quantity FROM orders WHERE order_id = 'o-1'"), 150000000);
         http_resp_clear(&r);
 }
 END_TEST
@@ -310,11 +309,11 @@ START_TEST(create_status_may_be_pending_or_open_only)
                 long code;
                 const char *stored;
         } cases[] = {
-                { "\"pending\"", 201, "pending" },   { "\"open\"", 201, "open" },
-                { "null", 201, "pending" },          { "\"partially_filled\"", 400, NULL },
-                { "\"filled\"", 400, NULL },         { "\"cancelled\"", 400, NULL },
-                { "\"rejected\"", 400, NULL },       { "\"expired\"", 400, NULL },
-                { "\"OPEN\"", 400, NULL },           { "1", 400, NULL },
+                { "\"pending\"", 201, "pending" }, { "\"open\"", 201, "open" },
+                { "null", 201, "pending" },        { "\"partially_filled\"", 400, NULL },
+                { "\"filled\"", 400, NULL },       { "\"cancelled\"", 400, NULL },
+                { "\"rejected\"", 400, NULL },     { "\"expired\"", 400, NULL },
+                { "\"OPEN\"", 400, NULL },         { "1", 400, NULL },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -330,8 +329,8 @@ START_TEST(create_status_may_be_pending_or_open_only)
                         ck_assert_str_eq(stored_status(id, buf, sizeof(buf)), cases[i].stored);
                 } else {
                         expect_400(&r, "status", cases[i].status);
-                        ck_assert_int_eq(db_int("SELECT count(*) FROM orders WHERE order_id = %Q",
-                                                id), 0);
+                        ck_assert_int_eq(
+                                db_int("SELECT count(*) FROM orders WHERE order_id = %Q", id), 0);
                 }
                 http_resp_clear(&r);
         }
@@ -382,7 +381,8 @@ START_TEST(price_is_required_for_limit_types_and_absent_for_market)
                 } else {
                         expect_400(&r, "price", what);
                         ck_assert_int_eq(count_orders(), db_int("SELECT count(*) FROM orders"
-                                                                " WHERE order_id <> %Q", id));
+                                                                " WHERE order_id <> %Q",
+                                                                id));
                 }
                 http_resp_clear(&r);
         }
@@ -391,8 +391,9 @@ END_TEST
 
 START_TEST(quantity_must_be_a_positive_exact_decimal)
 {
-        static const char *const bad[] = { "0", "\"0\"", "-1", "\"-0.1\"", "\"1.123456789\"",
-                                           "\"abc\"", "\"+1\"", "\".5\"", "\"92233720369\"",
+        static const char *const bad[] = { "0",        "\"0\"",           "-1",
+                                           "\"-0.1\"", "\"1.123456789\"", "\"abc\"",
+                                           "\"+1\"",   "\".5\"",          "\"92233720369\"",
                                            "[]" };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -414,9 +415,9 @@ END_TEST
 
 START_TEST(every_invalid_field_is_reported_at_once)
 {
-        static const char *const fields[] = { "order_id", "quote_id",   "symbol",
-                                              "side",     "type",       "quantity",
-                                              "status",   "unexpected", "external_order_id",
+        static const char *const fields[] = { "order_id",  "quote_id",   "symbol",
+                                              "side",      "type",       "quantity",
+                                              "status",    "unexpected", "external_order_id",
                                               "created_at" };
         struct http_resp r;
 
@@ -810,7 +811,8 @@ START_TEST(concurrent_orders_on_one_quote_let_exactly_one_use_it)
         insert_quote("q-race", "active", 0);
         for (int i = 0; i < RACERS; i++)
                 snprintf(rs[i].body, sizeof(rs[i].body),
-                         "{\"order_id\": \"r-%d\", \"quote_id\": \"q-race\", \"symbol\": \"BTCUSDT\","
+                         "{\"order_id\": \"r-%d\", \"quote_id\": \"q-race\", \"symbol\": "
+                         "\"BTCUSDT\","
                          " \"side\": \"buy\", \"type\": \"market\", \"quantity\": \"1\"}",
                          i);
         run_race(rs, &n200, &n201, &n409);
@@ -1110,7 +1112,8 @@ expect_ids(const char *path, const char *want)
 
         call("GET", path, NULL, &r);
         expect(200, &r, path);
-        json_array_foreach(json_object_get(r.json, "items"), i, item) {
+        json_array_foreach(json_object_get(r.json, "items"), i, item)
+        {
                 if (i > 0)
                         strcat(got, " ");
                 strcat(got, json_string_value(json_object_get(item, "order_id")));
@@ -1165,8 +1168,7 @@ START_TEST(list_is_newest_first_and_filters_combine)
         expect_ids("/orders?external_order_id=X4&quote_id=qb", "o4");
         expect_ids("/orders?external_order_id=X4&quote_id=qa", "");
         expect_ids("/orders?external_order_id=X4&status=open", "");
-        expect_ids("/orders?external_order_id=X4&symbol=BTCUSDT&status=pending&quote_id=qb",
-                   "o4");
+        expect_ids("/orders?external_order_id=X4&symbol=BTCUSDT&status=pending&quote_id=qb", "o4");
         expect_ids("/orders?external_order_id=X4&created_after=2025-11-26T15:00:04Z", "");
         expect_ids("/orders?status=&symbol=", "o6 o5 o4 o3 o2 o1");
 }
@@ -1212,7 +1214,8 @@ START_TEST(list_pages_visit_every_row_once_even_while_rows_are_added)
                 expect(200, &r, path);
                 items = json_object_get(r.json, "items");
                 ck_assert_int_le(json_array_size(items), 2);
-                json_array_foreach(items, i, item) {
+                json_array_foreach(items, i, item)
+                {
                         if (seen[0] != '\0')
                                 strcat(seen, " ");
                         strcat(seen, json_string_value(json_object_get(item, "order_id")));
@@ -1326,8 +1329,8 @@ START_TEST(every_list_query_is_served_by_an_index)
                         ck_assert_msg(strstr(detail, "TEMP B-TREE") == NULL, "%s: %s", sql[i],
                                       detail);
                         if (strncmp(detail, "SEARCH orders USING INDEX", 25) == 0) {
-                                ck_assert_msg(strstr(detail, driver) != NULL,
-                                              "%s: %s, want %s", sql[i], detail, driver);
+                                ck_assert_msg(strstr(detail, driver) != NULL, "%s: %s, want %s",
+                                              sql[i], detail, driver);
                                 searches++;
                         }
                 }

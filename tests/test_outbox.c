@@ -42,8 +42,9 @@ start_with(const char *const *kv)
         char err[256];
 
         for (; kv != NULL && kv[0] != NULL; kv += 2)
-                ck_assert_msg(config_set(&h.cfg, kv[0], kv[1], CONFIG_SRC_FLAG, err,
-                                         sizeof(err)) == 0, "%s", err);
+                ck_assert_msg(config_set(&h.cfg, kv[0], kv[1], CONFIG_SRC_FLAG, err, sizeof(err)) ==
+                                      0,
+                              "%s", err);
         harness_start(&h);
 }
 
@@ -83,7 +84,8 @@ parse_ts(const char *s)
         ck_assert_ptr_nonnull(s);
         ck_assert_int_eq(strlen(s), 27);
         ck_assert_int_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6ldZ", &tm.tm_year, &tm.tm_mon,
-                                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us), 7);
+                                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us),
+                         7);
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
         return (int64_t)timegm(&tm) * 1000000 + us;
@@ -152,11 +154,13 @@ create(const char *id, const char *type, const char *agg, int n)
         if (id != NULL)
                 snprintf(body, sizeof(body),
                          "{\"event_id\": \"%s\", \"event_type\": \"%s\", \"aggregate_id\": "
-                         "\"%s\", \"payload\": {\"n\": %d}}", id, type, agg, n);
+                         "\"%s\", \"payload\": {\"n\": %d}}",
+                         id, type, agg, n);
         else
                 snprintf(body, sizeof(body),
                          "{\"event_type\": \"%s\", \"aggregate_id\": \"%s\", "
-                         "\"payload\": {\"n\": %d}}", type, agg, n);
+                         "\"payload\": {\"n\": %d}}",
+                         type, agg, n);
         ck_assert_msg(req("POST", "/outbox", body, &r) == 201, "%s", r.body);
         snprintf(dst, 65, "%s", str(r.json, "event_id"));
         http_resp_clear(&r);
@@ -171,9 +175,8 @@ claim(const char *consumer, int limit, int lease)
         struct http_resp r;
         json_t *items;
 
-        snprintf(body, sizeof(body),
-                 "{\"consumer\": \"%s\", \"limit\": %d, \"lease_seconds\": %d}", consumer,
-                 limit, lease);
+        snprintf(body, sizeof(body), "{\"consumer\": \"%s\", \"limit\": %d, \"lease_seconds\": %d}",
+                 consumer, limit, lease);
         ck_assert_msg(req("POST", "/outbox/claim", body, &r) == 200, "%s", r.body);
         assert_json_type(&r);
         ck_assert_int_eq(json_object_size(r.json), 1);
@@ -257,8 +260,7 @@ db_open_rw(void)
 {
         sqlite3 *db = NULL;
 
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         sqlite3_busy_timeout(db, 10000);
         return db;
 }
@@ -283,8 +285,7 @@ db_int(const char *sql)
         sqlite3_stmt *st;
         int64_t v;
 
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
         ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
         ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
         v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
@@ -308,8 +309,7 @@ next_attempt_of(const char *id)
 {
         char sql[256];
 
-        snprintf(sql, sizeof(sql), "SELECT next_attempt_at FROM outbox WHERE event_id = '%s'",
-                 id);
+        snprintf(sql, sizeof(sql), "SELECT next_attempt_at FROM outbox WHERE event_id = '%s'", id);
         return db_int(sql);
 }
 
@@ -357,7 +357,8 @@ START_TEST(create_returns_201_with_a_pending_event_and_every_field)
         before = now_us();
         ck_assert_int_eq(req("POST", "/outbox",
                              "{\"event_type\": \"order_created\", \"aggregate_id\": \"o-1\","
-                             " \"payload\": {\"b\": [1, \"x\"], \"a\": {\"c\": null}}}", &r),
+                             " \"payload\": {\"b\": [1, \"x\"], \"a\": {\"c\": null}}}",
+                             &r),
                          201);
         after = now_us();
         assert_json_type(&r);
@@ -393,7 +394,8 @@ START_TEST(create_with_the_same_event_id_and_content_returns_200_and_stores_once
         ck_assert_int_eq(req("POST", "/outbox",
                              "{\"event_id\": \"ev-1\", \"event_type\": \"t\", \"aggregate_id\":"
                              " \"BTC/USDT\", \"payload\": {\"a\": 1, \"b\": {\"x\": \"1.5\","
-                             " \"y\": [1, 2]}}}", &r),
+                             " \"y\": [1, 2]}}}",
+                             &r),
                          201);
         ck_assert_str_eq(str(r.json, "event_id"), "ev-1");
         http_resp_clear(&r);
@@ -401,7 +403,8 @@ START_TEST(create_with_the_same_event_id_and_content_returns_200_and_stores_once
         ck_assert_int_eq(req("POST", "/outbox",
                              "{\"payload\":{\"b\":{\"y\":[1,2],\"x\":\"1.5\"},\"a\":1},"
                              "\"aggregate_id\":\"BTC/USDT\",\"event_type\":\"t\","
-                             "\"event_id\":\"ev-1\"}", &r),
+                             "\"event_id\":\"ev-1\"}",
+                             &r),
                          200);
         assert_json_type(&r);
         ck_assert_str_eq(str(r.json, "event_id"), "ev-1");
@@ -423,7 +426,8 @@ START_TEST(create_repeat_returns_the_event_as_it_is_now)
         json_decref(items);
         ck_assert_int_eq(req("POST", "/outbox",
                              "{\"event_id\": \"ev-1\", \"event_type\": \"t\", \"aggregate_id\":"
-                             " \"a\", \"payload\": {\"n\": 1}}", &r),
+                             " \"a\", \"payload\": {\"n\": 1}}",
+                             &r),
                          200);
         ck_assert_str_eq(str(r.json, "status"), "processing");
         ck_assert_str_eq(str(r.json, "claimed_by"), "c1");
@@ -474,7 +478,8 @@ START_TEST(create_accepts_symbols_and_64_character_ids)
         ck_assert_int_eq(strlen(id64), 64);
         snprintf(body, sizeof(body),
                  "{\"event_id\": \"%s\", \"event_type\": \"%s\", \"aggregate_id\":"
-                 " \"%s\", \"payload\": {}}", id64, id64, agg64);
+                 " \"%s\", \"payload\": {}}",
+                 id64, id64, agg64);
         ck_assert_msg(req("POST", "/outbox", body, &r) == 201, "%s", r.body);
         ck_assert_str_eq(str(r.json, "event_id"), id64);
         ck_assert_str_eq(str(r.json, "aggregate_id"), agg64);
@@ -516,25 +521,35 @@ START_TEST(create_rejects_every_invalid_field_with_400_and_writes_nothing)
                 { "{\"event_type\": \"t\", \"aggregate_id\": 5, \"payload\": {}}",
                   { "aggregate_id" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"event_id\": \"x/y\"}", { "event_id" } },
+                  " \"event_id\": \"x/y\"}",
+                  { "event_id" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"event_id\": \"\"}", { "event_id" } },
+                  " \"event_id\": \"\"}",
+                  { "event_id" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"colour\": 1}", { "colour" } },
+                  " \"colour\": 1}",
+                  { "colour" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"status\": \"pending\"}", { "status" } },
+                  " \"status\": \"pending\"}",
+                  { "status" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"created_at\": \"2026-01-01T00:00:00Z\"}", { "created_at" } },
+                  " \"created_at\": \"2026-01-01T00:00:00Z\"}",
+                  { "created_at" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"processed_at\": null}", { "processed_at" } },
+                  " \"processed_at\": null}",
+                  { "processed_at" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"retry_count\": 0}", { "retry_count" } },
+                  " \"retry_count\": 0}",
+                  { "retry_count" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"error_message\": \"x\"}", { "error_message" } },
+                  " \"error_message\": \"x\"}",
+                  { "error_message" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"claimed_by\": \"c\"}", { "claimed_by" } },
+                  " \"claimed_by\": \"c\"}",
+                  { "claimed_by" } },
                 { "{\"event_type\": \"t\", \"aggregate_id\": \"a\", \"payload\": {},"
-                  " \"lease_expires_at\": 1}", { "lease_expires_at" } },
+                  " \"lease_expires_at\": 1}",
+                  { "lease_expires_at" } },
                 /* Every problem at once. */
                 { "{\"event_type\": \"\", \"aggregate_id\": \"a b\", \"payload\": 1,"
                   " \"status\": \"dead\"}",
@@ -552,15 +567,16 @@ START_TEST(create_rejects_every_invalid_field_with_400_and_writes_nothing)
         /* 65 characters are one too many for each of the three. */
         snprintf(long_body, sizeof(long_body),
                  "{\"event_id\": \"%065d\", \"event_type\": \"%065d\", \"aggregate_id\":"
-                 " \"%065d\", \"payload\": {}}", 1, 2, 3);
+                 " \"%065d\", \"payload\": {}}",
+                 1, 2, 3);
         req("POST", "/outbox", long_body, &r);
-        assert_problem(&r, 400, (const char *const[]){ "event_id", "event_type", "aggregate_id",
-                                                       NULL });
+        assert_problem(&r, 400,
+                       (const char *const[]){ "event_id", "event_type", "aggregate_id", NULL });
         http_resp_clear(&r);
         /* Without a body at all. */
         req("POST", "/outbox", NULL, &r);
-        assert_problem(&r, 400, (const char *const[]){ "event_type", "aggregate_id", "payload",
-                                                       NULL });
+        assert_problem(&r, 400,
+                       (const char *const[]){ "event_type", "aggregate_id", "payload", NULL });
         http_resp_clear(&r);
         ck_assert_int_eq(db_count("1"), 0);
 }
@@ -705,11 +721,16 @@ START_TEST(list_rejects_bad_query_parameters_with_400)
                 const char *query;
                 const char *field;
         } cases[] = {
-                { "?status=done", "status" },      { "?status=PENDING", "status" },
-                { "?event_type=a%20b", "event_type" }, { "?aggregate_id=a%23b", "aggregate_id" },
-                { "?limit=0", "limit" },           { "?limit=1001", "limit" },
-                { "?limit=x", "limit" },           { "?cursor=%21%21", "cursor" },
-                { "?cursor=abc", "cursor" },       { "?order=desc", "order" },
+                { "?status=done", "status" },
+                { "?status=PENDING", "status" },
+                { "?event_type=a%20b", "event_type" },
+                { "?aggregate_id=a%23b", "aggregate_id" },
+                { "?limit=0", "limit" },
+                { "?limit=1001", "limit" },
+                { "?limit=x", "limit" },
+                { "?cursor=%21%21", "cursor" },
+                { "?cursor=abc", "cursor" },
+                { "?order=desc", "order" },
         };
         struct http_resp r;
 
@@ -738,8 +759,7 @@ query_plan(const char *sql, char *out, size_t cap)
         sqlite3_stmt *st;
         size_t n = 0;
 
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
         snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
         ck_assert_msg(sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
                       sqlite3_errmsg(db));
@@ -779,8 +799,8 @@ plan_has_full_scan(const char *plan)
 START_TEST(list_queries_use_an_index_in_seq_order)
 {
         static const char *const want_index[] = {
-                "INTEGER PRIMARY KEY", "idx_outbox_status", "idx_outbox_event_type", "idx_outbox_",
-                "idx_outbox_aggregate", "idx_outbox_", "idx_outbox_", "idx_outbox_",
+                "INTEGER PRIMARY KEY",  "idx_outbox_status", "idx_outbox_event_type", "idx_outbox_",
+                "idx_outbox_aggregate", "idx_outbox_",       "idx_outbox_",           "idx_outbox_",
         };
         char plan[4096];
         size_t n;
@@ -791,8 +811,7 @@ START_TEST(list_queries_use_an_index_in_seq_order)
         for (size_t i = 0; i < n; i++) {
                 query_plan(sql[i], plan, sizeof(plan));
                 ck_assert_msg(!plan_has_full_scan(plan), "%s:\n%s", sql[i], plan);
-                ck_assert_msg(strstr(plan, "SEARCH outbox USING") != NULL, "%s:\n%s", sql[i],
-                              plan);
+                ck_assert_msg(strstr(plan, "SEARCH outbox USING") != NULL, "%s:\n%s", sql[i], plan);
                 ck_assert_msg(strstr(plan, want_index[i]) != NULL, "%s:\n%s", sql[i], plan);
                 ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s:\n%s", sql[i], plan);
         }
@@ -827,8 +846,7 @@ claim_vm_steps(int limit, int *ret_rows)
         int rows = 0;
 
         ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_prepare_v2(db, repo_outbox_claim_sql(), -1, &st, NULL),
-                         SQLITE_OK);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, repo_outbox_claim_sql(), -1, &st, NULL), SQLITE_OK);
         sqlite3_bind_text(st, 1, "probe", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now_us());
         sqlite3_bind_int(st, 3, limit);
@@ -860,8 +878,10 @@ START_TEST(claim_cost_does_not_grow_with_processed_history)
         db_exec("UPDATE outbox SET seq = seq + 1000000 WHERE event_id LIKE 'new-%'");
         big = claim_vm_steps(100, &rows);
         ck_assert_int_eq(rows, 10);
-        ck_assert_msg(big < small * 2, "claim took %lld VM steps with 100k processed events, "
-                      "%lld without", (long long)big, (long long)small);
+        ck_assert_msg(big < small * 2,
+                      "claim took %lld VM steps with 100k processed events, "
+                      "%lld without",
+                      (long long)big, (long long)small);
         items = claim("c", 100, 30);
         ck_assert_int_eq(json_array_size(items), 10);
         ck_assert_str_eq(str(json_array_get(items, 0), "event_id"), "new-0-0");
@@ -927,8 +947,7 @@ START_TEST(claim_defaults_to_100_events_and_a_30_second_lease)
         http_resp_clear(&r);
         /* null is the same as absent. */
         ck_assert_int_eq(req("POST", "/outbox/claim",
-                             "{\"consumer\": \"c\", \"limit\": null, \"lease_seconds\": null}",
-                             &r),
+                             "{\"consumer\": \"c\", \"limit\": null, \"lease_seconds\": null}", &r),
                          200);
         ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 50);
         http_resp_clear(&r);
@@ -1013,9 +1032,13 @@ END_TEST
 
 START_TEST(claim_skips_a_dead_event_but_waits_for_a_failed_one)
 {
-        static const char *const kv[] = { "outbox.max_retries", "2",
-                                          "outbox.retry_base_seconds", "60",
-                                          "outbox.retry_max_seconds", "60", NULL };
+        static const char *const kv[] = { "outbox.max_retries",
+                                          "2",
+                                          "outbox.retry_base_seconds",
+                                          "60",
+                                          "outbox.retry_max_seconds",
+                                          "60",
+                                          NULL };
 
         start_with(kv);
         create("a1", "t", "A", 1);
@@ -1149,14 +1172,21 @@ START_TEST(retry_delay_doubles_from_the_base_up_to_the_cap_without_overflow)
         static const struct {
                 int64_t count, base, cap, want;
         } cases[] = {
-                { 1, 1, 3600, 1 },         { 2, 1, 3600, 2 },
-                { 3, 1, 3600, 4 },         { 10, 1, 3600, 512 },
-                { 12, 1, 3600, 2048 },     { 13, 1, 3600, 3600 },
-                { 64, 1, 3600, 3600 },     { 1000, 1, 3600, 3600 },
+                { 1, 1, 3600, 1 },
+                { 2, 1, 3600, 2 },
+                { 3, 1, 3600, 4 },
+                { 10, 1, 3600, 512 },
+                { 12, 1, 3600, 2048 },
+                { 13, 1, 3600, 3600 },
+                { 64, 1, 3600, 3600 },
+                { 1000, 1, 3600, 3600 },
                 { INT64_MAX, 86400, 604800, 604800 },
-                { 2, 86400, 604800, 172800 }, { 4, 86400, 604800, 604800 },
-                { 0, 5, 10, 5 },           { -3, 5, 10, 5 },
-                { 1, 7, 7, 7 },            { 5, 7, 7, 7 },
+                { 2, 86400, 604800, 172800 },
+                { 4, 86400, 604800, 604800 },
+                { 0, 5, 10, 5 },
+                { -3, 5, 10, 5 },
+                { 1, 7, 7, 7 },
+                { 5, 7, 7, 7 },
                 { 2, 3, 5, 5 },
         };
 
@@ -1169,9 +1199,13 @@ END_TEST
 
 START_TEST(failed_backs_off_and_the_event_is_claimable_only_when_due)
 {
-        static const char *const kv[] = { "outbox.max_retries", "3",
-                                          "outbox.retry_base_seconds", "1",
-                                          "outbox.retry_max_seconds", "2", NULL };
+        static const char *const kv[] = { "outbox.max_retries",
+                                          "3",
+                                          "outbox.retry_base_seconds",
+                                          "1",
+                                          "outbox.retry_max_seconds",
+                                          "2",
+                                          NULL };
         struct http_resp r;
         int64_t before, after, next;
 
@@ -1218,9 +1252,13 @@ END_TEST
 
 START_TEST(failed_delay_is_capped_at_retry_max_seconds)
 {
-        static const char *const kv[] = { "outbox.max_retries", "1000",
-                                          "outbox.retry_base_seconds", "3",
-                                          "outbox.retry_max_seconds", "100", NULL };
+        static const char *const kv[] = { "outbox.max_retries",
+                                          "1000",
+                                          "outbox.retry_base_seconds",
+                                          "3",
+                                          "outbox.retry_max_seconds",
+                                          "100",
+                                          NULL };
         int64_t before, after, next;
 
         start_with(kv);
@@ -1233,11 +1271,17 @@ START_TEST(failed_delay_is_capped_at_retry_max_seconds)
                 after = now_us();
                 next = next_attempt_of("e1");
                 {
-                        int64_t want = i == 1 ? 3 : i == 2 ? 6 : i == 3 ? 12 : i == 4 ? 24
-                                     : i == 5 ? 48 : i == 6 ? 96 : 100;
+                        int64_t want = i == 1   ? 3
+                                       : i == 2 ? 6
+                                       : i == 3 ? 12
+                                       : i == 4 ? 24
+                                       : i == 5 ? 48
+                                       : i == 6 ? 96
+                                                : 100;
 
                         ck_assert_msg(next >= before + want * 1000000 &&
-                                      next <= after + want * 1000000, "failure %d", i);
+                                              next <= after + want * 1000000,
+                                      "failure %d", i);
                 }
         }
         ck_assert_int_eq(db_count("event_id = 'e1' AND status = 'failed' AND"
@@ -1334,8 +1378,7 @@ START_TEST(retry_sends_a_dead_event_back_to_pending_with_retry_count_0)
         /* Claimable at once, and it takes max_retries failures again. */
         ck_assert_str_eq(claim_ids("w", 10, 30), "e1");
         fail_ok("e1", "third");
-        ck_assert_int_eq(db_count("event_id = 'e1' AND status = 'failed' AND retry_count = 1"),
-                         1);
+        ck_assert_int_eq(db_count("event_id = 'e1' AND status = 'failed' AND retry_count = 1"), 1);
         ck_assert_int_eq(db_count("1"), 1); /* no further events */
 }
 END_TEST
@@ -1378,12 +1421,12 @@ END_TEST
 
 struct race {
         pthread_mutex_t mu;
-        int acks[RACE_AGGS][RACE_PER_AGG];  /* 200 replies to processed, per event */
-        int claimed[RACE_AGGS];             /* events of each aggregate claimed so far */
-        int order_errors;                   /* a claim out of creation order */
-        int errors;                         /* anything else unexpected */
-        int processed;                      /* total 200 replies to processed */
-        int consumers;                      /* consumers started, for their names */
+        int acks[RACE_AGGS][RACE_PER_AGG]; /* 200 replies to processed, per event */
+        int claimed[RACE_AGGS];            /* events of each aggregate claimed so far */
+        int order_errors;                  /* a claim out of creation order */
+        int errors;                        /* anything else unexpected */
+        int processed;                     /* total 200 replies to processed */
+        int consumers;                     /* consumers started, for their names */
         char first_error[256];
 };
 
@@ -1542,8 +1585,8 @@ START_TEST(four_consumers_process_every_event_exactly_once_in_aggregate_order)
         for (int a = 0; a < RACE_AGGS; a++) {
                 ck_assert_int_eq(rc.claimed[a], RACE_PER_AGG);
                 for (int n = 0; n < RACE_PER_AGG; n++)
-                        ck_assert_msg(rc.acks[a][n] == 1, "ev-%d-%d acknowledged %d times", a,
-                                      n, rc.acks[a][n]);
+                        ck_assert_msg(rc.acks[a][n] == 1, "ev-%d-%d acknowledged %d times", a, n,
+                                      rc.acks[a][n]);
         }
         ck_assert_int_eq(rc.processed, RACE_EVENTS);
         ck_assert_int_eq(db_count("status = 'processed'"), RACE_EVENTS);
@@ -1631,14 +1674,12 @@ outbox_suite(void)
         tcase_add_checked_fixture(consumers, setup, teardown);
         tcase_add_test(consumers, claim_hands_out_oldest_first_with_a_lease_until_none_is_left);
         tcase_add_test(consumers, claim_defaults_to_100_events_and_a_30_second_lease);
-        tcase_add_test(consumers,
-                       claim_rejects_every_invalid_field_in_one_400_and_claims_nothing);
+        tcase_add_test(consumers, claim_rejects_every_invalid_field_in_one_400_and_claims_nothing);
         tcase_add_test(consumers, claim_hands_out_an_aggregate_in_creation_order_one_at_a_time);
         tcase_add_test(consumers, claim_skips_a_dead_event_but_waits_for_a_failed_one);
         tcase_add_test(consumers, processed_sets_processed_at_and_clears_the_lease);
         tcase_add_test(consumers, processed_accepts_pending_processing_and_failed_events);
-        tcase_add_test(consumers,
-                       processed_is_409_when_processed_or_dead_and_404_when_unknown);
+        tcase_add_test(consumers, processed_is_409_when_processed_or_dead_and_404_when_unknown);
         tcase_add_test(consumers, retry_delay_doubles_from_the_base_up_to_the_cap_without_overflow);
         tcase_add_test(consumers, failed_delay_is_capped_at_retry_max_seconds);
         tcase_add_test(consumers,

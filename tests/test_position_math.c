@@ -40,6 +40,7 @@ struct fill_case {
         const char *quantity, *avg, *realized, *unrealized;
 };
 
+/* clang-format off */
 static const struct fill_case cases[] = {
         { "open long from flat", { "0", "0", "0", NULL }, true, "100", "2", true,
           "2", "100", "0", "0" },
@@ -94,6 +95,7 @@ static const struct fill_case cases[] = {
         { "zero price is refused", { "1", "1", "0", NULL }, true, "0", "1", false, NULL, NULL,
           NULL, NULL },
 };
+/* clang-format on */
 
 static struct position
 from_text(const struct pos_text *t)
@@ -140,7 +142,8 @@ END_TEST
 
 START_TEST(mark_to_market_without_mark_is_zero)
 {
-        struct position p = { .quantity = D("3"), .avg_entry_price = D("10"),
+        struct position p = { .quantity = D("3"),
+                              .avg_entry_price = D("10"),
                               .unrealized_pnl = D("99") };
 
         ck_assert(position_mark_to_market(&p));
@@ -150,8 +153,10 @@ END_TEST
 
 START_TEST(mark_to_market_long_and_short)
 {
-        struct position p = { .quantity = D("3"), .avg_entry_price = D("10"),
-                              .has_mark_price = true, .mark_price = D("12.5") };
+        struct position p = { .quantity = D("3"),
+                              .avg_entry_price = D("10"),
+                              .has_mark_price = true,
+                              .mark_price = D("12.5") };
 
         ck_assert(position_mark_to_market(&p));
         ck_assert_int_eq(p.unrealized_pnl, D("7.5"));
@@ -163,8 +168,10 @@ END_TEST
 
 START_TEST(mark_to_market_overflow_leaves_position_untouched)
 {
-        struct position p = { .quantity = D("92233720368"), .avg_entry_price = D("1"),
-                              .unrealized_pnl = D("5"), .has_mark_price = true,
+        struct position p = { .quantity = D("92233720368"),
+                              .avg_entry_price = D("1"),
+                              .unrealized_pnl = D("5"),
+                              .has_mark_price = true,
                               .mark_price = D("3") };
         struct position before = p;
 

@@ -103,9 +103,8 @@ names_field(const json_t *problem, const char *field)
         size_t i;
         json_t *e;
 
-        json_array_foreach(json_object_get(problem, "errors"), i, e)
-                if (strcmp(jstr(e, "field"), field) == 0)
-                        return true;
+        json_array_foreach(json_object_get(problem, "errors"), i,
+                           e) if (strcmp(jstr(e, "field"), field) == 0) return true;
         return false;
 }
 
@@ -182,8 +181,8 @@ START_TEST(put_new_is_201_then_200_and_get_returns_it)
         ck_assert_str_eq(r.ctype, "application/json");
         ck_assert_str_eq(jstr(r.json, "symbol"), "BTC");
         assert_position(r.json, "1.5", "100", "0", "0", NULL); /* realized 0 when new */
-        ck_assert(ts_parse(jstr(r.json, "last_updated"), strlen(jstr(r.json, "last_updated")),
-                           &lu));
+        ck_assert(
+                ts_parse(jstr(r.json, "last_updated"), strlen(jstr(r.json, "last_updated")), &lu));
         ck_assert(lu >= t0 && lu <= t1);
         ck_assert_int_eq(json_object_size(r.json), 7);
         ck_assert_int_eq(http_json(&h, "GET", "/positions/BTC", NULL, &g), 200);
@@ -193,7 +192,8 @@ START_TEST(put_new_is_201_then_200_and_get_returns_it)
 
         ck_assert_int_eq(http_json(&h, "PUT", "/positions/BTC",
                                    "{\"quantity\":2,\"avg_entry_price\":90,\"realized_pnl\":"
-                                   "\"-12.5\"}", &r),
+                                   "\"-12.5\"}",
+                                   &r),
                          200);
         assert_position(r.json, "2", "90", "-12.5", "0", NULL);
         http_resp_clear(&r);
@@ -240,8 +240,7 @@ START_TEST(put_keeps_the_mark_and_recomputes_unrealized)
         struct http_resp r;
 
         ck_assert_int_eq(put("BTC", "{\"quantity\":1,\"avg_entry_price\":100}"), 201);
-        ck_assert_int_eq(http_json(&h, "PATCH", "/positions/BTC", "{\"mark_price\":110}", &r),
-                         200);
+        ck_assert_int_eq(http_json(&h, "PATCH", "/positions/BTC", "{\"mark_price\":110}", &r), 200);
         http_resp_clear(&r);
         ck_assert_int_eq(http_json(&h, "PUT", "/positions/BTC",
                                    "{\"quantity\":-2,\"avg_entry_price\":\"112.5\"}", &r),
@@ -309,9 +308,9 @@ START_TEST(put_result_out_of_range_is_409_and_writes_nothing)
         char before[2048], after[2048];
 
         ck_assert_int_eq(put("BTC", "{\"quantity\":1,\"avg_entry_price\":1}"), 201);
-        ck_assert_int_eq(http_json(&h, "PATCH", "/positions/BTC",
-                                   "{\"mark_price\":\"92233720368\"}", &r),
-                         200);
+        ck_assert_int_eq(
+                http_json(&h, "PATCH", "/positions/BTC", "{\"mark_price\":\"92233720368\"}", &r),
+                200);
         http_resp_clear(&r);
         state(before, sizeof(before));
         http_json(&h, "PUT", "/positions/BTC",
@@ -456,9 +455,8 @@ list_symbols(const char *path, char *buf, size_t cap, char *next, size_t next_ca
         ck_assert_str_eq(r.ctype, "application/json");
         ck_assert_int_eq(json_object_size(r.json), 2);
         buf[0] = '\0';
-        json_array_foreach(json_object_get(r.json, "items"), i, it)
-                len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "",
-                                        jstr(it, "symbol"));
+        json_array_foreach(json_object_get(r.json, "items"), i, it) len +=
+                (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", jstr(it, "symbol"));
         nc = json_object_get(r.json, "next_cursor");
         ck_assert(json_is_null(nc) || json_is_string(nc));
         snprintf(next, next_cap, "%s", json_is_string(nc) ? json_string_value(nc) : "");

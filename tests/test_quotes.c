@@ -21,8 +21,8 @@
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A valid quote body with id %s and nothing optional. */
-#define MIN_QUOTE                                                                  \
-        "{\"quote_id\": \"%s\", \"symbol_src\": \"BTC/USDT\", \"symbol_dst\": \"BTC/EUR\"," \
+#define MIN_QUOTE                                                                                  \
+        "{\"quote_id\": \"%s\", \"symbol_src\": \"BTC/USDT\", \"symbol_dst\": \"BTC/EUR\","        \
         " \"source_bid_price\": \"100\", \"source_ask_price\": \"101\"}"
 
 static struct harness h;
@@ -103,7 +103,8 @@ has_error(const char *name)
         size_t i;
         const json_t *e;
 
-        json_array_foreach(errors, i, e) {
+        json_array_foreach(errors, i, e)
+        {
                 const char *f = json_string_value(json_object_get(e, "field"));
 
                 if (f != NULL && strcmp(f, name) == 0)
@@ -197,9 +198,9 @@ ids_of(const json_t *items, char *buf, size_t cap)
         const json_t *q;
 
         buf[0] = '\0';
-        json_array_foreach(items, i, q)
-                n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", i ? "," : "",
-                                      json_string_value(json_object_get(q, "quote_id")));
+        json_array_foreach(items, i, q) n +=
+                (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", i ? "," : "",
+                                 json_string_value(json_object_get(q, "quote_id")));
 }
 
 static void
@@ -302,11 +303,11 @@ END_TEST
 START_TEST(create_without_required_fields_names_each)
 {
         call("POST", "/quotes", "{}");
-        expect_problem(400, ERRORS("symbol_src", "symbol_dst", "source_bid_price",
-                                   "source_ask_price"));
+        expect_problem(400,
+                       ERRORS("symbol_src", "symbol_dst", "source_bid_price", "source_ask_price"));
         call("POST", "/quotes", NULL);
-        expect_problem(400, ERRORS("symbol_src", "symbol_dst", "source_bid_price",
-                                   "source_ask_price"));
+        expect_problem(400,
+                       ERRORS("symbol_src", "symbol_dst", "source_bid_price", "source_ask_price"));
         call("POST", "/quotes",
              "{\"symbol_src\": null, \"symbol_dst\": \"Y\", \"source_bid_price\": 1,"
              " \"source_ask_price\": 2}");
@@ -323,9 +324,9 @@ START_TEST(create_reports_every_invalid_field_at_once)
              " \"ask_price\": \"abc\", \"ask_qty\": true, \"source_bid_price\": -3,"
              " \"source_ask_price\": \"1.123456789\", \"spread_bps\": \"1e2\","
              " \"expires_at\": \"tomorrow\", \"status\": \"used\"}");
-        expect_problem(400, ERRORS("quote_id", "symbol_src", "symbol_dst", "bid_price",
-                                   "bid_qty", "ask_price", "ask_qty", "source_bid_price",
-                                   "source_ask_price", "spread_bps", "expires_at", "status"));
+        expect_problem(400, ERRORS("quote_id", "symbol_src", "symbol_dst", "bid_price", "bid_qty",
+                                   "ask_price", "ask_qty", "source_bid_price", "source_ask_price",
+                                   "spread_bps", "expires_at", "status"));
         ck_assert_int_eq(quote_count(), 0);
 }
 END_TEST
@@ -401,8 +402,9 @@ END_TEST
 
 START_TEST(create_spread_bps_is_any_decimal)
 {
-        static const char *const ok[][2] = { { "\"-12.5\"", "-12.5" }, { "0", "0" },
-                                             { "\"-0\"", "0" }, { "3", "3" } };
+        static const char *const ok[][2] = {
+                { "\"-12.5\"", "-12.5" }, { "0", "0" }, { "\"-0\"", "0" }, { "3", "3" }
+        };
 
         for (size_t i = 0; i < N_ELEMS(ok); i++) {
                 callf("POST", "/quotes",
@@ -629,7 +631,8 @@ take_page(const json_t *page, int *seen, int nseen, int *ret_rows)
         size_t i;
         const json_t *q;
 
-        json_array_foreach(items, i, q) {
+        json_array_foreach(items, i, q)
+        {
                 const char *id = json_string_value(json_object_get(q, "quote_id"));
                 int n;
 
@@ -872,12 +875,12 @@ START_TEST(batch_creates_all_in_the_order_sent)
                          "z");
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "bid_price")),
                          "1.1");
-        ck_assert_int_eq(strlen(json_string_value(
-                                 json_object_get(json_array_get(items, 1), "quote_id"))),
-                         36);
-        ck_assert_str_eq(json_string_value(
-                                 json_object_get(json_array_get(items, 1), "source_bid_price")),
-                         "3");
+        ck_assert_int_eq(
+                strlen(json_string_value(json_object_get(json_array_get(items, 1), "quote_id"))),
+                36);
+        ck_assert_str_eq(
+                json_string_value(json_object_get(json_array_get(items, 1), "source_bid_price")),
+                "3");
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 2), "quote_id")),
                          "a");
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 2), "status")),
@@ -1158,8 +1161,8 @@ START_TEST(every_list_query_is_served_by_an_index)
                 ck_assert_msg(strstr(plan, "SEARCH quotes USING") != NULL, "%s:\n%s", sqls[i],
                               plan);
                 if (by_status || !by_symbol || sym_indexes)
-                        ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL,
-                                      "sorts rows for %s:\n%s", sqls[i], plan);
+                        ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "sorts rows for %s:\n%s",
+                                      sqls[i], plan);
         }
         sqlite3_close(db);
 }

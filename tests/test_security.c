@@ -38,7 +38,8 @@
 #define TOK_ADMIN "ad-9Tb5cRm1"
 #define TOKENS "read:" TOK_READ ",write:" TOK_WRITE ",admin:" TOK_ADMIN
 
-#define ORDER_BODY "{\"symbol\":\"BTCUSDT\",\"side\":\"buy\",\"type\":\"market\",\"quantity\":\"1\"}"
+#define ORDER_BODY                                                                                 \
+        "{\"symbol\":\"BTCUSDT\",\"side\":\"buy\",\"type\":\"market\",\"quantity\":\"1\"}"
 
 static struct harness h;
 
@@ -49,8 +50,8 @@ set(const char *key, const char *value)
 {
         char err[256];
 
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
+                      err);
 }
 
 static void
@@ -87,20 +88,20 @@ sleep_ms(long ms)
 struct resp {
         CURLcode rc;
         long status;
-        char *body;    /* NUL-terminated or NULL; owned */
+        char *body; /* NUL-terminated or NULL; owned */
         size_t len;
         char *headers; /* every response header line; owned */
         size_t hlen;
 };
 
 struct req_opts {
-        const char *scheme;           /* "http" (NULL) or "https" */
-        const char *host;             /* URL host, resolved to 127.0.0.1; NULL: 127.0.0.1 */
-        const char *method;           /* "GET" (NULL) */
-        const char *body;             /* NULL: none */
-        bool chunked;                 /* send body with Transfer-Encoding: chunked */
-        const char *const *headers;   /* NULL-terminated or NULL */
-        const char *cainfo;           /* trusted certificate file for https */
+        const char *scheme;         /* "http" (NULL) or "https" */
+        const char *host;           /* URL host, resolved to 127.0.0.1; NULL: 127.0.0.1 */
+        const char *method;         /* "GET" (NULL) */
+        const char *body;           /* NULL: none */
+        bool chunked;               /* send body with Transfer-Encoding: chunked */
+        const char *const *headers; /* NULL-terminated or NULL */
+        const char *cainfo;         /* trusted certificate file for https */
 };
 
 static void
@@ -273,8 +274,7 @@ call_as(const char *method, const char *path, const char *body, const char *auth
                 o.headers = hdrs;
         }
         fetch(path, &o, ret);
-        ck_assert_msg(ret->rc == CURLE_OK, "%s %s: %s", method, path,
-                      curl_easy_strerror(ret->rc));
+        ck_assert_msg(ret->rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(ret->rc));
         return ret->status;
 }
 
@@ -332,11 +332,11 @@ START_TEST(unknown_malformed_or_non_bearer_credentials_are_401)
 {
         static const char *const bad[] = {
                 "Bearer wrong-token-Zq81",
-                "Bearer " TOK_READ "x",       /* a prefix of a real token is not one */
-                "Bearer " TOK_READ " x",       /* nor one with junk after it */
+                "Bearer " TOK_READ "x",  /* a prefix of a real token is not one */
+                "Bearer " TOK_READ " x", /* nor one with junk after it */
                 "Bearer ",
                 "Bearer",
-                TOK_ADMIN,                     /* no scheme */
+                TOK_ADMIN,                        /* no scheme */
                 "Basic cmVhZDpyZC03SHEyeEx3OQ==", /* read:rd-7Hq2xLw9 */
                 "Basic " TOK_ADMIN,
                 "Token " TOK_ADMIN,
@@ -653,8 +653,7 @@ START_TEST(a_client_that_does_not_trust_the_certificate_fails_verification)
         o.cainfo = cert;
         o.host = "tradestore.invalid";
         fetch("/health", &o, &r);
-        ck_assert_msg(r.rc == CURLE_PEER_FAILED_VERIFICATION, "got %s",
-                      curl_easy_strerror(r.rc));
+        ck_assert_msg(r.rc == CURLE_PEER_FAILED_VERIFICATION, "got %s", curl_easy_strerror(r.rc));
         ck_assert_int_eq(r.status, 0);
         resp_clear(&r);
 }
@@ -802,8 +801,8 @@ START_TEST(headers_over_the_limit_are_refused_and_the_server_goes_on)
         set("server.max_header_bytes", "4096");
         harness_start(&h);
         fetch("/health", &o, &r);
-        ck_assert_msg(r.rc != CURLE_OK || r.status >= 400,
-                      "an 8 KiB header was served: status %ld", r.status);
+        ck_assert_msg(r.rc != CURLE_OK || r.status >= 400, "an 8 KiB header was served: status %ld",
+                      r.status);
         resp_clear(&r);
         ck_assert_int_eq(status_as("GET", "/health", NULL, NULL), 200);
         o.headers = hf;
@@ -873,7 +872,8 @@ START_TEST(a_huge_content_length_is_refused_before_the_body_is_sent)
         fd = raw_connect();
         raw_send(fd, req, sizeof(req) - 1);
         ck_assert_msg(wait_closed(fd, 2000, got, sizeof(got)) >= 0 ||
-                      strncmp(got, "HTTP/1.1 413", 12) == 0, "no answer within 2 s: %s", got);
+                              strncmp(got, "HTTP/1.1 413", 12) == 0,
+                      "no answer within 2 s: %s", got);
         ck_assert_msg(strncmp(got, "HTTP/1.1 413", 12) == 0, "got: %s", got);
         close(fd);
         ck_assert_int_eq(status_as("GET", "/health", NULL, NULL), 200);

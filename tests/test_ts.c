@@ -90,10 +90,8 @@ START_TEST(parse_rfc3339_table)
         const struct ts_case *c = &rfc3339_cases[_i];
         int64_t us = SENTINEL;
 
-        ck_assert_msg(ts_parse(c->text, strlen(c->text), &us) == c->ok, "\"%s\"",
-                      c->text);
-        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "\"%s\": got %lld",
-                      c->text, (long long)us);
+        ck_assert_msg(ts_parse(c->text, strlen(c->text), &us) == c->ok, "\"%s\"", c->text);
+        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "\"%s\": got %lld", c->text, (long long)us);
 }
 END_TEST
 
@@ -176,16 +174,15 @@ START_TEST(format_agrees_with_gmtime_over_the_whole_range)
                 if (gmtime_r(&secs, &tm) == NULL)
                         ck_abort_msg("gmtime_r(%lld)", (long long)secs);
                 snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                         tm.tm_min, tm.tm_sec, (int)frac);
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, (int)frac);
                 ts_format(us, buf);
                 /* Assert only on failure: each Check assertion costs a pipe
                  * write in fork mode. */
                 if (strcmp(buf, want) != 0)
                         ck_abort_msg("%lld: got %s, want %s", (long long)us, buf, want);
                 if (!ts_parse(buf, strlen(buf), &back) || back != us)
-                        ck_abort_msg("%s does not parse back to %lld", buf,
-                                     (long long)us);
+                        ck_abort_msg("%s does not parse back to %lld", buf, (long long)us);
         }
 }
 END_TEST
@@ -228,10 +225,8 @@ START_TEST(parse_epoch_seconds_table)
         const struct ts_case *c = &epoch_cases[_i];
         int64_t us = SENTINEL;
 
-        ck_assert_msg(ts_parse_epoch(c->text, strlen(c->text), &us) == c->ok,
-                      "\"%s\"", c->text);
-        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "\"%s\": got %lld",
-                      c->text, (long long)us);
+        ck_assert_msg(ts_parse_epoch(c->text, strlen(c->text), &us) == c->ok, "\"%s\"", c->text);
+        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "\"%s\": got %lld", c->text, (long long)us);
 }
 END_TEST
 
@@ -266,8 +261,7 @@ START_TEST(from_double_reads_shortest_decimal_exactly_table)
         int64_t us = SENTINEL;
 
         ck_assert_msg(ts_from_double(c->v, &us) == c->ok, "%.17g", c->v);
-        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "%.17g: got %lld", c->v,
-                      (long long)us);
+        ck_assert_msg(us == (c->ok ? c->us : SENTINEL), "%.17g: got %lld", c->v, (long long)us);
 }
 END_TEST
 
@@ -313,8 +307,7 @@ START_TEST(parse_any_takes_rfc3339_or_epoch_text_table)
         const struct ts_case *c = &any_cases[_i];
         int64_t us = SENTINEL;
 
-        ck_assert_msg(ts_parse_any(c->text, strlen(c->text), &us) == c->ok, "\"%s\"",
-                      c->text);
+        ck_assert_msg(ts_parse_any(c->text, strlen(c->text), &us) == c->ok, "\"%s\"", c->text);
         ck_assert_int_eq(us, c->ok ? c->us : SENTINEL);
 }
 END_TEST
@@ -338,18 +331,14 @@ ts_suite(void)
 
         tcase_add_loop_test(tc, parse_rfc3339_table, 0, N_ELEMS(rfc3339_cases));
         tcase_add_test(tc, parse_reads_exactly_len_bytes);
-        tcase_add_loop_test(tc, format_is_utc_with_six_digits_table, 0,
-                            N_ELEMS(format_cases));
-        tcase_add_loop_test(tc, format_then_parse_round_trips, 0,
-                            N_ELEMS(rfc3339_cases));
+        tcase_add_loop_test(tc, format_is_utc_with_six_digits_table, 0, N_ELEMS(format_cases));
+        tcase_add_loop_test(tc, format_then_parse_round_trips, 0, N_ELEMS(rfc3339_cases));
         tcase_add_test(tc, format_agrees_with_gmtime_over_the_whole_range);
         tcase_add_loop_test(tc, parse_epoch_seconds_table, 0, N_ELEMS(epoch_cases));
         tcase_add_loop_test(tc, from_double_reads_shortest_decimal_exactly_table, 0,
                             N_ELEMS(double_cases));
-        tcase_add_loop_test(tc, from_int_scales_and_checks_range_table, 0,
-                            N_ELEMS(int_cases));
-        tcase_add_loop_test(tc, parse_any_takes_rfc3339_or_epoch_text_table, 0,
-                            N_ELEMS(any_cases));
+        tcase_add_loop_test(tc, from_int_scales_and_checks_range_table, 0, N_ELEMS(int_cases));
+        tcase_add_loop_test(tc, parse_any_takes_rfc3339_or_epoch_text_table, 0, N_ELEMS(any_cases));
         tcase_add_test(tc, now_is_the_wall_clock_in_microseconds);
         suite_add_tcase(s, tc);
         return s;
