@@ -188,6 +188,21 @@ END_TEST
 
 /* ---- routing and the reply funnel ---- */
 
+START_TEST(head_is_answered_like_get_without_a_body)
+{
+        struct http_resp r;
+
+        http_do(&h, "HEAD", "/health", NULL, NULL, NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.ctype, "application/json");
+        ck_assert_uint_eq(r.len, 0);
+        http_resp_clear(&r);
+        http_do(&h, "HEAD", "/orders/none", NULL, NULL, NULL, &r);
+        ck_assert_int_eq(r.status, 404);
+        http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(an_unknown_path_is_404_problem_json)
 {
         static const char *const paths[] = {
@@ -727,6 +742,7 @@ http_suite(void)
         tcase_add_test(tc, health_reports_the_database_facts);
         tcase_add_test(tc, health_is_503_unavailable_when_the_database_cannot_be_queried);
         tcase_add_test(tc, an_unknown_path_is_404_problem_json);
+        tcase_add_test(tc, head_is_answered_like_get_without_a_body);
         tcase_add_test(tc, a_wrong_method_is_405_with_allow);
         tcase_add_test(tc, a_body_over_the_limit_is_413_by_content_length);
         tcase_add_test(tc, a_chunked_body_over_the_limit_is_413_and_the_server_goes_on);
