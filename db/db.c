@@ -522,6 +522,7 @@ writer_main(void *arg)
 {
         struct db *d = arg;
 
+        pthread_setname_np(pthread_self(), "db-writer");
         for (;;) {
                 struct db_job *batch, *last;
                 int n = 1;
@@ -679,6 +680,7 @@ checkpointer_main(void *arg)
         struct db *d = arg;
         time_t last = time(NULL);
 
+        pthread_setname_np(pthread_self(), "db-checkpoint");
         pthread_mutex_lock(&d->ck_mu);
         while (!d->ck_stopping) {
                 struct timespec until;
