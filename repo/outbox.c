@@ -316,25 +316,19 @@ repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after
         "SELECT seq FROM (SELECT o.seq FROM outbox AS o WHERE " cond UNBLOCKED                     \
         " ORDER BY o.seq LIMIT ?3)"
 
+/* clang-format off */
 static const char claim_sql[] =
-        "WITH lo(m) AS (SELECT min(" OLDEST("pending") ", " OLDEST("processing") ", " OLDEST(
-                "failed") ")),"
-                          " cand(seq) AS (" ARM("o.status = 'pending'") " UNION ALL " ARM("o."
-                                                                                          "status "
-                                                                                          "= "
-                                                                                          "'failed'"
-                                                                                          " AND "
-                                                                                          "coalesce"
-                                                                                          "(o.next_"
-                                                                                          "attempt_"
-                                                                                          "at, 0) "
-                                                                                          "<= ?2") " UNION ALL " ARM(
-                                  "o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= "
-                                  "?2") ")"
-                                        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"
-                                        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"
-                                        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"
-                                        " RETURNING " COLS;
+        "WITH lo(m) AS (SELECT min(" OLDEST("pending") ", " OLDEST("processing") ", "
+        OLDEST("failed") ")),"
+        " cand(seq) AS (" ARM("o.status = 'pending'")
+        " UNION ALL " ARM("o.status = 'failed' AND coalesce(o.next_attempt_at, 0) <= ?2")
+        " UNION ALL " ARM("o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= ?2")
+        ")"
+        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"
+        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"
+        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"
+        " RETURNING " COLS;
+/* clang-format on */
 
 const char *
 repo_outbox_claim_sql(void)

@@ -436,9 +436,9 @@ route(struct req *r, const char *path)
                 if (!match(rt, path, &param))
                         continue;
                 /* HEAD is served as GET; libmicrohttpd leaves out the body. */
-                if (r->route == NULL && (strcmp(rt->method, r->method) == 0 ||
-                                         (strcmp(r->method, "HEAD") == 0 &&
-                                          strcmp(rt->method, "GET") == 0))) {
+                if (r->route == NULL &&
+                    (strcmp(rt->method, r->method) == 0 ||
+                     (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))) {
                         r->route = rt;
                         r->param = param;
                         r->route_status = 0;
