@@ -756,9 +756,9 @@ S(16) S(17) S(18) S(19) S(20) S(21) S(22) S(23) S(24) S(25) S(26) S(27) S(28) S(
 S(31) S(32) S(33) S(34) S(35) S(36) S(37) S(38) S(39) S(40) S(41) S(42) S(43) S(44) S(45)
 S(46) S(47) S(48) S(49)
 #undef S
-        /* clang-format on */
 
-        START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
+START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
+/* clang-format on */
 {
         static const char *const sqls[] = {
                 s0,  s1,  s2,  s3,  s4,  s5,  s6,  s7,  s8,  s9,  s10, s11, s12, s13, s14, s15, s16,
