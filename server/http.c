@@ -154,20 +154,56 @@ req_alloc(struct req *r, size_t size)
         return a->data;
 }
 
+/* Makes s valid UTF-8 in place: every byte that does not belong to a
+ * well-formed sequence becomes '?'. Client text reaches error messages (an
+ * unknown field's name, cut short by snprintf, a query parameter decoded
+ * from %ff), and jansson refuses invalid UTF-8. */
+static void
+utf8_sanitize(char *s)
+{
+        unsigned char *p = (unsigned char *)s;
+
+        while (*p != '\0') {
+                size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+                                       : (*p & 0xF8) == 0xF0 ? 4 : 0;
+                bool ok = n > 0 && !(n == 2 && *p < 0xC2) && !(n == 4 && *p > 0xF4);
+
+                for (size_t i = 1; ok && i < n; i++)
+                        ok = (p[i] & 0xC0) == 0x80;
+                if (ok && n == 3)
+                        ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
+                if (ok && n == 4)
+                        ok = !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] >= 0x90);
+                if (!ok) {
+                        *p++ = '?';
+                        continue;
+                }
+                p += n;
+        }
+}
+
 void
 problem_add(json_t **errors, const char *field, const char *fmt, ...)
 {
+        char name[256];
         char msg[512];
+        json_t *e;
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        snprintf(name, sizeof(name), "%s", field);
+        utf8_sanitize(name);
+        utf8_sanitize(msg);
         if (*errors == NULL)
                 *errors = json_array();
         if (*errors == NULL)
                 return;
-        json_array_append_new(*errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
+        e = json_pack("{s:s, s:s}", "field", name, "message", msg);
+        if (e == NULL) /* out of memory: the entry must still be counted */
+                e = json_pack("{s:s, s:s}", "field", "?", "message", "invalid field");
+        json_array_append_new(*errors, e);
 }
 
 struct query_check {
@@ -308,8 +344,13 @@ static void
 problem(struct req *r, unsigned status, const char *detail, json_t *errors, const char *hname,
         const char *hvalue)
 {
-        json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                              http_status_title(status), "status", (int)status, "detail", detail);
+        char text[512];
+        json_t *p;
+
+        snprintf(text, sizeof(text), "%s", detail);
+        utf8_sanitize(text); /* client text may be in it; jansson wants UTF-8 */
+        p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+                      http_status_title(status), "status", (int)status, "detail", text);
 
         if (p != NULL && errors != NULL)
                 json_object_set_new(p, "errors", errors);

@@ -188,6 +188,33 @@ END_TEST
 
 /* ---- routing and the reply funnel ---- */
 
+/* Unknown names reach error messages; when they are not valid UTF-8 (a
+ * query parameter decoded from %ff, a long field name cut inside a
+ * character) the error must still be reported, not dropped. */
+START_TEST(unknown_names_that_are_not_valid_utf8_are_still_400_with_errors)
+{
+        char body[1024];
+        size_t n = 0;
+        struct http_resp r;
+
+        http_json(&h, "GET", "/orders?%ff=1", NULL, &r);
+        ck_assert_int_eq(r.status, 400);
+        assert_problem(&r, 400);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "errors")), 1);
+        http_resp_clear(&r);
+
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "{\"status\": \"open\", \"x");
+        for (int i = 0; i < 100; i++)
+                n += (size_t)snprintf(body + n, sizeof(body) - n, "\xc3\xa9"); /* e-acute */
+        snprintf(body + n, sizeof(body) - n, "\": 1}");
+        http_json(&h, "PATCH", "/orders/none", body, &r);
+        ck_assert_int_eq(r.status, 400);
+        assert_problem(&r, 400);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "errors")), 1);
+        http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(head_is_answered_like_get_without_a_body)
 {
         struct http_resp r;
@@ -743,6 +770,7 @@ http_suite(void)
         tcase_add_test(tc, health_is_503_unavailable_when_the_database_cannot_be_queried);
         tcase_add_test(tc, an_unknown_path_is_404_problem_json);
         tcase_add_test(tc, head_is_answered_like_get_without_a_body);
+        tcase_add_test(tc, unknown_names_that_are_not_valid_utf8_are_still_400_with_errors);
         tcase_add_test(tc, a_wrong_method_is_405_with_allow);
         tcase_add_test(tc, a_body_over_the_limit_is_413_by_content_length);
         tcase_add_test(tc, a_chunked_body_over_the_limit_is_413_and_the_server_goes_on);
