@@ -173,6 +173,48 @@ same_content(const struct outbox_event *e, const json_t *body)
         return same;
 }
 
+/* Payloads nest at most this deep: SQLite's json_valid (which the outbox
+ * table's CHECK runs) refuses 2000 levels, jansson parses 2048. */
+#define PAYLOAD_MAX_DEPTH 1000
+
+static int
+json_depth(const json_t *v, int limit)
+{
+        int deepest = 0;
+
+        if (limit <= 0 || !(json_is_object(v) || json_is_array(v)))
+                return 0;
+        if (json_is_object(v)) {
+                const char *k;
+                json_t *x;
+
+                json_object_foreach((json_t *)(uintptr_t)v, k, x)
+                {
+                        int d = json_depth(x, limit - 1);
+
+                        if (d > deepest)
+                                deepest = d;
+                }
+        } else {
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        int d = json_depth(json_array_get(v, i), limit - 1);
+
+                        if (d > deepest)
+                                deepest = d;
+                }
+        }
+        return deepest + 1;
+}
+
+static json_t *
+payload_error(void)
+{
+        json_t *errors = NULL;
+
+        problem_add(&errors, "payload", "payload nests deeper than %d levels", PAYLOAD_MAX_DEPTH);
+        return errors;
+}
+
 static void
 respond_create(struct req *r, int result)
 {
@@ -181,6 +223,10 @@ respond_create(struct req *r, int result)
         int same;
 
         /* x->event is cleared by clear_create when the request ends. */
+        if (result == REPO_INVALID) {
+                reply_invalid(r, payload_error());
+                return;
+        }
         if (result != REPO_OK) {
                 reply_unavailable(r);
                 return;
@@ -245,6 +291,9 @@ handle_outbox_create(struct req *r)
         parse_object(req_body(r), create_fields, NFIELDS(create_fields), &b, "", &errors);
         if (b.aggregate_id.set && !aggregate_valid(b.aggregate_id.v))
                 problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
+        if (b.payload.set && json_depth(b.payload.v, PAYLOAD_MAX_DEPTH + 1) > PAYLOAD_MAX_DEPTH)
+                problem_add(&errors, "payload", "payload nests deeper than %d levels",
+                            PAYLOAD_MAX_DEPTH);
         if (errors != NULL) {
                 reply_invalid(r, errors);
                 return;

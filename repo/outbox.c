@@ -168,6 +168,9 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
         enum repo_status s = REPO_ERROR;
         int rc;
 
+        /* A job may run twice (its batch rerun): start from clean outputs. */
+        outbox_event_clear(&in->event);
+        in->existed = false;
         if (st == NULL)
                 return REPO_ERROR;
         sqlite3_bind_text(st, 1, in->event_id, -1, SQLITE_STATIC);
@@ -186,6 +189,8 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
                 in->existed = s == REPO_OK;
                 if (s == REPO_NOT_FOUND)
                         s = REPO_ERROR;
+        } else if (sqlite3_extended_errcode(db_handle(c)) == SQLITE_CONSTRAINT_CHECK) {
+                s = REPO_INVALID; /* json_valid refused the payload */
         } else {
                 db_log_error(c, "outbox create");
         }

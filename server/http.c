@@ -164,8 +164,11 @@ utf8_sanitize(char *s)
         unsigned char *p = (unsigned char *)s;
 
         while (*p != '\0') {
-                size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-                                       : (*p & 0xF8) == 0xF0 ? 4 : 0;
+                size_t n = *p < 0x80             ? 1
+                           : (*p & 0xE0) == 0xC0 ? 2
+                           : (*p & 0xF0) == 0xE0 ? 3
+                           : (*p & 0xF8) == 0xF0 ? 4
+                                                 : 0;
                 bool ok = n > 0 && !(n == 2 && *p < 0xC2) && !(n == 4 && *p > 0xF4);
 
                 for (size_t i = 1; ok && i < n; i++)

@@ -466,6 +466,33 @@ START_TEST(create_with_the_same_event_id_and_other_content_is_409_and_changes_no
 }
 END_TEST
 
+/* A payload nested deeper than SQLite's json_valid accepts (jansson parses
+ * it) was a 503 "retry" that no retry could cure: it must be a 400. */
+START_TEST(payload_nested_too_deep_is_400_and_stores_nothing)
+{
+        struct http_resp r;
+        size_t depth = 2010, n = 0;
+        char *body = malloc(2 * depth + 128);
+
+        ck_assert_ptr_nonnull(body);
+        start();
+        n += (size_t)sprintf(body, "{\"event_type\": \"t\", \"aggregate_id\": \"a\","
+                                   " \"payload\": {\"k\": ");
+        memset(body + n, '[', depth);
+        memset(body + n + depth, ']', depth);
+        strcpy(body + n + 2 * depth, "}}");
+        ck_assert_int_eq(req("POST", "/outbox", body, &r), 400);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                                 json_array_get(json_object_get(r.json, "errors"), 0), "field")),
+                         "payload");
+        http_resp_clear(&r);
+        ck_assert_int_eq(req("GET", "/outbox", NULL, &r), 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "items")), 0);
+        http_resp_clear(&r);
+        free(body);
+}
+END_TEST
+
 START_TEST(create_accepts_symbols_and_64_character_ids)
 {
         char body[512], agg64[65];
@@ -1669,6 +1696,7 @@ outbox_suite(void)
         tcase_add_test(api, list_queries_use_an_index_in_seq_order);
         tcase_add_test(api, claim_query_walks_status_and_aggregate_indexes);
         tcase_add_test(api, claim_cost_does_not_grow_with_processed_history);
+        tcase_add_test(api, payload_nested_too_deep_is_400_and_stores_nothing);
         suite_add_tcase(s, api);
 
         tcase_add_checked_fixture(consumers, setup, teardown);
