@@ -291,6 +291,12 @@ apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
                  opt->auto_vacuum, opt->wal_mode ? "WAL" : "DELETE");
         if (exec(c, sql) != 0)
                 return -1;
+        /* When the WAL restarts, its file is cut back to a quarter of the
+         * checkpoint threshold, so its size says again how much is pending. */
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld;",
+                 (long long)(opt->wal_checkpoint_bytes / 4));
+        if (exec(c, sql) != 0)
+                return -1;
         /* Checkpoints never run on the writer's path: the checkpointer does them. */
         return exec(c, "PRAGMA wal_autocheckpoint=0;");
 }
@@ -554,7 +560,8 @@ db_submit(struct db *d, struct db_job *job)
 {
         job->next = NULL;
         pthread_mutex_lock(&d->q_mu);
-        if (d->stopping && !d->writer_started) {
+        if (d->stopping) {
+                /* The writer may already have drained the queue and left. */
                 pthread_mutex_unlock(&d->q_mu);
                 job->done(job, DB_UNAVAILABLE);
                 return;

@@ -43,8 +43,11 @@ struct db_options {
 #define DB_UNAVAILABLE (-2)
 
 /* A unit of write work. Returns 0 to keep its changes, > 0 to roll back its
- * savepoint; the value is passed through to the caller. Runs on the writer
- * thread with c in a transaction; must not BEGIN/COMMIT itself. */
+ * own work; the value is passed through to the caller. Runs on the writer
+ * thread with c in a transaction; must not BEGIN/COMMIT itself. A job may run
+ * more than once (when its batch is rolled back and rerun because another
+ * job failed after writing): it must set every output afresh on each run and
+ * free what an earlier run left in them. */
 typedef int (*db_job_fn)(struct db_conn *c, void *arg);
 
 /* An asynchronous job. The caller owns the struct and keeps it alive until

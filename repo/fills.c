@@ -362,7 +362,12 @@ repo_fills_create_job(struct db_conn *c, void *arg)
         struct order_state o;
         struct fill_plan pl;
         int64_t now = ts_now_us();
-        enum repo_status s = order_load(c, f->order_id, &o);
+        enum repo_status s;
+
+        /* A job may run twice (its batch rerun): start from clean outputs. */
+        fc->existed = false;
+        fc->conflict = FILL_CONFLICT_NONE;
+        s = order_load(c, f->order_id, &o);
 
         if (s == REPO_OK)
                 s = match_order(fc, &o);

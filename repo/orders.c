@@ -491,6 +491,10 @@ repo_orders_create_job(struct db_conn *c, void *arg)
         struct order o = oc->in;
         enum repo_status s;
 
+        /* A job may run twice (its batch rerun): start from clean outputs. */
+        oc->existed = false;
+        oc->refusal = ORDER_REFUSED_NONE;
+
         o.filled_quantity = 0;
         o.has_avg_fill_price = false;
         o.avg_fill_price = 0;
@@ -569,7 +573,12 @@ repo_orders_update_job(struct db_conn *c, void *arg)
         struct order_update *u = arg;
         struct order o;
         bool changed = false;
-        enum repo_status s = repo_orders_get(c, u->order_id, &o);
+        enum repo_status s;
+
+        /* A job may run twice (its batch rerun): start from clean outputs. */
+        u->changed = false;
+        u->refusal = ORDER_REFUSED_NONE;
+        s = repo_orders_get(c, u->order_id, &o);
 
         if (s != REPO_OK)
                 return s;

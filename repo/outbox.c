@@ -357,6 +357,10 @@ repo_outbox_claim_job(struct db_conn *c, void *arg)
         sqlite3_stmt *st = db_stmt(c, claim_sql);
         enum repo_status s;
 
+        /* A job may run twice (its batch rerun): start from clean outputs. */
+        outbox_events_free(in->items, in->n);
+        in->items = NULL;
+        in->n = 0;
         if (st == NULL)
                 return REPO_ERROR;
         sqlite3_bind_text(st, 1, in->consumer, -1, SQLITE_STATIC);
@@ -429,6 +433,7 @@ repo_outbox_processed_job(struct db_conn *c, void *arg)
         int64_t retries;
         sqlite3_stmt *st;
 
+        outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
         s = load_state(c, in->event_id, in->status, &retries);
         if (s != REPO_OK)
                 return s;
@@ -467,6 +472,7 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         sqlite3_stmt *st;
         bool dead;
 
+        outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
         s = load_state(c, in->event_id, in->status, &retries);
         if (s != REPO_OK)
                 return s;
@@ -501,6 +507,7 @@ repo_outbox_retry_job(struct db_conn *c, void *arg)
         int64_t retries;
         sqlite3_stmt *st;
 
+        outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
         s = load_state(c, in->event_id, in->status, &retries);
         if (s != REPO_OK)
                 return s;

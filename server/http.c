@@ -42,6 +42,7 @@ struct http_server {
         size_t max_body;
         atomic_long in_flight;
         atomic_long suspended;    /* writes handed to the database, not yet answered */
+        atomic_long resuming;     /* writes whose job_done has not returned yet */
         atomic_bool draining;     /* stopping: every response closes its connection */
         pthread_mutex_t write_mu; /* orders req_write against closing */
         bool closing;             /* stopping: no request may suspend any more */
@@ -388,9 +389,13 @@ static void
 job_done(struct db_job *job, int result)
 {
         struct req *r = job->done_arg;
+        struct http_server *srv = r->srv; /* r may be gone once resumed */
 
         r->result = result;
         MHD_resume_connection(r->conn);
+        /* Only now may http_stop stop the daemon: libmicrohttpd still touches
+         * it after the resumed request may already have completed. */
+        atomic_fetch_sub(&srv->resuming, 1);
 }
 
 void
@@ -408,6 +413,7 @@ req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r,
         r->suspended = true;
         r->wrote = true;
         atomic_fetch_add(&r->srv->suspended, 1);
+        atomic_fetch_add(&r->srv->resuming, 1);
         MHD_suspend_connection(r->conn);
         pthread_mutex_unlock(&r->srv->write_mu);
         db_submit(r->srv->app->db, &r->job);
@@ -1044,7 +1050,7 @@ http_stop(struct http_server *s, int grace_ms)
         pthread_mutex_lock(&s->write_mu);
         s->closing = true;
         pthread_mutex_unlock(&s->write_mu);
-        while (atomic_load(&s->suspended) > 0) {
+        while (atomic_load(&s->suspended) > 0 || atomic_load(&s->resuming) > 0) {
                 struct timespec ts = { .tv_nsec = 5 * 1000 * 1000 };
 
                 nanosleep(&ts, NULL);
