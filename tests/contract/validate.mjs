@@ -190,7 +190,8 @@ function matchExchange(templates, method, path) {
     const m = t.re.exec(decoded);
     if (!m) continue;
     const params = Object.fromEntries(t.names.map((n, i) => [n, m[i + 1]]));
-    const op = t.ops[method];
+    /* HEAD is GET without the body (RFC 9110), as the spec's info says. */
+    const op = t.ops[method] ?? (method === 'HEAD' ? t.ops.GET : undefined);
     if (op) return { t, op, params };
     first ??= { t, op: null, params };
   }
