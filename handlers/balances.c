@@ -88,12 +88,6 @@ list_json(const struct balance *rows, size_t n, bool full)
 }
 
 static void
-reply_unavailable(struct req *r)
-{
-        reply_problem(r, 503, "database unavailable, retry", NULL);
-}
-
-static void
 reply_total_conflict(struct req *r, const char *asset)
 {
         char detail[256];

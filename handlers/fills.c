@@ -52,12 +52,6 @@ reply_fill(struct req *r, unsigned status, const struct fill *f)
         reply_jw(r, status, &w);
 }
 
-static void
-reply_unavailable(struct req *r)
-{
-        reply_problem(r, 503, "database unavailable, retry", NULL);
-}
-
 /* ---- POST /fills ---- */
 
 struct fill_body {

@@ -93,12 +93,6 @@ events_json(const struct outbox_event *v, size_t n)
 }
 
 static void
-reply_unavailable(struct req *r)
-{
-        reply_problem(r, 503, "database unavailable, retry", NULL);
-}
-
-static void
 reply_no_event(struct req *r, const char *event_id)
 {
         char detail[128];

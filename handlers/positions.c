@@ -57,12 +57,6 @@ reply_position(struct req *r, unsigned status, const struct position *p)
 }
 
 static void
-reply_unavailable(struct req *r)
-{
-        reply_problem(r, 503, "database unavailable, retry", NULL);
-}
-
-static void
 reply_not_found(struct req *r)
 {
         char detail[96];

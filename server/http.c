@@ -374,6 +374,12 @@ reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors
 }
 
 void
+reply_unavailable(struct req *r)
+{
+        reply_problem(r, 503, "database unavailable, retry", NULL);
+}
+
+void
 reply_method_not_allowed(struct req *r, const char *allow)
 {
         char detail[160];

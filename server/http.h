@@ -110,6 +110,10 @@ void reply_empty(struct req *r, unsigned status);
  * and errors ([{"field","message"}], stolen, may be NULL). */
 void reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors);
 
+/* Replies 503 "database unavailable, retry": a write or read could not be
+ * done, and the same request may be sent again. */
+void reply_unavailable(struct req *r);
+
 /* Replies 405 with an Allow header. */
 void reply_method_not_allowed(struct req *r, const char *allow);
 
