@@ -942,6 +942,17 @@ setup_auth(struct http_server *s, const struct config *cfg, const struct sockadd
         return 0;
 }
 
+/* Refuses new connections once the server is stopping. */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+        const struct http_server *s = cls;
+
+        (void)addr;
+        (void)addrlen;
+        return atomic_load(&s->draining) ? MHD_NO : MHD_YES;
+}
+
 static struct MHD_Daemon *
 start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
              const struct sockaddr_storage *addr)
@@ -967,8 +978,8 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
         }
         OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-        return MHD_start_daemon(flags, (uint16_t)cfg->server.port, NULL, NULL, access_handler, s,
-                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        return MHD_start_daemon(flags, (uint16_t)cfg->server.port, accept_policy, s, access_handler,
+                                s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
 static void
@@ -1036,12 +1047,14 @@ http_in_flight(const struct http_server *s)
 void
 http_stop(struct http_server *s, int grace_ms)
 {
-        MHD_socket fd;
         int waited = 0;
 
         if (s == NULL)
                 return;
-        fd = MHD_quiesce_daemon(s->daemon);
+        /* Stop taking connections. Not MHD_quiesce_daemon: on an epoll thread
+         * pool it races with the workers in libmicrohttpd 0.9.75 and can abort
+         * the process ("Failed to remove listen FD from epoll set"). The
+         * accept policy refuses every new connection from now on instead. */
         atomic_store(&s->draining, true);
         /* Requests waiting on the writer always finish: never cut them off. */
         while (atomic_load(&s->suspended) > 0 ||
@@ -1062,7 +1075,5 @@ http_stop(struct http_server *s, int grace_ms)
                 nanosleep(&ts, NULL);
         }
         MHD_stop_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-                close(fd);
         server_free(s);
 }
