@@ -215,6 +215,39 @@ START_TEST(unknown_names_that_are_not_valid_utf8_are_still_400_with_errors)
 }
 END_TEST
 
+/* A JSON number is read into a double: one with more significant digits
+ * than a double holds, or one that underflows, would arrive rounded. It must
+ * be refused (send it as a string), never stored as another value. */
+START_TEST(json_numbers_a_double_cannot_hold_are_400_and_store_nothing)
+{
+        static const char *const inexact[] = {
+                "12345678901.12345678",
+                "0.1000000000000000055511151231257827",
+                "1e-400",
+                "92233720368.54775807",
+        };
+        struct http_resp r;
+        char body[160];
+
+        for (size_t i = 0; i < N(inexact); i++) {
+                snprintf(body, sizeof(body), "{\"available\": %s, \"locked\": 0}", inexact[i]);
+                http_json(&h, "PUT", "/balances/X", body, &r);
+                ck_assert_msg(r.status == 400, "%s: %ld", inexact[i], r.status);
+                assert_problem(&r, 400);
+                http_resp_clear(&r);
+        }
+        http_json(&h, "GET", "/balances/X", NULL, &r);
+        ck_assert_int_eq(r.status, 404);
+        http_resp_clear(&r);
+        /* Numbers a double holds exactly are fine in any JSON form. */
+        http_json(&h, "PUT", "/balances/X", "{\"available\": 0.10, \"locked\": 1.5e1}", &r);
+        ck_assert_int_eq(r.status, 201);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "available")), "0.1");
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "locked")), "15");
+        http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(head_is_answered_like_get_without_a_body)
 {
         struct http_resp r;
@@ -770,6 +803,7 @@ http_suite(void)
         tcase_add_test(tc, health_is_503_unavailable_when_the_database_cannot_be_queried);
         tcase_add_test(tc, an_unknown_path_is_404_problem_json);
         tcase_add_test(tc, head_is_answered_like_get_without_a_body);
+        tcase_add_test(tc, json_numbers_a_double_cannot_hold_are_400_and_store_nothing);
         tcase_add_test(tc, unknown_names_that_are_not_valid_utf8_are_still_400_with_errors);
         tcase_add_test(tc, a_wrong_method_is_405_with_allow);
         tcase_add_test(tc, a_body_over_the_limit_is_413_by_content_length);
