@@ -1091,7 +1091,6 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
         OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, NULL);
         if (cfg->server.max_connections_per_ip > 0)
                 OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->server.max_connections_per_ip, NULL);
-        OPT(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
         if (s->tls_cert != NULL) {
                 OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert);
                 OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key);

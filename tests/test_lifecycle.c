@@ -89,6 +89,26 @@ START_TEST(stop_does_not_hang_on_clients_that_left_during_their_write)
 }
 END_TEST
 
+/* Two services on one port would split the traffic between two writers of
+ * (perhaps) two databases: the second must fail to start. */
+START_TEST(a_second_service_on_a_port_in_use_does_not_start)
+{
+        struct harness h2;
+        struct service *svc2 = NULL;
+        char err[256], port[16];
+        unsigned p;
+
+        sscanf(h.base_url, "http://127.0.0.1:%u", &p);
+        snprintf(port, sizeof(port), "%u", p);
+        harness_init(&h2);
+        ck_assert_int_eq(
+                config_set(&h2.cfg, "server.port", port, CONFIG_SRC_FLAG, err, sizeof(err)), 0);
+        ck_assert_int_eq(service_start(&h2.cfg, &svc2), -1);
+        ck_assert_ptr_null(svc2);
+        harness_stop(&h2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -98,6 +118,7 @@ main(void)
         tcase_add_checked_fixture(t, setup, teardown);
         tcase_set_timeout(t, 60);
         tcase_add_test(t, stop_does_not_hang_on_clients_that_left_during_their_write);
+        tcase_add_test(t, a_second_service_on_a_port_in_use_does_not_start);
         suite_add_tcase(s, t);
         return harness_run_suite(s);
 }
