@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -260,6 +261,37 @@ http_json(const struct harness *h, const char *method, const char *path, const c
 {
         http_do(h, method, path, body, NULL, NULL, ret);
         return ret->status;
+}
+
+void
+harness_assert_indexed(const struct harness *h, const char *const *sqls, size_t n)
+{
+        sqlite3 *ro = NULL;
+
+        ck_assert_int_eq(sqlite3_open_v2(h->db_path, &ro, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        for (size_t i = 0; i < n; i++) {
+                char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sqls[i]);
+                sqlite3_stmt *st = NULL;
+                int rows = 0;
+
+                ck_assert_ptr_nonnull(q);
+                ck_assert_msg(sqlite3_prepare_v2(ro, q, -1, &st, NULL) == SQLITE_OK, "%s: %s",
+                              sqls[i], sqlite3_errmsg(ro));
+                while (sqlite3_step(st) == SQLITE_ROW) {
+                        const char *d = (const char *)sqlite3_column_text(st, 3);
+
+                        rows++;
+                        ck_assert_msg(strstr(d, "USING INDEX") != NULL ||
+                                              strstr(d, "USING COVERING INDEX") != NULL ||
+                                              strstr(d, "PRIMARY KEY") != NULL,
+                                      "%s: %s", sqls[i], d);
+                        ck_assert_msg(strstr(d, "TEMP B-TREE") == NULL, "%s: %s", sqls[i], d);
+                }
+                ck_assert_msg(rows > 0, "%s: no plan", sqls[i]);
+                sqlite3_finalize(st);
+                sqlite3_free(q);
+        }
+        sqlite3_close(ro);
 }
 
 int

@@ -54,6 +54,11 @@ void http_resp_clear(struct http_resp *r);
 long http_json(const struct harness *h, const char *method, const char *path, const char *body,
                struct http_resp *ret);
 
+/* Asserts that each of the n SQL statements, planned on h's database by a
+ * fresh read-only connection, walks an index or a primary key in every step
+ * (no full table scan) and never sorts in a temp b-tree. */
+void harness_assert_indexed(const struct harness *h, const char *const *sqls, size_t n);
+
 /* Runs a Check suite and returns the process exit code. */
 int harness_run_suite(void *suite);
 

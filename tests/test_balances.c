@@ -643,30 +643,9 @@ START_TEST(list_queries_use_the_primary_key_index)
 {
         size_t n = 0;
         const char *const *sql = repo_balances_list_sql(&n);
-        sqlite3 *db = NULL;
 
         ck_assert_uint_eq(n, 2);
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        for (size_t i = 0; i < n; i++) {
-                char q[512];
-                sqlite3_stmt *st = NULL;
-                int rows = 0;
-
-                snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql[i]);
-                ck_assert_int_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
-                while (sqlite3_step(st) == SQLITE_ROW) {
-                        const char *d = (const char *)sqlite3_column_text(st, 3);
-
-                        rows++;
-                        ck_assert_msg(strstr(d, "USING INDEX") != NULL ||
-                                              strstr(d, "USING PRIMARY KEY") != NULL,
-                                      "%s: %s", sql[i], d);
-                        ck_assert_msg(strstr(d, "TEMP B-TREE") == NULL, "%s: %s", sql[i], d);
-                }
-                ck_assert_int_gt(rows, 0);
-                sqlite3_finalize(st);
-        }
-        sqlite3_close(db);
+        harness_assert_indexed(&h, sql, n);
 }
 END_TEST
 
