@@ -354,12 +354,6 @@ json_ts(int64_t us)
 }
 
 void
-json_set_dec(json_t *obj, const char *key, bool set, int64_t v)
-{
-        json_object_set_new(obj, key, set ? json_dec(v) : json_null());
-}
-
-void
 json_set_ts(json_t *obj, const char *key, bool set, int64_t us)
 {
         json_object_set_new(obj, key, set ? json_ts(us) : json_null());

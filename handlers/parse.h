@@ -89,8 +89,7 @@ void reply_invalid(struct req *r, json_t *errors);
 json_t *json_dec(int64_t v);
 json_t *json_ts(int64_t us);
 
-/* Sets key to json_dec(v) / json_ts(v), or to null when !set. */
-void json_set_dec(json_t *obj, const char *key, bool set, int64_t v);
+/* Sets key to json_ts(us), or to null when !set. */
 void json_set_ts(json_t *obj, const char *key, bool set, int64_t us);
 
 /* next_cursor for a page: a cursor to after (key, id) when the page is full,

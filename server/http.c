@@ -121,12 +121,6 @@ req_app(const struct req *r)
 }
 
 const char *
-req_method(const struct req *r)
-{
-        return r->method;
-}
-
-const char *
 req_param(const struct req *r)
 {
         return r->param;

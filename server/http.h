@@ -65,7 +65,6 @@ long http_in_flight(const struct http_server *s);
 /* ---- the request, for handlers ---- */
 
 const struct app *req_app(const struct req *r);
-const char *req_method(const struct req *r);
 
 /* The decoded {param} of the route, or NULL. Borrowed for the request. */
 const char *req_param(const struct req *r);
