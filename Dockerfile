@@ -13,7 +13,7 @@
 FROM debian:bookworm AS build
 
 # The toolchain and -dev packages first, so editing a source file does not
-# re-download them. The tests are not built here (-Dtests=false).
+# re-download them. The tests are not built here (-Dtests=disabled).
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -25,7 +25,7 @@ WORKDIR /src
 COPY . .
 
 # Only the server binary: the test executables need a test environment.
-RUN meson setup build --buildtype=release -Db_ndebug=true -Dtests=false \
+RUN meson setup build --buildtype=release -Db_ndebug=true -Dtests=disabled \
  && ninja -C build tradestore \
  && strip --strip-unneeded build/tradestore
 
