@@ -5,7 +5,8 @@
  * quotients are formed exactly in __int128 and rounded half-to-even once. */
 #include "common/dec.h"
 
-#include <math.h>
+#include "common/jnum.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,89 +108,18 @@ dec_parse(const char *s, size_t len, int64_t *ret)
         return text_to_units(&t, ret);
 }
 
-/* Rewrites the "%.*e" text of a finite, non-zero double without exponent.
- * Returns the length written into out, or 0 if sci is not of that form. */
-static size_t
-sci_to_plain(const char *sci, char out[DEC_DOUBLE_BUFSZ])
-{
-        char mant[32];
-        size_t n = 0, pos = 0;
-        const char *p = sci;
-        long point;
-
-        if (*p == '-')
-                out[pos++] = *p++;
-        for (; (*p >= '0' && *p <= '9') || *p == '.'; p++)
-                if (*p != '.' && n < sizeof(mant))
-                        mant[n++] = *p;
-        if (n == 0 || n == sizeof(mant) || *p != 'e')
-                return 0;
-        point = strtol(p + 1, NULL, 10) + 1; /* digits before the point */
-        /* Doubles need -323..309; the margin leaves room for sign, "0.",
-         * the 17 digits and the NUL. */
-        if (point < -(DEC_DOUBLE_BUFSZ - 32) || point > DEC_DOUBLE_BUFSZ - 32)
-                return 0;
-        while (n > 1 && mant[n - 1] == '0')
-                n--;
-        if (point <= 0) {
-                out[pos++] = '0';
-                out[pos++] = '.';
-                for (long z = point; z < 0; z++)
-                        out[pos++] = '0';
-                point = 0;
-        }
-        for (size_t i = 0; i < n || (long)i < point; i++) {
-                if ((long)i == point && i > 0)
-                        out[pos++] = '.';
-                out[pos++] = i < n ? mant[i] : '0';
-        }
-        out[pos] = '\0';
-        return pos;
-}
-
-size_t
-dec_double_text(double v, char buf[DEC_DOUBLE_BUFSZ])
-{
-        char sci[40];
-        size_t len;
-
-        buf[0] = '\0';
-        if (!isfinite(v))
-                return 0;
-        if (v == 0) {
-                memcpy(buf, "0", 2);
-                return 1;
-        }
-        /* 17 significant digits always round-trip, so the loop ends there. */
-        for (int prec = 0; prec < 17; prec++) {
-                snprintf(sci, sizeof(sci), "%.*e", prec, v);
-                if (strtod(sci, NULL) == v)
-                        break;
-        }
-        len = sci_to_plain(sci, buf);
-        if (len == 0)
-                buf[0] = '\0';
-        return len;
-}
-
 enum dec_status
-dec_from_double(double v, int64_t *ret)
+dec_from_json_number(const char *t, size_t len, int64_t *ret)
 {
-        char text[DEC_DOUBLE_BUFSZ];
-        size_t len = dec_double_text(v, text);
+        char plain[JNUM_PLAIN_BUFSZ];
+        size_t n;
 
-        if (len == 0)
-                return DEC_ESYNTAX;
-        return dec_parse(text, len, ret);
-}
-
-enum dec_status
-dec_from_int(long long v, int64_t *ret)
-{
-        if (v > DEC_INT_PART_MAX || v < -DEC_INT_PART_MAX)
-                return DEC_ERANGE;
-        *ret = (int64_t)v * DEC_SCALE;
-        return DEC_OK;
+        switch (jnum_plain(t, len, DEC_FRAC_DIGITS, false, plain, &n)) {
+        case JNUM_OK: return dec_parse(plain, n, ret);
+        case JNUM_PRECISION: return DEC_EPRECISION;
+        case JNUM_RANGE: return DEC_ERANGE;
+        default: return DEC_ESYNTAX;
+        }
 }
 
 size_t

@@ -3,8 +3,8 @@
  * A decimal is a plain int64_t counting units of 1e-8, so 1.5 is 150000000.
  * Every valid value lies within +-INT64_MAX units (92233720368.54775807);
  * INT64_MIN is never produced, so negating a value is always safe. Values are
- * never touched by floating point: dec_from_double only reads a JSON number
- * through its shortest round-trip decimal text. Where a division cannot be
+ * never touched by floating point: a JSON number is read from its literal
+ * text (dec_from_json_number). Where a division cannot be
  * avoided the result is rounded half-to-even at 8 fractional digits, once.
  *
  * An order's running sum of price * quantity (its notional) can outgrow
@@ -19,8 +19,6 @@
 #define DEC_SCALE 100000000LL
 #define DEC_BUFSZ 32
 #define DEC128_BUFSZ 48
-/* Enough for the plain text of any finite double, sign included. */
-#define DEC_DOUBLE_BUFSZ 400
 
 enum dec_status {
         DEC_OK = 0,
@@ -35,27 +33,18 @@ enum dec_status {
  * accepted ("1.100000000" is 1.1); "-0" is 0. Writes *ret only on DEC_OK. */
 enum dec_status dec_parse(const char *s, size_t len, int64_t *ret);
 
-/* Converts a JSON number that arrived as a double. The double is read as the
- * shortest decimal text that converts back to it (0.1 is exactly 0.1), then
- * converted exactly as dec_parse would. NaN and infinities are DEC_ESYNTAX.
- * Writes *ret only on DEC_OK. */
-enum dec_status dec_from_double(double v, int64_t *ret);
-
-/* Converts a JSON integer. DEC_ERANGE when |v| > 92233720368. Writes *ret
- * only on DEC_OK. */
-enum dec_status dec_from_int(long long v, int64_t *ret);
+/* Converts a JSON number from its literal text (len bytes, RFC 8259 form:
+ * exponents allowed, "9.223372036799999999e10" is 92233720367.99999999)
+ * with dec_parse's rules: a non-zero digit past the 8th fractional one is
+ * DEC_EPRECISION (1e-9, 1.5e-8), a value past +-INT64_MAX units is
+ * DEC_ERANGE, anything not a JSON number literal is DEC_ESYNTAX. Never
+ * goes through a double. Writes *ret only on DEC_OK. */
+enum dec_status dec_from_json_number(const char *t, size_t len, int64_t *ret);
 
 /* Writes the canonical text of v into buf and returns its length: no
  * exponent, no '+', no trailing fractional zeros, "0" for zero ("-1.5",
  * "0.00000001", "100"). Defined for every int64_t, INT64_MIN included. */
 size_t dec_format(int64_t v, char buf[DEC_BUFSZ]);
-
-/* Writes into buf the shortest plain decimal text (no exponent) that strtod
- * reads back as exactly v, "0" for either zero, and returns its length; for
- * NaN or an infinity returns 0 and writes "". Assumes the "C" locale, whose
- * decimal point is '.': the service never calls setlocale. ts.c reads JSON
- * numbers of epoch seconds through this too. */
-size_t dec_double_text(double v, char buf[DEC_DOUBLE_BUFSZ]);
 
 /* a + b. False when the result leaves +-INT64_MAX; *ret is then untouched. */
 bool dec_add(int64_t a, int64_t b, int64_t *ret);

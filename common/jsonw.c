@@ -135,18 +135,18 @@ jw_key(struct jw *w, const char *key)
         w->after_key = true;
 }
 
-void
-jw_str(struct jw *w, const char *s)
+/* Appends s (n bytes) as a quoted, escaped JSON string. */
+static void
+put_escaped(struct jw *w, const char *s, size_t n)
 {
         static const char hex[] = "0123456789abcdef";
-        size_t n = strlen(s);
 
-        sep(w);
         /* Worst case every byte becomes \u00XX. */
         if (!reserve(w, 6 * n + 2))
                 return;
         w->buf[w->len++] = '"';
-        for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n;
+             p++) {
                 unsigned char ch = *p;
 
                 if (ch >= 0x20 && ch != '"' && ch != '\\') {
@@ -170,6 +170,31 @@ jw_str(struct jw *w, const char *s)
         }
         w->buf[w->len++] = '"';
         w->buf[w->len] = '\0';
+}
+
+void
+jw_str(struct jw *w, const char *s)
+{
+        sep(w);
+        put_escaped(w, s, strlen(s));
+}
+
+void
+jw_text(struct jw *w, const char *s, size_t n)
+{
+        put(w, s, n);
+}
+
+void
+jw_fail(struct jw *w)
+{
+        w->failed = true;
+}
+
+void
+jw_text_str(struct jw *w, const char *s, size_t n)
+{
+        put_escaped(w, s, n);
 }
 
 void

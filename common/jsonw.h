@@ -52,6 +52,15 @@ void jw_dec(struct jw *w, int64_t units);    /* "1.5" */
 void jw_ts(struct jw *w, int64_t us);        /* "2026-11-26T15:00:00.123456Z" */
 void jw_raw(struct jw *w, const char *json); /* a JSON value's text, as is */
 
+/* Plain text, for a caller that writes a whole document itself (deeper
+ * than JW_MAX_DEPTH, say): these append to the buffer and neither place
+ * commas nor track levels, so they do not mix with the calls above inside
+ * one value. jw_text_str quotes and escapes n bytes. */
+void jw_text(struct jw *w, const char *s, size_t n);
+void jw_text_str(struct jw *w, const char *s, size_t n);
+/* Marks w failed, as an allocation of its own that failed would. */
+void jw_fail(struct jw *w);
+
 /* Key + value shorthands; the _opt forms write null when !has. */
 void jw_kstr(struct jw *w, const char *key, const char *s);
 void jw_kstr_opt(struct jw *w, const char *key, const char *s); /* NULL or "" -> null */

@@ -3,9 +3,11 @@
  * Calendar arithmetic is done here with Howard Hinnant's days-from-civil
  * algorithms (proleptic Gregorian, exact for any int64 day count) instead of
  * timegm/mktime, which depend on the environment and on time_t's width.
- * JSON numbers go through their shortest round-trip decimal text
- * (dec_double_text), so no floating-point arithmetic touches a time. */
+ * JSON numbers are read from their literal text (jnum_plain), so no
+ * floating-point arithmetic touches a time. */
 #include "common/ts.h"
+
+#include "common/jnum.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -188,21 +190,13 @@ ts_parse_epoch(const char *s, size_t len, int64_t *ret_us)
 }
 
 bool
-ts_from_double(double v, int64_t *ret_us)
+ts_from_json_number(const char *t, size_t len, int64_t *ret_us)
 {
-        char text[DEC_DOUBLE_BUFSZ];
-        size_t len = dec_double_text(v, text);
+        char plain[JNUM_PLAIN_BUFSZ];
+        size_t n;
 
-        return len > 0 && ts_parse_epoch(text, len, ret_us);
-}
-
-bool
-ts_from_int(long long secs, int64_t *ret_us)
-{
-        if (secs < SEC_MIN || secs > SEC_MAX)
-                return false;
-        *ret_us = (int64_t)secs * US_PER_SEC;
-        return true;
+        return jnum_plain(t, len, 6, true, plain, &n) == JNUM_OK &&
+               ts_parse_epoch(plain, n, ret_us);
 }
 
 bool

@@ -30,14 +30,12 @@ bool ts_parse(const char *s, size_t len, int64_t *ret_us);
  * Writes *ret_us only on success. */
 bool ts_parse_epoch(const char *s, size_t len, int64_t *ret_us);
 
-/* Converts a JSON number of epoch seconds, read as its shortest round-trip
- * decimal text (1764169200.25 is exactly 1764169200250000 us). False for
- * NaN, infinities and out-of-range values; writes *ret_us only on success. */
-bool ts_from_double(double v, int64_t *ret_us);
-
-/* Converts a JSON integer of epoch seconds. False when out of range; writes
- * *ret_us only on success. */
-bool ts_from_int(long long secs, int64_t *ret_us);
+/* Converts a JSON number of epoch seconds from its literal text (len
+ * bytes, RFC 8259 form, exponents allowed): digits past the microsecond are
+ * dropped, as ts_parse_epoch does, whatever the literal's form
+ * (1.7641692001234569e9 is 1764169200123456 us). False for anything else
+ * and for out-of-range values; writes *ret_us only on success. */
+bool ts_from_json_number(const char *t, size_t len, int64_t *ret_us);
 
 /* Parses a query parameter: RFC 3339 text or epoch seconds text. Writes
  * *ret_us only on success. */

@@ -212,7 +212,7 @@ handle_admin_maintenance(struct req *r)
 
         if (!req_query_check(r, no_params))
                 return;
-        if (!parse_object(req_body(r), maintenance_fields, NFIELDS(maintenance_fields), &in, "",
+        if (!parse_object(r, req_body(r), maintenance_fields, NFIELDS(maintenance_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
                 return;
@@ -250,7 +250,7 @@ handle_admin_backup(struct req *r)
         if (!req_query_check(r, no_params))
                 return;
         /* No field is accepted: the server names the file, never the client. */
-        if (!parse_object(req_body(r), NULL, 0, NULL, "", &errors)) {
+        if (!parse_object(r, req_body(r), NULL, 0, NULL, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }

@@ -195,7 +195,7 @@ handle_balances_put(struct req *r)
 
         if (!req_query_check(r, no_params))
                 return;
-        parse_object(req_body(r), put_fields, NFIELDS(put_fields), &body, "", &errors);
+        parse_object(r, req_body(r), put_fields, NFIELDS(put_fields), &body, "", &errors);
         if (body.asset.set && strcmp(body.asset.v, asset) != 0)
                 problem_add(&errors, "asset", "asset must be the asset of the URL (%s) or left out",
                             asset);
@@ -273,7 +273,7 @@ check_repeats(struct req *r, const struct balance *items, size_t n, json_t **err
 
 /* Parses entry i into *item; reports problems named balances[i].field. */
 static void
-parse_entry(const json_t *v, size_t i, struct balance *item, json_t **errors)
+parse_entry(const struct req *r, const json_t *v, size_t i, struct balance *item, json_t **errors)
 {
         struct balance_body e = { 0 };
         char prefix[40];
@@ -288,7 +288,7 @@ parse_entry(const json_t *v, size_t i, struct balance *item, json_t **errors)
                             prefix);
                 return;
         }
-        ok = parse_object(v, entry_fields, NFIELDS(entry_fields), &e, prefix, errors);
+        ok = parse_object(r, v, entry_fields, NFIELDS(entry_fields), &e, prefix, errors);
         /* A valid asset counts for repeats even when another field is bad. */
         if (e.asset.set)
                 snprintf(item->asset, sizeof(item->asset), "%s", e.asset.v);
@@ -345,7 +345,7 @@ parse_snapshot(struct req *r, struct balance_snapshot *snap, json_t **errors)
                 return false;
         snap->n = n;
         for (size_t i = 0; i < n; i++)
-                parse_entry(json_array_get(list, i), i, &snap->items[i], errors);
+                parse_entry(r, json_array_get(list, i), i, &snap->items[i], errors);
         if (!check_repeats(r, snap->items, n, errors)) {
                 json_decref(*errors);
                 *errors = NULL;

@@ -201,7 +201,7 @@ handle_fills_create(struct req *r)
         json_t *errors = NULL;
         struct fill_create *fc;
 
-        parse_object(req_body(r), fill_fields, NFIELDS(fill_fields), &b, "", &errors);
+        parse_object(r, req_body(r), fill_fields, NFIELDS(fill_fields), &b, "", &errors);
         if (b.commission_asset.set && b.commission_asset.v[0] != '\0' &&
             !symbol_valid(b.commission_asset.v, strlen(b.commission_asset.v)))
                 problem_add(&errors, "commission_asset",

@@ -239,7 +239,7 @@ handle_orders_create(struct req *r)
                 reply_problem(r, 503, "out of memory, retry", NULL);
                 return;
         }
-        parse_object(body, create_fields, NFIELDS(create_fields), &b, "", &errors);
+        parse_object(r, body, create_fields, NFIELDS(create_fields), &b, "", &errors);
         check_price_rule(body, &b, &errors);
         check_external_id(&b.external_order_id, "external_order_id", &errors);
         if (errors != NULL) {
@@ -393,10 +393,10 @@ static const struct field patch_fields[] = {
 /* Parses and validates the PATCH body into u. False after gathering every
  * problem into *errors. */
 static bool
-patch_input(const json_t *body, struct order_update *u, json_t **errors)
+patch_input(const struct req *r, const json_t *body, struct order_update *u, json_t **errors)
 {
         struct patch_body b = { 0 };
-        bool ok = parse_object(body, patch_fields, NFIELDS(patch_fields), &b, "", errors);
+        bool ok = parse_object(r, body, patch_fields, NFIELDS(patch_fields), &b, "", errors);
 
         check_external_id(&b.external_order_id, "external_order_id", errors);
         if (ok && !b.status.set && !b.external_order_id.set) {
@@ -462,7 +462,7 @@ handle_orders_update(struct req *r)
                 reply_problem(r, 503, "out of memory, retry", NULL);
                 return;
         }
-        if (!patch_input(req_body(r), u, &errors)) {
+        if (!patch_input(r, req_body(r), u, &errors)) {
                 reply_invalid(r, errors);
                 return;
         }

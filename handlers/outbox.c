@@ -6,10 +6,13 @@
 #include "handlers/outbox.h"
 
 #include "common/ids.h"
+#include "common/jnum.h"
+#include "common/jsonw.h"
 #include "handlers/parse.h"
 #include "repo/outbox.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/json_exact.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -58,38 +61,59 @@ aggregate_valid(const char *s)
         return true;
 }
 
-/* The event as the API shows it: payload as a JSON object, timestamps as
- * RFC 3339, absent optionals as null. New reference. */
-static json_t *
-event_json(const struct outbox_event *e)
+/* Writes the event as the API shows it: the payload as the JSON text that
+ * was stored (its numbers as the publisher wrote them), timestamps as
+ * RFC 3339, absent optionals as null. */
+static void
+event_write(struct jw *w, const struct outbox_event *e)
 {
-        json_t *payload = json_loads(e->payload, 0, NULL);
-        json_t *o = json_object();
-
-        json_object_set_new(o, "event_id", json_string(e->event_id));
-        json_object_set_new(o, "event_type", json_string(e->event_type));
-        json_object_set_new(o, "aggregate_id", json_string(e->aggregate_id));
-        json_object_set_new(o, "payload", payload ? payload : json_null());
-        json_object_set_new(o, "status", json_string(e->status));
-        json_set_ts(o, "created_at", true, e->created_at);
-        json_set_ts(o, "processed_at", e->has_processed_at, e->processed_at);
-        json_object_set_new(o, "retry_count", json_integer(e->retry_count));
-        json_object_set_new(o, "error_message",
-                            e->error_message ? json_string(e->error_message) : json_null());
-        json_object_set_new(o, "claimed_by",
-                            e->has_claimed_by ? json_string(e->claimed_by) : json_null());
-        json_set_ts(o, "lease_expires_at", e->has_lease_expires_at, e->lease_expires_at);
-        return o;
+        jw_obj(w);
+        jw_kstr(w, "event_id", e->event_id);
+        jw_kstr(w, "event_type", e->event_type);
+        jw_kstr(w, "aggregate_id", e->aggregate_id);
+        jw_key(w, "payload");
+        jw_raw(w, e->payload);
+        jw_kstr(w, "status", e->status);
+        jw_kts(w, "created_at", e->created_at);
+        jw_kts_opt(w, "processed_at", e->has_processed_at, e->processed_at);
+        jw_kint(w, "retry_count", e->retry_count);
+        jw_key(w, "error_message");
+        if (e->error_message != NULL)
+                jw_str(w, e->error_message);
+        else
+                jw_null(w);
+        jw_kstr_opt(w, "claimed_by", e->has_claimed_by ? e->claimed_by : NULL);
+        jw_kts_opt(w, "lease_expires_at", e->has_lease_expires_at, e->lease_expires_at);
+        jw_end(w);
 }
 
-static json_t *
-events_json(const struct outbox_event *v, size_t n)
+static void
+reply_event(struct req *r, unsigned status, const struct outbox_event *e)
 {
-        json_t *items = json_array();
+        struct jw w;
 
+        jw_init(&w);
+        event_write(&w, e);
+        reply_jw(r, status, &w);
+}
+
+/* Replies {"items": [...]} and, when cursor, the page's next_cursor. */
+static void
+reply_events(struct req *r, const struct outbox_event *v, size_t n, bool cursor, bool full)
+{
+        struct jw w;
+
+        jw_init(&w);
+        jw_obj(&w);
+        jw_key(&w, "items");
+        jw_arr(&w);
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(items, event_json(&v[i]));
-        return items;
+                event_write(&w, &v[i]);
+        jw_end(&w);
+        if (cursor)
+                jw_next_cursor(&w, full, n ? v[n - 1].seq : 0, n ? v[n - 1].event_id : "");
+        jw_end(&w);
+        reply_jw(r, 200, &w);
 }
 
 static void
@@ -135,23 +159,32 @@ static const struct field create_fields[] = {
         READONLY("lease_expires_at"),
 };
 
-/* v as canonical JSON text (sorted keys, compact); caller frees. NULL on
+/* v (with its numbers' literals in nums) as canonical JSON text: keys
+ * sorted, numbers compared by value (json_exact.h). Caller frees; NULL on
  * out-of-memory. */
 static char *
-canonical(const json_t *v)
+canonical(const json_t *v, const struct jx_numbers *nums)
 {
-        return json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
+        struct jw w;
+        size_t len;
+
+        jw_init(&w);
+        jx_write(&w, v, nums, JX_CANONICAL);
+        return jw_take(&w, &len);
 }
 
-/* Whether the stored event e has the content the client sent now in body
- * (event_type, aggregate_id, payload compared canonically): 1 same, 0
+/* Whether the stored event e has the content the client sent now in r's
+ * body (event_type, aggregate_id, payload compared canonically): 1 same, 0
  * different, -1 out of memory. */
 static int
-same_content(const struct outbox_event *e, const json_t *body)
+same_content(const struct outbox_event *e, const struct req *r)
 {
-        json_t *stored = json_loads(e->payload, 0, NULL);
-        char *sent = canonical(json_object_get(body, "payload"));
-        char *kept = stored ? canonical(stored) : NULL;
+        const json_t *body = req_body(r);
+        struct jx_numbers kept_nums = { 0 };
+        json_error_t err;
+        json_t *stored = jx_load(e->payload, strlen(e->payload), 0, &kept_nums, &err);
+        char *sent = canonical(json_object_get(body, "payload"), req_numbers(r));
+        char *kept = stored ? canonical(stored, &kept_nums) : NULL;
         int same = -1;
 
         /* A stored payload that does not parse cannot equal the one sent. */
@@ -164,6 +197,7 @@ same_content(const struct outbox_event *e, const json_t *body)
         free(sent);
         free(kept);
         json_decref(stored);
+        jx_numbers_clear(&kept_nums);
         return same;
 }
 
@@ -226,12 +260,12 @@ respond_create(struct req *r, int result)
                 return;
         }
         if (!x->existed) {
-                reply_json(r, 201, event_json(&x->event));
+                reply_event(r, 201, &x->event);
                 return;
         }
-        same = same_content(&x->event, req_body(r));
+        same = same_content(&x->event, r);
         if (same == 1) {
-                reply_json(r, 200, event_json(&x->event));
+                reply_event(r, 200, &x->event);
         } else if (same == 0) {
                 snprintf(detail, sizeof(detail), "event_id %s already exists with other content",
                          x->event.event_id);
@@ -254,9 +288,16 @@ clear_create(void *arg)
 static bool
 create_prepare(struct req *r, const struct create_body *b, struct outbox_create *x)
 {
-        char *text = json_dumps(b->payload.v, JSON_COMPACT);
-        size_t len = text ? strlen(text) : 0;
-        char *payload = text ? req_alloc(r, len + 1) : NULL;
+        struct jw w;
+        size_t len = 0;
+        char *text, *payload;
+
+        /* Stored compact, members in the order sent, each number as its
+         * literal: the payload is the publisher's, to the last digit. */
+        jw_init(&w);
+        jx_write(&w, b->payload.v, req_numbers(r), JX_AS_SENT);
+        text = jw_take(&w, &len);
+        payload = text ? req_alloc(r, len + 1) : NULL;
         char *id = b->event_id.set ? NULL : req_alloc(r, ID_UUID_BUFSZ);
 
         if (payload != NULL)
@@ -282,7 +323,7 @@ handle_outbox_create(struct req *r)
 
         if (!req_query_check(r, no_params))
                 return;
-        parse_object(req_body(r), create_fields, NFIELDS(create_fields), &b, "", &errors);
+        parse_object(r, req_body(r), create_fields, NFIELDS(create_fields), &b, "", &errors);
         if (b.aggregate_id.set && !aggregate_valid(b.aggregate_id.v))
                 problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
         if (b.payload.set && json_depth(b.payload.v, PAYLOAD_MAX_DEPTH + 1) > PAYLOAD_MAX_DEPTH)
@@ -351,10 +392,7 @@ handle_outbox_list(struct req *r)
                 reply_unavailable(r);
                 return;
         }
-        reply_json(r, 200,
-                   json_list(events_json(v, n),
-                             json_next_cursor(n == (size_t)page.limit, n ? v[n - 1].seq : 0,
-                                              n ? v[n - 1].event_id : "")));
+        reply_events(r, v, n, true, n == (size_t)page.limit);
         outbox_events_free(v, n);
 }
 
@@ -372,7 +410,7 @@ handle_outbox_get(struct req *r)
         db_reader_release(req_app(r)->db, c);
         switch (s) {
         case REPO_OK:
-                reply_json(r, 200, event_json(&e));
+                reply_event(r, 200, &e);
                 outbox_event_clear(&e);
                 return;
         case REPO_NOT_FOUND: reply_no_event(r, req_param(r)); return;
@@ -393,17 +431,24 @@ static const struct field claim_fields[] = {
           .offset = offsetof(struct claim_body, consumer) },
 };
 
-/* Reads the optional integer member name of body in [min, max] (def when
- * absent or null); reports anything else to *errors. */
+/* Reads the optional integer member name of r's body in [min, max] (def
+ * when absent or null); reports anything else to *errors. Only an integer
+ * literal counts: 5.0 and 5e0 are refused, as they always were. */
 static int
-int_member(const json_t *body, const char *name, int min, int max, int def, json_t **errors)
+int_member(const struct req *r, const char *name, int min, int max, int def, json_t **errors)
 {
+        const json_t *body = req_body(r);
         const json_t *v = body ? json_object_get(body, name) : NULL;
-        json_int_t x;
+        char plain[JNUM_PLAIN_BUFSZ];
+        const char *t;
+        size_t n;
+        long long x = (long long)min - 1;
 
         if (v == NULL || json_is_null(v))
                 return def;
-        x = json_is_integer(v) ? json_integer_value(v) : (json_int_t)min - 1;
+        if (req_number(r, v, &t, &n) && strcspn(t, ".eE") >= n &&
+            jnum_plain(t, n, 0, false, plain, &n) == JNUM_OK)
+                x = strtoll(plain, NULL, 10); /* at most 20 digits: saturates, never wraps */
         if (x < min || x > max) {
                 problem_add(errors, name, "%s must be an integer from %d to %d", name, min, max);
                 return def;
@@ -427,10 +472,10 @@ claim_parse(struct req *r, struct outbox_claim *x, json_t **errors)
                 json_object_del(rest, "limit");
                 json_object_del(rest, "lease_seconds");
         }
-        parse_object(rest, claim_fields, NFIELDS(claim_fields), &b, "", errors);
+        parse_object(r, rest, claim_fields, NFIELDS(claim_fields), &b, "", errors);
         json_decref(rest);
-        x->limit = int_member(body, "limit", 1, CLAIM_LIMIT_MAX, CLAIM_LIMIT_DEFAULT, errors);
-        lease = int_member(body, "lease_seconds", 1, LEASE_MAX_S, LEASE_DEFAULT_S, errors);
+        x->limit = int_member(r, "limit", 1, CLAIM_LIMIT_MAX, CLAIM_LIMIT_DEFAULT, errors);
+        lease = int_member(r, "lease_seconds", 1, LEASE_MAX_S, LEASE_DEFAULT_S, errors);
         x->lease_us = (int64_t)lease * US_PER_S;
         x->consumer = b.consumer.v;
         return *errors == NULL;
@@ -442,7 +487,7 @@ respond_claim(struct req *r, int result)
         struct outbox_claim *x = req_write_arg(r);
 
         if (result == REPO_OK)
-                reply_json(r, 200, json_pack("{s:o}", "items", events_json(x->items, x->n)));
+                reply_events(r, x->items, x->n, false, false);
         else
                 reply_unavailable(r);
 }
@@ -490,7 +535,7 @@ respond_ack(struct req *r, int result, const char *mark)
         char detail[192];
 
         switch (result) {
-        case REPO_OK: reply_json(r, 200, event_json(&a->event)); break;
+        case REPO_OK: reply_event(r, 200, &a->event); break;
         case REPO_NOT_FOUND: reply_no_event(r, a->event_id); break;
         case REPO_CONFLICT:
                 if (mark != NULL)
@@ -544,7 +589,7 @@ ack_start(struct req *r, db_job_fn fn, void (*respond)(struct req *r, int result
 
         if (!req_query_check(r, no_params))
                 return;
-        if (!parse_object(req_body(r), NULL, 0, &unused, "", &errors)) {
+        if (!parse_object(r, req_body(r), NULL, 0, &unused, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -606,7 +651,7 @@ handle_outbox_failed(struct req *r)
 
         if (!req_query_check(r, no_params))
                 return;
-        parse_object(req_body(r), failed_fields, NFIELDS(failed_fields), &b, "", &errors);
+        parse_object(r, req_body(r), failed_fields, NFIELDS(failed_fields), &b, "", &errors);
         if (b.error_message.set && !chars_at_most(b.error_message.v, ERROR_MESSAGE_MAX_CHARS))
                 problem_add(&errors, "error_message", "error_message must be at most %d characters",
                             ERROR_MESSAGE_MAX_CHARS);

@@ -114,46 +114,57 @@ text_ok(const struct field *f, const char *s, const char *prefix, json_t **error
         }
 }
 
+/* Each member is read with the request at hand: a body's numbers are read
+ * from their literal text (req_number), never from a double. */
+struct member {
+        const struct req *r;
+        const struct field *f;
+        const json_t *v;
+        const char *prefix;
+        json_t **errors;
+};
+
 static void
-parse_dec(const struct field *f, const json_t *v, void *slot, const char *prefix, json_t **errors)
+parse_dec(const struct member *m, void *slot)
 {
+        const struct field *f = m->f;
         struct opt_dec *d = slot;
         enum dec_status s;
+        const char *t;
+        size_t n;
         int64_t x = 0;
 
-        if (json_is_string(v))
-                s = dec_parse(json_string_value(v), json_string_length(v), &x);
-        else if (json_is_integer(v))
-                s = dec_from_int(json_integer_value(v), &x);
-        else if (json_is_real(v))
-                s = dec_from_double(json_real_value(v), &x);
+        if (json_is_string(m->v))
+                s = dec_parse(json_string_value(m->v), json_string_length(m->v), &x);
+        else if (req_number(m->r, m->v, &t, &n))
+                s = dec_from_json_number(t, n, &x);
         else
                 s = DEC_ESYNTAX;
         if (s != DEC_OK) {
-                add(errors, prefix, f->name, dec_message(s));
+                add(m->errors, m->prefix, f->name, dec_message(s));
                 return;
         }
-        if (dec_rule_ok(f, x, prefix, errors))
+        if (dec_rule_ok(f, x, m->prefix, m->errors))
                 *d = (struct opt_dec){ .set = true, .v = x };
 }
 
 static void
-parse_ts(const struct field *f, const json_t *v, void *slot, const char *prefix, json_t **errors)
+parse_ts(const struct member *m, void *slot)
 {
         struct opt_ts *t = slot;
+        const char *text;
+        size_t n;
         int64_t us = 0;
         bool ok;
 
-        if (json_is_string(v))
-                ok = ts_parse(json_string_value(v), json_string_length(v), &us);
-        else if (json_is_integer(v))
-                ok = ts_from_int(json_integer_value(v), &us);
-        else if (json_is_real(v))
-                ok = ts_from_double(json_real_value(v), &us);
+        if (json_is_string(m->v))
+                ok = ts_parse(json_string_value(m->v), json_string_length(m->v), &us);
+        else if (req_number(m->r, m->v, &text, &n))
+                ok = ts_from_json_number(text, n, &us);
         else
                 ok = false;
         if (!ok) {
-                add(errors, prefix, f->name,
+                add(m->errors, m->prefix, m->f->name,
                     "must be an RFC 3339 timestamp (\"2026-11-26T15:00:00Z\") or a number "
                     "of seconds since the Unix epoch");
                 return;
@@ -162,14 +173,18 @@ parse_ts(const struct field *f, const json_t *v, void *slot, const char *prefix,
 }
 
 static void
-parse_member(const struct field *f, const json_t *v, void *out, const char *prefix, json_t **errors)
+parse_member(const struct member *m, void *out)
 {
+        const struct field *f = m->f;
+        const json_t *v = m->v;
+        const char *prefix = m->prefix;
+        json_t **errors = m->errors;
         void *slot = (char *)out + f->offset;
 
         switch (f->type) {
         case F_READONLY: add(errors, prefix, f->name, "is read-only and cannot be sent"); return;
-        case F_DEC: parse_dec(f, v, slot, prefix, errors); return;
-        case F_TS: parse_ts(f, v, slot, prefix, errors); return;
+        case F_DEC: parse_dec(m, slot); return;
+        case F_TS: parse_ts(m, slot); return;
         case F_BOOL:
                 if (!json_is_boolean(v)) {
                         add(errors, prefix, f->name, "must be true or false");
@@ -198,8 +213,8 @@ parse_member(const struct field *f, const json_t *v, void *out, const char *pref
 }
 
 bool
-parse_object(const json_t *obj, const struct field *fields, size_t nfields, void *out,
-             const char *prefix, json_t **errors)
+parse_object(const struct req *r, const json_t *obj, const struct field *fields, size_t nfields,
+             void *out, const char *prefix, json_t **errors)
 {
         size_t before = *errors ? json_array_size(*errors) : 0;
         const char *key;
@@ -215,7 +230,10 @@ parse_object(const json_t *obj, const struct field *fields, size_t nfields, void
                 }
                 if (json_is_null(v) && f->type != F_READONLY)
                         continue; /* null means absent */
-                parse_member(f, v, out, prefix, errors);
+                parse_member(
+                        &(struct member){
+                                .r = r, .f = f, .v = v, .prefix = prefix, .errors = errors },
+                        out);
         }
         for (size_t i = 0; i < nfields; i++) {
                 const json_t *v2 = obj ? json_object_get(obj, fields[i].name) : NULL;

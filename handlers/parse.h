@@ -61,12 +61,12 @@ struct field {
         size_t max_len;                 /* F_STRING; 0 means 256 */
 };
 
-/* Parses obj (a JSON object, may be NULL for "no body") against fields into
- * out. Unknown members, read-only members, wrong types and rule violations
+/* Parses obj (a JSON object of r's body, may be NULL for "no body") against
+ * fields into out; numbers are read from r's body text (req_number). Unknown members, read-only members, wrong types and rule violations
  * are each appended to *errors with field names prefixed by prefix (e.g.
  * "quotes[3]." or ""). Returns true when nothing was wrong. */
-bool parse_object(const json_t *obj, const struct field *fields, size_t nfields, void *out,
-                  const char *prefix, json_t **errors);
+bool parse_object(const struct req *r, const json_t *obj, const struct field *fields,
+                  size_t nfields, void *out, const char *prefix, json_t **errors);
 
 /* Like parse_object but for the request's query parameters (all text: ids,
  * symbols, enums, decimals and timestamps in either form). Every parameter

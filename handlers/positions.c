@@ -185,7 +185,7 @@ handle_positions_reconcile(struct req *r)
         json_t *errors = NULL;
         struct position_reconcile *pr;
 
-        parse_object(req_body(r), reconcile_fields, NFIELDS(reconcile_fields), &b, "", &errors);
+        parse_object(r, req_body(r), reconcile_fields, NFIELDS(reconcile_fields), &b, "", &errors);
         if (b.quantity.set && b.quantity.v == 0 && b.avg_entry_price.set &&
             b.avg_entry_price.v != 0)
                 problem_add(&errors, "avg_entry_price",
@@ -245,7 +245,7 @@ handle_positions_mark(struct req *r)
         json_t *errors = NULL;
         struct position_mark *pm;
 
-        if (!parse_object(req_body(r), mark_fields, NFIELDS(mark_fields), &b, "", &errors)) {
+        if (!parse_object(r, req_body(r), mark_fields, NFIELDS(mark_fields), &b, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }

@@ -214,7 +214,8 @@ handle_quotes_create(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), create_fields, NFIELDS(create_fields), &in, "", &errors)) {
+        if (!parse_object(r, req_body(r), create_fields, NFIELDS(create_fields), &in, "",
+                          &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -334,7 +335,7 @@ batch_array(const json_t *body, json_t **errors)
  * bad field as quotes[i].field. Returns true when nothing at all was wrong,
  * counting the errors already in *errors. */
 static bool
-batch_items(const json_t *arr, struct quote *items, json_t **errors)
+batch_items(const struct req *r, const json_t *arr, struct quote *items, json_t **errors)
 {
         for (size_t i = 0; i < json_array_size(arr); i++) {
                 const json_t *item = json_array_get(arr, i);
@@ -347,7 +348,8 @@ batch_items(const json_t *arr, struct quote *items, json_t **errors)
                         problem_add(errors, prefix, "%s must be a JSON object (a quote)", prefix);
                         continue;
                 }
-                if (parse_object(item, create_fields, NFIELDS(create_fields), &in, prefix, errors))
+                if (parse_object(r, item, create_fields, NFIELDS(create_fields), &in, prefix,
+                                 errors))
                         quote_from_in(&in, &items[i]);
         }
         return *errors == NULL;
@@ -406,7 +408,7 @@ handle_quotes_batch(struct req *r)
         job->items = job_alloc(r, job->n * sizeof(*job->items));
         if (job->items == NULL)
                 return;
-        if (!batch_items(arr, job->items, &errors)) {
+        if (!batch_items(r, arr, job->items, &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -453,7 +455,8 @@ handle_quotes_expire(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), expire_fields, NFIELDS(expire_fields), &in, "", &errors)) {
+        if (!parse_object(r, req_body(r), expire_fields, NFIELDS(expire_fields), &in, "",
+                          &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
@@ -537,7 +540,8 @@ handle_quotes_update(struct req *r)
 
         if (!no_query(r))
                 return;
-        if (!parse_object(req_body(r), update_fields, NFIELDS(update_fields), &in, "", &errors)) {
+        if (!parse_object(r, req_body(r), update_fields, NFIELDS(update_fields), &in, "",
+                          &errors)) {
                 reply_invalid(r, errors);
                 return;
         }

@@ -17,6 +17,7 @@
 #include "common/ts.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/json_exact.h"
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
@@ -76,6 +77,7 @@ struct req {
         bool suspended;
         bool wrote; /* counted in srv->suspended until the request completes */
         json_t *json;
+        struct jx_numbers numbers; /* the literals of json's numbers, in body */
         char request_id[ID_UUID_BUFSZ > 65 ? ID_UUID_BUFSZ : 65];
         struct timespec start;
         unsigned status;
@@ -130,6 +132,18 @@ json_t *
 req_body(const struct req *r)
 {
         return r->json;
+}
+
+bool
+req_number(const struct req *r, const json_t *v, const char **ret_text, size_t *ret_len)
+{
+        return jx_number(&r->numbers, v, ret_text, ret_len);
+}
+
+const struct jx_numbers *
+req_numbers(const struct req *r)
+{
+        return &r->numbers;
 }
 
 const char *
@@ -566,6 +580,7 @@ req_free(struct req *r)
                 free(a);
         }
         json_decref(r->json);
+        jx_numbers_clear(&r->numbers);
         free(r->body);
         free(r->param);
         free(r);
@@ -626,114 +641,6 @@ append_body(struct req *r, const char *data, size_t len)
         return true;
 }
 
-/* ---- JSON numbers that a double cannot hold ----
- *
- * jansson reads every JSON number with a fraction or an exponent into a
- * double. A number with more significant digits than a double holds (or one
- * that underflows to 0) would then reach us already rounded, which an exact
- * store must not accept silently. So the body's number tokens are checked:
- * each must equal, exactly, the shortest decimal of the double read from it. */
-
-struct decnum {
-        bool negative;
-        char digits[800]; /* significant digits, no leading or trailing zeros */
-        size_t n;
-        long exp; /* value = digits * 10^exp */
-};
-
-/* Normalizes a JSON number's text. False when it does not fit the buffer. */
-static bool
-decnum_parse(const char *t, size_t len, struct decnum *ret)
-{
-        const char *end = t + len;
-        long frac = 0, e = 0;
-        bool in_frac = false;
-
-        *ret = (struct decnum){ .negative = t < end && *t == '-' };
-        if (ret->negative)
-                t++;
-        for (; t < end && *t != 'e' && *t != 'E'; t++) {
-                if (*t == '.') {
-                        in_frac = true;
-                        continue;
-                }
-                if (ret->n == 0 && *t == '0') {
-                        frac += in_frac;
-                        continue;
-                }
-                if (ret->n == sizeof(ret->digits))
-                        return false;
-                ret->digits[ret->n++] = *t;
-                frac += in_frac;
-        }
-        if (t < end) {
-                char *stop;
-
-                e = strtol(t + 1, &stop, 10);
-                if (e > 100000 || e < -100000)
-                        return false;
-        }
-        while (ret->n > 0 && ret->digits[ret->n - 1] == '0') {
-                ret->n--;
-                frac--;
-        }
-        ret->exp = e - frac;
-        if (ret->n == 0)
-                *ret = (struct decnum){ 0 }; /* zero, whatever its sign */
-        return true;
-}
-
-/* True when the number token t (len bytes) is exactly a double. */
-static bool
-number_exact(const char *t, size_t len)
-{
-        char tok[128], shortest[DEC_DOUBLE_BUFSZ];
-        struct decnum a, b;
-        double v;
-
-        if (memchr(t, '.', len) == NULL && memchr(t, 'e', len) == NULL &&
-            memchr(t, 'E', len) == NULL)
-                return true; /* an integer: jansson keeps it exact or refuses it */
-        if (len >= sizeof(tok))
-                return false;
-        memcpy(tok, t, len);
-        tok[len] = '\0';
-        v = strtod(tok, NULL);
-        if (dec_double_text(v, shortest) == 0)
-                return false;
-        if (!decnum_parse(tok, len, &a) || !decnum_parse(shortest, strlen(shortest), &b))
-                return false;
-        return a.negative == b.negative && a.exp == b.exp && a.n == b.n &&
-               memcmp(a.digits, b.digits, a.n) == 0;
-}
-
-/* Finds the first number token of a well-formed JSON text that a double
- * cannot hold exactly. Returns its start (and length) or NULL. */
-static const char *
-inexact_number(const char *s, size_t len, size_t *ret_len)
-{
-        for (size_t i = 0; i < len; i++) {
-                size_t j;
-
-                if (s[i] == '"') {
-                        for (i++; i < len && s[i] != '"'; i++)
-                                if (s[i] == '\\')
-                                        i++;
-                        continue;
-                }
-                if (s[i] != '-' && (s[i] < '0' || s[i] > '9'))
-                        continue;
-                for (j = i; j < len && strchr("+-0123456789.eE", s[j]) != NULL; j++)
-                        ;
-                if (!number_exact(s + i, j - i)) {
-                        *ret_len = j - i;
-                        return s + i;
-                }
-                i = j - 1;
-        }
-        return NULL;
-}
-
 /* Parses the body for POST/PUT/PATCH. Returns false after replying. */
 static bool
 parse_body(struct req *r)
@@ -742,8 +649,6 @@ parse_body(struct req *r)
                 MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         json_error_t jerr;
         char detail[320];
-        const char *bad;
-        size_t bad_len = 0;
 
         if (!has_body_method(r->method) || (r->body_len == 0 && ct == NULL))
                 return true;
@@ -756,7 +661,9 @@ parse_body(struct req *r)
         }
         if (r->body_len == 0)
                 return true;
-        r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        /* Numbers keep their literal text (json_exact.h): an exact decimal
+         * sent as a JSON number is read from its digits, never a double. */
+        r->json = jx_load(r->body, r->body_len, JSON_REJECT_DUPLICATES, &r->numbers, &jerr);
         if (r->json == NULL) {
                 snprintf(detail, sizeof(detail), "malformed JSON at line %d column %d: %s",
                          jerr.line, jerr.column, jerr.text);
@@ -765,15 +672,6 @@ parse_body(struct req *r)
         }
         if (!json_is_object(r->json)) {
                 reply_problem(r, 400, "the request body must be a JSON object", NULL);
-                return false;
-        }
-        bad = inexact_number(r->body, r->body_len, &bad_len);
-        if (bad != NULL) {
-                snprintf(detail, sizeof(detail),
-                         "the JSON number %.*s%s has more digits than a binary number holds "
-                         "and would be rounded: send it as a string (\"...\") to keep it exact",
-                         (int)(bad_len > 40 ? 40 : bad_len), bad, bad_len > 40 ? "..." : "");
-                reply_problem(r, 400, detail, NULL);
                 return false;
         }
         return true;

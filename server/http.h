@@ -73,6 +73,15 @@ const char *req_param(const struct req *r);
  * Borrowed for the request. */
 json_t *req_body(const struct req *r);
 
+/* The literal text of a number of the request body (borrowed, not
+ * NUL-terminated; see server/json_exact.h): a body's number nodes carry no
+ * value of their own. False when v is not a number of this body. */
+bool req_number(const struct req *r, const json_t *v, const char **ret_text, size_t *ret_len);
+
+/* The body's number table, for jx_write. Borrowed for the request. */
+struct jx_numbers;
+const struct jx_numbers *req_numbers(const struct req *r);
+
 /* The query parameter's value, or NULL. Borrowed for the request. */
 const char *req_query(const struct req *r, const char *name);
 

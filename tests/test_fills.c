@@ -279,6 +279,41 @@ START_TEST(executed_at_as_epoch_seconds_is_exact)
 }
 END_TEST
 
+/* A JSON number of epoch seconds is read from its text: digits past the
+ * microsecond are dropped (API.md), whatever the number's form. */
+START_TEST(executed_at_numbers_are_read_from_their_text_and_truncated)
+{
+        static const struct {
+                const char *json, *out;
+        } cases[] = {
+                { "1764169200.1234569", "2025-11-26T15:00:00.123456Z" },
+                { "1.7641692001234569e9", "2025-11-26T15:00:00.123456Z" },
+                { "1764169200123456.9e-6", "2025-11-26T15:00:00.123456Z" },
+                { "17641692001234569999999999e-16", "2025-11-26T15:00:00.123456Z" },
+                { "1764169200", "2025-11-26T15:00:00.000000Z" },
+                { "1764169200.000000999", "2025-11-26T15:00:00.000000Z" },
+        };
+        struct http_resp r;
+
+        add_order("o1", "BTC", "buy", "100", "open");
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                ck_assert_int_eq(post_fill(&r,
+                                           "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,"
+                                           "\"executed_at\":%s}",
+                                           cases[i].json),
+                                 201);
+                ck_assert_msg(strcmp(jstr(r.json, "executed_at"), cases[i].out) == 0, "%s: %s",
+                              cases[i].json, r.body);
+                http_resp_clear(&r);
+        }
+        ck_assert_int_eq(post_fill(&r, "{\"order_id\":\"o1\",\"price\":1,\"quantity\":1,"
+                                       "\"executed_at\":1e400}"),
+                         400);
+        ck_assert(names_field(r.json, "executed_at"));
+        http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(get_unknown_fill_is_404)
 {
         struct http_resp r;
@@ -1213,6 +1248,7 @@ fills_suite(void)
         tcase_add_test(tc, create_returns_201_with_defaults_from_the_order);
         tcase_add_test(tc, create_stores_every_field_and_get_returns_it);
         tcase_add_test(tc, executed_at_as_epoch_seconds_is_exact);
+        tcase_add_test(tc, executed_at_numbers_are_read_from_their_text_and_truncated);
         tcase_add_test(tc, get_unknown_fill_is_404);
         tcase_add_test(tc, fills_grow_the_order_and_set_its_status);
         tcase_add_test(tc, avg_fill_price_is_the_exact_vwap_rounded_once);

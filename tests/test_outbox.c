@@ -466,6 +466,51 @@ START_TEST(create_with_the_same_event_id_and_other_content_is_409_and_changes_no
 }
 END_TEST
 
+/* The payload is the publisher's: its numbers, of any size or precision,
+ * are stored and returned with their own text, never re-printed from a
+ * double or refused for their size. */
+START_TEST(payload_numbers_keep_their_own_text)
+{
+        static const char sent[] =
+                "{\"px\":0.1,\"big\":123456789012345678901234567890,\"tiny\":1.5e-10,"
+                "\"e\":-1E+400,\"list\":[0,-0.0,2.50,{\"q\":1e-400}]}";
+        char body[512], path[128];
+        struct http_resp r;
+
+        start();
+        snprintf(body, sizeof(body),
+                 "{\"event_id\": \"ev-n\", \"event_type\": \"t\", \"aggregate_id\": \"a\","
+                 " \"payload\": %s}",
+                 sent);
+        ck_assert_int_eq(req("POST", "/outbox", body, &r), 201);
+        ck_assert_msg(strstr(r.body, sent) != NULL, "%s", r.body);
+        http_resp_clear(&r);
+        snprintf(path, sizeof(path), "/outbox/%s", "ev-n");
+        ck_assert_int_eq(req("GET", path, NULL, &r), 200);
+        ck_assert_msg(strstr(r.body, sent) != NULL, "%s", r.body);
+        http_resp_clear(&r);
+        ck_assert_int_eq(db_count("payload = '{\"px\":0.1,\"big\":123456789012345678901234567890,"
+                                  "\"tiny\":1.5e-10,\"e\":-1E+400,\"list\":[0,-0.0,2.50,"
+                                  "{\"q\":1e-400}]}'"),
+                         1);
+        /* The same numbers in another form are the same content: a replay. */
+        snprintf(body, sizeof(body),
+                 "{\"event_id\": \"ev-n\", \"event_type\": \"t\", \"aggregate_id\": \"a\","
+                 " \"payload\": {\"list\":[0e5,0,25e-1,{\"q\":0.1e-399}],\"tiny\":0.00000000015,"
+                 "\"big\":1.2345678901234567890123456789e29,\"px\":1e-1,\"e\":-10e399}}");
+        ck_assert_int_eq(req("POST", "/outbox", body, &r), 200);
+        http_resp_clear(&r);
+        /* Another value, however close, is other content. */
+        snprintf(body, sizeof(body),
+                 "{\"event_id\": \"ev-n\", \"event_type\": \"t\", \"aggregate_id\": \"a\","
+                 " \"payload\": {\"px\":0.1,\"big\":123456789012345678901234567891,"
+                 "\"tiny\":1.5e-10,\"e\":-1E+400,\"list\":[0,-0.0,2.50,{\"q\":1e-400}]}}");
+        ck_assert_int_eq(req("POST", "/outbox", body, &r), 409);
+        http_resp_clear(&r);
+        ck_assert_int_eq(db_count("1"), 1);
+}
+END_TEST
+
 /* A payload nested deeper than SQLite's json_valid accepts (jansson parses
  * it) was a 503 "retry" that no retry could cure: it must be a 400. */
 START_TEST(payload_nested_too_deep_is_400_and_stores_nothing)
@@ -1687,6 +1732,7 @@ outbox_suite(void)
         tcase_add_test(api, create_repeat_returns_the_event_as_it_is_now);
         tcase_add_test(api,
                        create_with_the_same_event_id_and_other_content_is_409_and_changes_nothing);
+        tcase_add_test(api, payload_numbers_keep_their_own_text);
         tcase_add_test(api, create_accepts_symbols_and_64_character_ids);
         tcase_add_test(api, create_rejects_every_invalid_field_with_400_and_writes_nothing);
         tcase_add_test(api, get_returns_the_event_and_404_when_unknown);
