@@ -55,6 +55,7 @@ struct db {
         pthread_cond_t q_cv;
         struct db_job *q_head;
         struct db_job *q_tail;
+        int q_len; /* jobs in q_head..q_tail */
         bool stopping;
         bool writer_started;
         pthread_t writer_thread;
@@ -71,6 +72,7 @@ struct db {
         atomic_ulong jobs_failed;
         atomic_ulong batches; /* transactions committed (group commits) */
         atomic_ulong reruns;  /* batches rerun with a savepoint per job */
+        atomic_ulong refused; /* jobs refused with DB_OVERLOADED */
 
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
@@ -548,6 +550,7 @@ writer_main(void *arg)
                 d->q_head = last->next;
                 if (d->q_head == NULL)
                         d->q_tail = NULL;
+                d->q_len -= n;
                 last->next = NULL;
                 pthread_mutex_unlock(&d->q_mu);
                 run_batch(d, batch);
@@ -566,11 +569,18 @@ db_submit(struct db *d, struct db_job *job)
                 job->done(job, DB_UNAVAILABLE);
                 return;
         }
+        if (d->opt.max_queue > 0 && d->q_len >= d->opt.max_queue) {
+                pthread_mutex_unlock(&d->q_mu);
+                atomic_fetch_add(&d->refused, 1);
+                job->done(job, DB_OVERLOADED);
+                return;
+        }
         if (d->q_tail != NULL)
                 d->q_tail->next = job;
         else
                 d->q_head = job;
         d->q_tail = job;
+        d->q_len++;
         pthread_cond_signal(&d->q_cv);
         pthread_mutex_unlock(&d->q_mu);
 }
@@ -724,8 +734,13 @@ db_stats(struct db *d, struct db_stats *ret)
                 .jobs_failed = atomic_load(&d->jobs_failed),
                 .batches = atomic_load(&d->batches),
                 .reruns = atomic_load(&d->reruns),
+                .refused = atomic_load(&d->refused),
+                .queue_limit = d->opt.max_queue,
                 .wal_bytes = wal_bytes(d),
         };
+        pthread_mutex_lock(&d->q_mu);
+        ret->queue_length = d->q_len;
+        pthread_mutex_unlock(&d->q_mu);
         db_reader_counts(d, &ret->readers_busy, &ret->readers_total);
 }
 

@@ -34,6 +34,7 @@ struct db_options {
         const char *auto_vacuum;      /* "none" | "full" | "incremental" */
         int checkpoint_interval_s;    /* passive checkpoint period; 0 disables timer */
         int64_t wal_checkpoint_bytes; /* checkpoint early once the WAL passes this */
+        int max_queue;                /* jobs waiting for the writer at most; 0 = no bound */
 };
 
 /* Job result reported when the batch's COMMIT failed: nothing of the job was
@@ -41,6 +42,9 @@ struct db_options {
 #define DB_COMMIT_FAILED (-1)
 /* Job result reported when the manager is shutting down or cannot run it. */
 #define DB_UNAVAILABLE (-2)
+/* Job result reported at once, without running it, when max_queue jobs are
+ * already waiting for the writer: the caller should shed load. */
+#define DB_OVERLOADED (-3)
 
 /* A unit of write work. Returns 0 to keep its changes, > 0 to roll back its
  * own work; the value is passed through to the caller. Runs on the writer
@@ -71,7 +75,8 @@ int db_open(const struct db_options *opt, struct db **ret_db);
  * runs a TRUNCATE checkpoint and closes every connection. Accepts NULL. */
 void db_close(struct db *d);
 
-/* Queues job for the writer. Never blocks on the database. */
+/* Queues job for the writer. Never blocks on the database. When the queue
+ * is at opt.max_queue, calls done(job, DB_OVERLOADED) at once instead. */
 void db_submit(struct db *d, struct db_job *job);
 
 /* Runs fn(c, arg) on the writer and waits for its batch to commit. Returns
@@ -118,6 +123,9 @@ struct db_stats {
         unsigned long jobs_failed;      /* jobs lost to a failed COMMIT or an error */
         unsigned long batches;          /* write transactions (group commits) */
         unsigned long reruns;           /* batches rerun with a savepoint per job */
+        unsigned long refused;          /* jobs refused with DB_OVERLOADED */
+        int queue_length;               /* jobs waiting for the writer now */
+        int queue_limit;                /* opt.max_queue; 0 = no bound */
         int readers_busy;
         int readers_total;
         int64_t wal_bytes;

@@ -45,6 +45,19 @@ render_db_counters(struct db *d, struct strbuf *out)
                 (long long)st.wal_bytes, st.jobs_committed, st.jobs_rolled_back, st.jobs_failed,
                 st.batches, st.reruns, st.busy, st.readers_busy,
                 st.readers_total - st.readers_busy);
+        strbuf_printf(out,
+                      "# HELP tradestore_db_write_queue_length Writes waiting for the "
+                      "database writer.\n# TYPE tradestore_db_write_queue_length gauge\n"
+                      "tradestore_db_write_queue_length %d\n"
+                      "# HELP tradestore_db_write_queue_limit database.max_write_queue: past "
+                      "it a new write gets 503 (0 = no bound).\n"
+                      "# TYPE tradestore_db_write_queue_limit gauge\n"
+                      "tradestore_db_write_queue_limit %d\n"
+                      "# HELP tradestore_db_writes_refused_total Writes refused with 503 "
+                      "because the write queue was full (overload).\n"
+                      "# TYPE tradestore_db_writes_refused_total counter\n"
+                      "tradestore_db_writes_refused_total %lu\n",
+                      st.queue_length, st.queue_limit, st.refused);
 }
 
 static void

@@ -97,6 +97,10 @@ static const struct key_desc keys[] = {
         { FIELD(database, maintenance_interval), .env = "DB_MAINTENANCE_INTERVAL", .type = KEY_INT,
           .min = 0, .max = 604800, .def = "3600",
           .help = "seconds between background maintenance runs; 0 disables" },
+        { FIELD(database, max_write_queue), .env = "DB_MAX_WRITE_QUEUE", .type = KEY_INT, .min = 1,
+          .max = 1000000, .def = "2048",
+          .help = "writes that may wait for the database writer; past it a new "
+                  "write gets 503 with Retry-After (overload) instead of waiting" },
         { FIELD(server, host), .env = "HTTP_HOST", .type = KEY_STRING, .min = 1, .max = STRING_MAX,
           .def = "127.0.0.1", .help = "address to listen on" },
         { FIELD(server, port), .env = "HTTP_PORT", .type = KEY_INT, .min = 0, .max = 65535,

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 /* The number of keys in the table; config.c asserts it at compile time. */
-#define CONFIG_KEY_COUNT 30
+#define CONFIG_KEY_COUNT 31
 
 /* Ordered by precedence: a higher source beats a lower one. */
 enum config_source {
@@ -43,6 +43,7 @@ struct config {
                 int checkpoint_interval;   /* seconds; 0 disables the timer */
                 char *backup_dir;
                 int maintenance_interval; /* seconds; 0 disables */
+                int max_write_queue;      /* writes waiting for the writer; more get 503 */
         } database;
         struct {
                 char *host;

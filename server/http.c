@@ -42,6 +42,7 @@ struct http_server {
         struct MHD_Daemon *daemon;
         uint16_t port;
         size_t max_body;
+        int max_write_queue; /* for the overload answer's words */
         atomic_long in_flight;
         atomic_long suspended;    /* writes handed to the database, not yet answered */
         atomic_long resuming;     /* writes whose job_done has not returned yet */
@@ -385,7 +386,20 @@ reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors
 void
 reply_unavailable(struct req *r)
 {
-        reply_problem(r, 503, "database unavailable, retry", NULL);
+        problem(r, 503, "database unavailable, retry", NULL, "Retry-After", "1");
+}
+
+/* 503 for a write the writer's full queue refused (DB_OVERLOADED). */
+static void
+reply_overloaded(struct req *r)
+{
+        char detail[200];
+
+        snprintf(detail, sizeof(detail),
+                 "overloaded: %d writes are already waiting for the database "
+                 "(database.max_write_queue); nothing was written, retry after 1 s",
+                 r->srv->max_write_queue);
+        problem(r, 503, detail, NULL, "Retry-After", "1");
 }
 
 void
@@ -770,7 +784,10 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
         }
         if (r->suspended) {
                 r->suspended = false;
-                r->respond(r, r->result);
+                if (r->result == DB_OVERLOADED)
+                        reply_overloaded(r); /* the job never ran */
+                else
+                        r->respond(r, r->result);
                 if (!r->replied)
                         reply_problem(r, 503, "the request could not be completed", NULL);
                 return MHD_YES;
@@ -1020,6 +1037,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
         s->routes = routes;
         s->nroutes = nroutes;
         s->max_body = (size_t)cfg->server.max_body_bytes;
+        s->max_write_queue = cfg->database.max_write_queue;
         pthread_mutex_init(&s->write_mu, NULL);
         if (resolve(cfg->server.host, (uint16_t)cfg->server.port, &addr) != 0)
                 goto fail;

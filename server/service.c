@@ -36,6 +36,7 @@ service_db_options(const struct config *cfg, struct db_options *ret)
         ret->synchronous = cfg->database.synchronous;
         ret->auto_vacuum = cfg->database.auto_vacuum;
         ret->checkpoint_interval_s = cfg->database.checkpoint_interval;
+        ret->max_queue = cfg->database.max_write_queue;
 }
 
 /* mkdir -p of the folder that holds path. */

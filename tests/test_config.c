@@ -414,7 +414,7 @@ static const struct {
           "wal_mode, connection_pool_size, query_timeout, quote_retention_days, "
           "fill_retention_days, outbox_retention_days, cache_size, temp_store, "
           "synchronous, auto_vacuum, checkpoint_interval, backup_dir, "
-          "maintenance_interval)" },
+          "maintenance_interval, max_write_queue)" },
         { "databse.path", "x",
           "unknown key 'databse.path' (known sections: database, server, "
           "auth, outbox)" },
