@@ -610,18 +610,18 @@ too_large(struct req *r)
         reply_problem(r, 413, detail, NULL);
 }
 
-/* How far past max_body a client may go on sending before the connection
- * is cut: the 413 can only be queued once the body has ended. */
-#define DISCARD_SLACK (1024 * 1024)
-
 /* Buffers a body chunk, or counts and drops it once the body is too large.
- * Returns false when the connection should be closed. */
+ * A dropped body is read to its end, however long: libmicrohttpd 0.9.75
+ * cannot answer before then, and the client is owed its 413 (API.md). It
+ * costs no memory; the connection limits and timeouts bound how long a
+ * client may keep sending. Returns false when the connection should be
+ * closed. */
 static bool
 append_body(struct req *r, const char *data, size_t len)
 {
         if (r->too_large) {
                 r->dropped += len;
-                return r->dropped <= r->srv->max_body + DISCARD_SLACK;
+                return true;
         }
         if (r->body_len + len > r->srv->max_body) {
                 /* libmicrohttpd 0.9.75 refuses a response queued while the
