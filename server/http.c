@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/json_exact.h"
+#include "server/query.h"
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,8 @@ struct http_server {
         struct MHD_Daemon *daemon;
         uint16_t port;
         size_t max_body;
+        int max_header;      /* server.max_header_bytes */
+        bool own_query;      /* uri_seen keeps libmicrohttpd from parsing the query */
         int max_write_queue; /* for the overload answer's words */
         atomic_long in_flight;
         atomic_long suspended;    /* writes handed to the database, not yet answered */
@@ -63,11 +66,16 @@ struct alloc {
 struct req {
         struct http_server *srv;
         struct MHD_Connection *conn;
+        bool begun;                     /* access_handler has seen it */
+        struct query query;             /* parsed by uri_seen */
+        enum query_status query_status; /* answered at the first call when not OK */
+        const char *query_twice;        /* the key given twice (in query) */
         const struct route *route;
         unsigned route_status; /* 0 matched, else 404 or 405 */
         char allow[64];
         const char *method;
         const char *path; /* libmicrohttpd keeps it for the request */
+        size_t query_len; /* of the raw query string, for the header size */
         char *param;
         char *body;
         size_t body_len;
@@ -107,9 +115,11 @@ http_status_title(unsigned status)
         case 405: return "Method Not Allowed";
         case 409: return "Conflict";
         case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
         case 415: return "Unsupported Media Type";
         case 422: return "Unprocessable Content";
         case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
         case 501: return "Not Implemented";
         case 503: return "Service Unavailable";
@@ -150,7 +160,7 @@ req_numbers(const struct req *r)
 const char *
 req_query(const struct req *r, const char *name)
 {
-        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+        return query_get(&r->query, name);
 }
 
 void *
@@ -220,57 +230,34 @@ problem_add(json_t **errors, const char *field, const char *fmt, ...)
         json_array_append_new(*errors, e);
 }
 
-struct query_check {
-        const char *const *allowed;
-        json_t *errors;
-};
-
-static enum MHD_Result
-check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-        struct query_check *qc = cls;
-
-        (void)kind;
-        (void)value;
-        for (const char *const *a = qc->allowed; *a != NULL; a++)
-                if (strcmp(*a, key) == 0)
-                        return MHD_YES;
-        problem_add(&qc->errors, key, "unknown query parameter '%s'", key);
-        return MHD_YES;
-}
-
-struct query_each {
-        void (*fn)(void *cls, const char *key, const char *value);
-        void *cls;
-};
-
-static enum MHD_Result
-each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-        struct query_each *qe = cls;
-
-        (void)kind;
-        qe->fn(qe->cls, key, value);
-        return MHD_YES;
-}
-
 void
 req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls)
 {
-        struct query_each qe = { .fn = fn, .cls = cls };
+        for (size_t i = 0; i < r->query.n; i++)
+                fn(cls, r->query.v[i].key, r->query.v[i].value);
+}
 
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, each_arg, &qe);
+static bool
+is_allowed(const char *const *allowed, const char *key)
+{
+        for (const char *const *a = allowed; *a != NULL; a++)
+                if (strcmp(*a, key) == 0)
+                        return true;
+        return false;
 }
 
 bool
 req_query_check(struct req *r, const char *const *allowed)
 {
-        struct query_check qc = { .allowed = allowed };
+        json_t *errors = NULL;
 
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &qc);
-        if (qc.errors == NULL)
+        for (size_t i = 0; i < r->query.n; i++)
+                if (!is_allowed(allowed, r->query.v[i].key))
+                        problem_add(&errors, r->query.v[i].key, "unknown query parameter '%s'",
+                                    r->query.v[i].key);
+        if (errors == NULL)
                 return true;
-        reply_problem(r, 400, "unknown query parameter", qc.errors);
+        reply_problem(r, 400, "unknown query parameter", errors);
         return false;
 }
 
@@ -559,27 +546,51 @@ is_json_type(const char *ct)
         return *ct == '\0' || *ct == ';';
 }
 
-static struct req *
-req_new(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+/* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request, its request
+ * line just read. Its query string is taken here, before libmicrohttpd
+ * parses it (query.h says why): the request's context starts here and
+ * access_handler gets it as *con_cls. NULL on out-of-memory. */
+static void *
+uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+        struct http_server *srv = cls;
         struct req *r = calloc(1, sizeof(*r));
-        const char *rid;
+        const char *q = strchr(uri, '?');
 
         if (r == NULL)
                 return NULL;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->srv = srv;
         r->conn = conn;
+        if (q == NULL || *++q == '\0')
+                return r;
+        r->query_len = strlen(q);
+        r->query_status = query_parse(q, r->query_len, &r->query, &r->query_twice);
+        /* libmicrohttpd 0.9 parses the arguments, right after this call,
+         * from the writable line buffer that uri points into: ending the
+         * text at the '?' leaves it none to keep in its pool. */
+        if (srv->own_query)
+                *(char *)(uintptr_t)q = '\0';
+        return r;
+}
+
+/* The first call of access_handler: the request line and headers are in. */
+static void
+req_begin(struct req *r, const char *url, const char *method)
+{
+        struct http_server *srv = r->srv;
+        const char *rid;
+
+        r->begun = true;
         r->method = method; /* libmicrohttpd keeps it for the request */
         r->path = url;
-        rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        rid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
         if (rid != NULL && id_valid(rid, strlen(rid)))
                 snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
         else
                 id_uuidv7(r->request_id);
         route(r, url);
         atomic_fetch_add(&srv->in_flight, 1);
-        return r;
 }
 
 static void
@@ -595,6 +606,7 @@ req_free(struct req *r)
         }
         json_decref(r->json);
         jx_numbers_clear(&r->numbers);
+        query_clear(&r->query);
         free(r->body);
         free(r->param);
         free(r);
@@ -759,21 +771,73 @@ dispatch(struct req *r)
 }
 
 static enum MHD_Result
+add_header_len(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        size_t *sum = cls;
+
+        (void)kind;
+        *sum += strlen(key) + 2 + (value ? strlen(value) : 0) + 2; /* "key: value\r\n" */
+        return MHD_YES;
+}
+
+/* Checks what the request line and headers carry against the limits, and
+ * replies when they break one. libmicrohttpd's pool holds twice
+ * max_header_bytes (start_daemon), so the answer always has room. */
+static bool
+head_ok(struct req *r)
+{
+        size_t size = strlen(r->method) + 1 + strlen(r->path) + 1 + r->query_len + 11;
+        char detail[200];
+
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header_len, &size);
+        if (size > (size_t)r->srv->max_header) {
+                snprintf(detail, sizeof(detail),
+                         "the request line and headers are %zu bytes; at most %d are accepted "
+                         "(server.max_header_bytes)",
+                         size, r->srv->max_header);
+                reply_problem(r, 431, detail, NULL);
+                return false;
+        }
+        switch (r->query_status) {
+        case QUERY_OK: return true;
+        case QUERY_TOO_LONG:
+                snprintf(detail, sizeof(detail),
+                         "the query string is %zu bytes; at most %d are accepted", r->query_len,
+                         QUERY_MAX_BYTES);
+                reply_problem(r, 414, detail, NULL);
+                return false;
+        case QUERY_TOO_MANY:
+                snprintf(detail, sizeof(detail), "more than %d query parameters", QUERY_MAX_PARAMS);
+                reply_problem(r, 400, detail, NULL);
+                return false;
+        case QUERY_TWICE: {
+                json_t *errors = NULL;
+
+                problem_add(&errors, r->query_twice, "query parameter '%s' is given twice",
+                            r->query_twice);
+                reply_problem(r, 400, "a query parameter is given twice", errors);
+                return false;
+        }
+        default: reply_unavailable(r); return false;
+        }
+}
+
+static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                const char *version, const char *upload_data, size_t *upload_data_size,
                void **con_cls)
 {
         struct http_server *srv = cls;
         struct req *r = *con_cls;
+        const char *cl;
 
         (void)version;
-        if (r == NULL) {
-                const char *cl;
-
-                r = req_new(srv, conn, url, method);
-                if (r == NULL)
-                        return MHD_NO;
-                *con_cls = r;
+        if (r == NULL)
+                return MHD_NO; /* uri_seen ran out of memory */
+        if (!r->begun) {
+                req_begin(r, url, method);
+                if (!head_ok(r))
+                        return MHD_YES;
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
@@ -834,6 +898,11 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         if (r == NULL)
                 return;
+        if (!r->begun) { /* refused by libmicrohttpd before access_handler */
+                req_free(r);
+                *con_cls = NULL;
+                return;
+        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         us = (int64_t)(now.tv_sec - r->start.tv_sec) * 1000000 +
              (now.tv_nsec - r->start.tv_nsec) / 1000;
@@ -996,7 +1065,12 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
                 OPT(MHD_OPTION_THREAD_POOL_SIZE, config_threads_effective(cfg), NULL);
         OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s);
         OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->server.idle_timeout, NULL);
-        OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->server.max_header_bytes, NULL);
+        /* Room for the request line and headers (head_ok refuses more than
+         * max_header_bytes), libmicrohttpd's record of each header, and the
+         * answer: a request that fits always gets one. */
+        OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->server.max_header_bytes * 2 + 16384,
+            NULL);
+        OPT(MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_seen, s);
         OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, NULL);
         if (cfg->server.max_connections_per_ip > 0)
                 OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->server.max_connections_per_ip, NULL);
@@ -1038,6 +1112,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
         s->nroutes = nroutes;
         s->max_body = (size_t)cfg->server.max_body_bytes;
         s->max_write_queue = cfg->database.max_write_queue;
+        s->max_header = cfg->server.max_header_bytes;
+        s->own_query = strncmp(MHD_get_version(), "0.9.", 4) == 0;
         pthread_mutex_init(&s->write_mu, NULL);
         if (resolve(cfg->server.host, (uint16_t)cfg->server.port, &addr) != 0)
                 goto fail;
