@@ -60,6 +60,24 @@ render_db_counters(struct db *d, struct strbuf *out)
                       st.queue_length, st.queue_limit, st.refused);
 }
 
+/* Connections cut by the header deadline and the minimum body rate. */
+static void
+render_http_cuts(const struct http_server *http, struct strbuf *out)
+{
+        unsigned long header = 0, body = 0;
+
+        if (http != NULL) /* NULL while the service is still starting */
+                http_cut_counts(http, &header, &body);
+        strbuf_printf(out,
+                      "# HELP tradestore_http_connections_cut_total Connections closed for "
+                      "sending their headers past server.header_timeout or their body "
+                      "slower than server.min_body_rate.\n"
+                      "# TYPE tradestore_http_connections_cut_total counter\n"
+                      "tradestore_http_connections_cut_total{reason=\"header_timeout\"} %lu\n"
+                      "tradestore_http_connections_cut_total{reason=\"slow_body\"} %lu\n",
+                      header, body);
+}
+
 static void
 render_gauges(const struct db_gauges *g, struct strbuf *out)
 {
@@ -108,6 +126,7 @@ handle_metrics(struct req *r)
         db_reader_release(app->db, c);
         metrics_render(app->metrics, http_in_flight(app->http), &out);
         render_db_counters(app->db, &out);
+        render_http_cuts(app->http, &out);
         strbuf_printf(&out,
                       "# HELP tradestore_db_up Whether the last scrape could query the "
                       "database.\n# TYPE tradestore_db_up gauge\ntradestore_db_up %d\n",

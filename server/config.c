@@ -115,8 +115,10 @@ static const struct key_desc keys[] = {
         { FIELD(server, max_connections), .env = "HTTP_MAX_CONNECTIONS", .type = KEY_INT, .min = 1,
           .max = 100000, .def = "1000", .help = "connections open at once; more are refused" },
         { FIELD(server, max_connections_per_ip), .env = "HTTP_MAX_CONNECTIONS_PER_IP",
-          .type = KEY_INT, .min = 0, .max = 100000, .def = "0",
-          .help = "connections open at once from one address; 0 = no limit" },
+          .type = KEY_INT, .min = 0, .max = 100000, .def = "256",
+          .help = "connections open at once from one address, so that one cannot "
+                  "take them all; 0 = no limit (behind a proxy every client comes "
+                  "from the proxy's address: raise it or set 0 there)" },
         { FIELD(server, idle_timeout), .env = "HTTP_IDLE_TIMEOUT", .type = KEY_INT, .min = 1,
           .max = 3600, .def = "60",
           .help = "seconds a connection may stay silent (idle or mid-request) "
@@ -125,6 +127,15 @@ static const struct key_desc keys[] = {
           .min = 4096, .max = 1048576, .def = "16384",
           .help = "largest request line plus headers; larger requests are "
                   "refused" },
+        { FIELD(server, header_timeout), .env = "HTTP_HEADER_TIMEOUT", .type = KEY_INT, .min = 1,
+          .max = 3600, .def = "30",
+          .help = "seconds from a connection's start, or its previous answer, to the "
+                  "end of the next request's headers; also how long a kept-alive "
+                  "connection may idle (slowloris)" },
+        { FIELD(server, min_body_rate), .env = "HTTP_MIN_BODY_RATE", .type = KEY_INT, .min = 0,
+          .max = 1073741824, .def = "1024",
+          .help = "bytes a second a request body must average, after a grace of "
+                  "header_timeout; slower clients are cut; 0 = no minimum" },
         { FIELD(server, tls_cert), .env = "TLS_CERT", .type = KEY_STRING, .min = 0,
           .max = STRING_MAX, .def = "",
           .help = "PEM certificate file: serve HTTPS (with tls_key); empty = "

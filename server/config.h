@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 /* The number of keys in the table; config.c asserts it at compile time. */
-#define CONFIG_KEY_COUNT 31
+#define CONFIG_KEY_COUNT 33
 
 /* Ordered by precedence: a higher source beats a lower one. */
 enum config_source {
@@ -55,6 +55,8 @@ struct config {
                 int max_connections_per_ip; /* 0 = no per-address limit */
                 int idle_timeout;           /* seconds an idle connection is kept */
                 int max_header_bytes;       /* request line + headers */
+                int header_timeout;         /* seconds to a request's last header */
+                int min_body_rate;          /* bytes a second; 0 = no minimum */
                 char *tls_cert;             /* PEM file; "" = plain HTTP */
                 char *tls_key;              /* PEM file; "" = plain HTTP */
         } server;

@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/json_exact.h"
+#include "server/deadline.h"
 #include "server/query.h"
 #include "server/metrics.h"
 
@@ -43,9 +44,10 @@ struct http_server {
         struct MHD_Daemon *daemon;
         uint16_t port;
         size_t max_body;
-        int max_header;      /* server.max_header_bytes */
-        bool own_query;      /* uri_seen keeps libmicrohttpd from parsing the query */
-        int max_write_queue; /* for the overload answer's words */
+        int max_header;              /* server.max_header_bytes */
+        bool own_query;              /* uri_seen keeps libmicrohttpd from parsing the query */
+        struct deadlines *deadlines; /* header and body deadlines (deadline.h) */
+        int max_write_queue;         /* for the overload answer's words */
         atomic_long in_flight;
         atomic_long suspended;    /* writes handed to the database, not yet answered */
         atomic_long resuming;     /* writes whose job_done has not returned yet */
@@ -67,6 +69,7 @@ struct req {
         struct http_server *srv;
         struct MHD_Connection *conn;
         bool begun;                     /* access_handler has seen it */
+        struct conn_watch *watch;       /* its connection's deadlines; may be NULL */
         struct query query;             /* parsed by uri_seen */
         enum query_status query_status; /* answered at the first call when not OK */
         const char *query_twice;        /* the key given twice (in query) */
@@ -556,12 +559,15 @@ uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
         struct http_server *srv = cls;
         struct req *r = calloc(1, sizeof(*r));
         const char *q = strchr(uri, '?');
+        const union MHD_ConnectionInfo *info;
 
         if (r == NULL)
                 return NULL;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->srv = srv;
         r->conn = conn;
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->watch = info ? info->socket_context : NULL;
         if (q == NULL || *++q == '\0')
                 return r;
         r->query_len = strlen(q);
@@ -770,6 +776,25 @@ dispatch(struct req *r)
         }
 }
 
+/* MHD_OPTION_NOTIFY_CONNECTION: each connection is timed from its start
+ * to its close (deadline.h). libmicrohttpd calls CLOSED before it closes
+ * the socket. */
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+            enum MHD_ConnectionNotificationCode code)
+{
+        struct http_server *srv = cls;
+        const union MHD_ConnectionInfo *info;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                *socket_context = info ? deadlines_add(srv->deadlines, info->connect_fd) : NULL;
+        } else {
+                deadlines_remove(srv->deadlines, *socket_context);
+                *socket_context = NULL;
+        }
+}
+
 static enum MHD_Result
 add_header_len(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -836,10 +861,15 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                 return MHD_NO; /* uri_seen ran out of memory */
         if (!r->begun) {
                 req_begin(r, url, method);
+                conn_watch_busy(r->watch);
                 if (!head_ok(r))
                         return MHD_YES;
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if ((cl != NULL && strcmp(cl, "0") != 0) ||
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+                        conn_watch_body(r->watch); /* a body is to come */
                 if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
                         r->too_large = true;
                         too_large(r);
@@ -857,11 +887,15 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
-                bool keep = r->replied || append_body(r, upload_data, *upload_data_size);
+                bool keep;
+
+                conn_watch_body_bytes(r->watch, *upload_data_size);
+                keep = r->replied || append_body(r, upload_data, *upload_data_size);
 
                 *upload_data_size = 0;
                 return keep ? MHD_YES : MHD_NO;
         }
+        conn_watch_busy(r->watch); /* the body is in: the server's turn */
         if (r->too_large && !r->replied)
                 too_large(r);
         else if (!r->replied)
@@ -898,6 +932,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         if (r == NULL)
                 return;
+        /* The answer is out: the connection waits for its next request. */
+        conn_watch_head(r->watch);
         if (!r->begun) { /* refused by libmicrohttpd before access_handler */
                 req_free(r);
                 *con_cls = NULL;
@@ -1071,6 +1107,7 @@ start_daemon(struct http_server *s, const struct config *cfg, unsigned flags,
         OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->server.max_header_bytes * 2 + 16384,
             NULL);
         OPT(MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_seen, s);
+        OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conn_notify, s);
         OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->server.max_connections, NULL);
         if (cfg->server.max_connections_per_ip > 0)
                 OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->server.max_connections_per_ip, NULL);
@@ -1088,6 +1125,7 @@ static void
 server_free(struct http_server *s)
 {
         pthread_mutex_destroy(&s->write_mu);
+        deadlines_stop(s->deadlines);
         auth_free(s->auth);
         free(s->tls_cert);
         free(s->tls_key);
@@ -1121,6 +1159,9 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                 flags |= MHD_USE_IPv6;
         if (setup_tls(s, cfg, &flags) != 0 || setup_auth(s, cfg, &addr) != 0)
                 goto fail;
+        s->deadlines = deadlines_start(cfg->server.header_timeout, cfg->server.min_body_rate);
+        if (s->deadlines == NULL)
+                goto fail;
         s->daemon = start_daemon(s, cfg, flags, &addr);
         if (s->daemon == NULL) {
                 log_msg(LOG_ERROR, "http_start_failed",
@@ -1141,6 +1182,12 @@ uint16_t
 http_port(const struct http_server *s)
 {
         return s->port;
+}
+
+void
+http_cut_counts(const struct http_server *s, unsigned long *ret_header, unsigned long *ret_body)
+{
+        deadlines_counts(s->deadlines, ret_header, ret_body);
 }
 
 long

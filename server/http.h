@@ -59,6 +59,11 @@ uint16_t http_port(const struct http_server *s);
  * then stops the daemon and frees s. Accepts NULL. */
 void http_stop(struct http_server *s, int grace_ms);
 
+/* Connections cut for sending their headers past server.header_timeout,
+ * and their body slower than server.min_body_rate. */
+void http_cut_counts(const struct http_server *s, unsigned long *ret_header,
+                     unsigned long *ret_body);
+
 /* Requests being handled right now. */
 long http_in_flight(const struct http_server *s);
 

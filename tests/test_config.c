@@ -682,8 +682,8 @@ static const struct {
         { "server: 5\n",
           { "line 1: section 'server' must be a mapping of keys (host, port, "
             "threads, max_body_bytes, log_level, max_connections, "
-            "max_connections_per_ip, idle_timeout, max_header_bytes, tls_cert, "
-            "tls_key)" } },
+            "max_connections_per_ip, idle_timeout, max_header_bytes, header_timeout, "
+            "min_body_rate, tls_cert, tls_key)" } },
         { "- server\n",
           { "line 1: expected a mapping of sections (database, server, auth, outbox)" } },
         { "hello\n", { "line 1: expected a mapping of sections" } },

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,14 @@ exchange(const char *req, size_t len, int timeout_ms, int64_t *ret_ms)
         close(fd);
         *ret_ms = now_ms() - t0;
         return buf;
+}
+
+static void
+pause_ms(long ms)
+{
+        struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+        nanosleep(&t, NULL);
 }
 
 static int
@@ -223,17 +232,190 @@ START_TEST(a_query_parameter_given_twice_is_400_naming_it)
 }
 END_TEST
 
+/* ---- slow and idle clients ---- */
+
+static void
+setup_deadlines(void)
+{
+        char err[256];
+
+        harness_init(&h);
+        ck_assert_int_eq(
+                config_set(&h.cfg, "server.header_timeout", "2", CONFIG_SRC_FLAG, err, sizeof(err)),
+                0);
+        ck_assert_int_eq(config_set(&h.cfg, "server.min_body_rate", "1000", CONFIG_SRC_FLAG, err,
+                                    sizeof(err)),
+                         0);
+        harness_start(&h);
+}
+
+/* A socket connected to the service from local address from (127.0.0.x). */
+static int
+connect_from(const char *from)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
+        unsigned port;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        ck_assert_int_ge(fd, 0);
+        inet_pton(AF_INET, from, &me.sin_addr);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
+        sscanf(h.base_url, "http://127.0.0.1:%u", &port);
+        a.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        return fd;
+}
+
+/* True when the server has closed fd (EOF or reset), waiting up to ms. */
+static bool
+closed_within(int fd, int ms)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char buf[4096];
+        int64_t t0 = now_ms();
+
+        do {
+                if (poll(&p, 1, ms > 0 ? 50 : 0) == 1) {
+                        ssize_t n = read(fd, buf, sizeof(buf));
+
+                        if (n <= 0)
+                                return true;
+                }
+        } while (now_ms() - t0 < ms);
+        return false;
+}
+
+/* GET /health from address from: the status, or 0 with no answer in 2 s. */
+static int
+health_from(const char *from)
+{
+        static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        char answer[4096];
+        size_t got = 0;
+        int fd = connect_from(from);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+        while (got + 1 < sizeof(answer) && poll(&p, 1, 2000) == 1 &&
+               (n = read(fd, answer + got, sizeof(answer) - 1 - got)) > 0)
+                got += (size_t)n;
+        answer[got] = '\0';
+        close(fd);
+        return status_of(answer);
+}
+
+/* Slowloris: a byte every 300 ms keeps an inactivity timeout from ever
+ * firing. The whole request line and headers must arrive within
+ * server.header_timeout (2 s here), else the connection is closed. */
+START_TEST(headers_sent_a_byte_at_a_time_are_cut_at_the_header_deadline)
+{
+        static const char head[] = "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        struct http_resp r;
+        int fds[5];
+        int64_t t0 = now_ms();
+        bool all_closed = false;
+
+        for (int i = 0; i < 5; i++)
+                fds[i] = connect_from("127.0.0.1");
+        for (size_t k = 0; k < 40 && !all_closed; k++) {
+                all_closed = true;
+                for (int i = 0; i < 5; i++) {
+                        char ch = head[k < sizeof(head) - 1 ? k : sizeof(head) - 2];
+
+                        if (fds[i] < 0)
+                                continue;
+                        if (send(fds[i], &ch, 1, MSG_NOSIGNAL) != 1 || closed_within(fds[i], 0)) {
+                                close(fds[i]);
+                                fds[i] = -1;
+                                continue;
+                        }
+                        all_closed = false;
+                }
+                pause_ms(300);
+        }
+        ck_assert_msg(all_closed, "slow headers still open after %lld ms",
+                      (long long)(now_ms() - t0));
+        ck_assert_msg(now_ms() - t0 < 4500, "cut only after %lld ms", (long long)(now_ms() - t0));
+        ck_assert_msg(now_ms() - t0 >= 1900, "cut early, after %lld ms",
+                      (long long)(now_ms() - t0));
+        ck_assert_int_eq(health_from("127.0.0.1"), 200);
+        ck_assert_int_eq(http_json(&h, "GET", "/metrics", NULL, &r), 200);
+        ck_assert_msg(strstr(r.body, "tradestore_http_connections_cut_total{reason="
+                                     "\"header_timeout\"} 5\n") != NULL,
+                      "%s", r.body);
+        http_resp_clear(&r);
+}
+END_TEST
+
+/* A body that trickles in slower than server.min_body_rate (1000 B/s here,
+ * after a grace of header_timeout) is cut too; nothing of it is written. */
+START_TEST(a_body_slower_than_the_minimum_rate_is_cut_and_writes_nothing)
+{
+        static const char head[] =
+                "POST /outbox HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100000\r\n\r\n{\"event_type\":\"t\",";
+        int fd = connect_from("127.0.0.1");
+        int64_t t0 = now_ms();
+        bool cut = false;
+
+        ck_assert_int_eq(write(fd, head, sizeof(head) - 1), (ssize_t)sizeof(head) - 1);
+        while (!cut && now_ms() - t0 < 8000) {
+                cut = send(fd, "          ", 10, MSG_NOSIGNAL) != 10 || closed_within(fd, 300);
+        }
+        close(fd);
+        ck_assert_msg(cut, "a 33 B/s body still open after 8 s");
+        ck_assert_msg(now_ms() - t0 < 6000, "cut only after %lld ms", (long long)(now_ms() - t0));
+        ck_assert_int_eq(outbox_rows(), 0);
+        ck_assert_int_eq(health_from("127.0.0.1"), 200);
+}
+END_TEST
+
+/* One address holding the default per-address share of connections idle
+ * cannot starve another address, nor /health from it. */
+START_TEST(one_address_flooding_leaves_room_for_others)
+{
+        enum { FLOOD = 300 };
+        int fds[FLOOD];
+        int64_t t0;
+        int refused = 0;
+
+        for (int i = 0; i < FLOOD; i++)
+                fds[i] = connect_from("127.0.0.1");
+        pause_ms(500);
+        for (int i = 0; i < FLOOD; i++)
+                refused += closed_within(fds[i], 0);
+        ck_assert_msg(refused >= FLOOD - 256 && refused < FLOOD,
+                      "%d of %d idle connections from one address were refused", refused, FLOOD);
+        t0 = now_ms();
+        ck_assert_int_eq(health_from("127.0.0.2"), 200);
+        ck_assert_msg(now_ms() - t0 < 1000, "another address waited %lld ms",
+                      (long long)(now_ms() - t0));
+        for (int i = 0; i < FLOOD; i++)
+                close(fds[i]);
+}
+END_TEST
+
 int
 main(void)
 {
         Suite *s = suite_create("edge");
         TCase *t = tcase_create("edge");
+        TCase *slow;
 
         tcase_add_checked_fixture(t, setup, teardown);
         tcase_set_timeout(t, 120);
         tcase_add_test(t, a_write_with_headers_near_the_limit_is_answered_or_refused_never_silent);
         tcase_add_test(t, long_query_strings_are_refused_at_once);
         tcase_add_test(t, a_query_parameter_given_twice_is_400_naming_it);
+        tcase_add_test(t, one_address_flooding_leaves_room_for_others);
         suite_add_tcase(s, t);
+        slow = tcase_create("slow");
+        tcase_add_checked_fixture(slow, setup_deadlines, teardown);
+        tcase_set_timeout(slow, 60);
+        tcase_add_test(slow, headers_sent_a_byte_at_a_time_are_cut_at_the_header_deadline);
+        tcase_add_test(slow, a_body_slower_than_the_minimum_rate_is_cut_and_writes_nothing);
+        suite_add_tcase(s, slow);
         return harness_run_suite(s);
 }
