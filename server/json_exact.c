@@ -3,6 +3,7 @@
 
 #include "common/jnum.h"
 #include "common/jsonw.h"
+#include "common/log.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -122,8 +123,17 @@ jx_load(const char *text, size_t len, size_t flags, struct jx_numbers *ret_nums,
                 return NULL;
         index_numbers(root, &seen);
         /* Every token was blanked only in a value's place, so jansson made
-         * exactly one integer node of each. */
-        assert(seen == ret_nums->n);
+         * exactly one integer node of each. Were that ever not so, numbers
+         * would meet the wrong literals: refuse the document rather than
+         * read a wrong value, in release builds too. */
+        if (seen != ret_nums->n) {
+                log_msg(LOG_ERROR, "json_numbers", "%zu number tokens but %zu number values",
+                        ret_nums->n, seen);
+                json_decref(root);
+                memset(err, 0, sizeof(*err));
+                strcpy(err->text, "numbers could not be read exactly");
+                return NULL;
+        }
         return root;
 }
 
@@ -231,7 +241,7 @@ write_value(struct jw *w, const json_t *v, const struct jx_numbers *nums, enum j
                  * numbers are all indexed. */
                 if (!jx_number(nums, v, &t, &n)) {
                         assert(!"a number node without its literal");
-                        jw_text(w, "null", 4);
+                        jw_fail(w); /* never a number written as something else */
                 } else if (form == JX_CANONICAL) {
                         jnum_canonical(t, n, put_piece, w);
                 } else {
