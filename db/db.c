@@ -681,11 +681,23 @@ db_checkpoint(struct db *d, int mode)
         return 0;
 }
 
+/* Seconds on CLOCK_MONOTONIC: the checkpoint interval is a duration, and a
+ * wall clock stepped back (ntp) would stop the timed checkpoints for as long
+ * as the step. */
+static time_t
+monotonic_s(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec;
+}
+
 static void *
 checkpointer_main(void *arg)
 {
         struct db *d = arg;
-        time_t last = time(NULL);
+        time_t last = monotonic_s();
 
         pthread_setname_np(pthread_self(), "db-checkpoint");
         pthread_mutex_lock(&d->ck_mu);
@@ -694,12 +706,14 @@ checkpointer_main(void *arg)
                 time_t now;
                 bool due;
 
-                clock_gettime(CLOCK_REALTIME, &until);
+                /* ck_cv waits on CLOCK_MONOTONIC (db_open), so a wall clock
+                 * step cannot stretch this one-second wait. */
+                clock_gettime(CLOCK_MONOTONIC, &until);
                 until.tv_sec += 1;
                 pthread_cond_timedwait(&d->ck_cv, &d->ck_mu, &until);
                 if (d->ck_stopping)
                         break;
-                now = time(NULL);
+                now = monotonic_s();
                 due = (d->opt.checkpoint_interval_s > 0 &&
                        now - last >= d->opt.checkpoint_interval_s) ||
                       wal_bytes(d) > d->opt.wal_checkpoint_bytes;
@@ -753,6 +767,7 @@ int
 db_open(const struct db_options *opt, struct db **ret_db)
 {
         struct db *d = calloc(1, sizeof(*d));
+        pthread_condattr_t ck_attr;
 
         if (d == NULL)
                 return -1;
@@ -761,7 +776,10 @@ db_open(const struct db_options *opt, struct db **ret_db)
         pthread_mutex_init(&d->q_mu, NULL);
         pthread_cond_init(&d->q_cv, NULL);
         pthread_mutex_init(&d->ck_mu, NULL);
-        pthread_cond_init(&d->ck_cv, NULL);
+        pthread_condattr_init(&ck_attr);
+        pthread_condattr_setclock(&ck_attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&d->ck_cv, &ck_attr);
+        pthread_condattr_destroy(&ck_attr);
         pthread_mutex_init(&d->sync_mu, NULL);
         pthread_cond_init(&d->sync_cv, NULL);
         d->path = strdup(opt->path);
