@@ -1,12 +1,13 @@
 /* GET /health: is the database reachable and configured as it must be.
  *
  * The database is probed at most once per HEALTH_PROBE_US and the answer
- * (status and body text) is kept: every request in between copies it. */
+ * (status and body text) is kept: every request in between copies it. The
+ * age of that answer is a duration, so it is measured on CLOCK_MONOTONIC: on
+ * the wall clock, a step back (ntp) of an hour kept an hour-old answer. */
 #include "handlers/health.h"
 
 #include "common/dec.h"
 #include "common/jsonw.h"
-#include "common/ts.h"
 #include "repo/health.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -14,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef TRADESTORE_VERSION
 #define TRADESTORE_VERSION "dev"
@@ -23,7 +25,8 @@
 
 struct health_cache {
         pthread_mutex_t mu;
-        int64_t probed_at_us; /* 0: never */
+        bool probed;
+        int64_t probed_at_us; /* CLOCK_MONOTONIC */
         unsigned status;
         size_t len;
         char body[BODY_MAX];
@@ -46,6 +49,15 @@ health_cache_free(struct health_cache *hc)
                 return;
         pthread_mutex_destroy(&hc->mu);
         free(hc);
+}
+
+static int64_t
+monotonic_us(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 /* Writes the body for a probe's result; returns the status. */
@@ -89,6 +101,7 @@ probe(const struct app *app, struct health_cache *hc, int64_t now)
         status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size);
         text = jw_take(&w, &len);
         pthread_mutex_lock(&hc->mu);
+        hc->probed = true;
         hc->probed_at_us = now;
         hc->status = text && len < BODY_MAX ? status : 503;
         hc->len = text && len < BODY_MAX ? len : 0;
@@ -103,7 +116,7 @@ handle_health(struct req *r)
 {
         const struct app *app = req_app(r);
         struct health_cache *hc = app->health;
-        int64_t now = ts_now_us();
+        int64_t now = monotonic_us();
         unsigned status;
         size_t len;
         char *body;
@@ -111,7 +124,7 @@ handle_health(struct req *r)
         if (!req_query_check(r, (const char *const[]){ NULL }))
                 return;
         pthread_mutex_lock(&hc->mu);
-        if (hc->probed_at_us == 0 || now - hc->probed_at_us >= HEALTH_PROBE_US) {
+        if (!hc->probed || now - hc->probed_at_us >= HEALTH_PROBE_US) {
                 pthread_mutex_unlock(&hc->mu);
                 probe(app, hc, now);
                 pthread_mutex_lock(&hc->mu);

@@ -364,6 +364,20 @@ repo_outbox_claim_job(struct db_conn *c, void *arg)
         if (st == NULL)
                 return REPO_ERROR;
         sqlite3_bind_text(st, 1, in->consumer, -1, SQLITE_STATIC);
+        /* Leases are on the wall clock (ts_now_us, CLOCK_REALTIME) on
+         * purpose: lease_expires_at is stored and compared again after a
+         * restart or reboot, where CLOCK_MONOTONIC starts over. A step back
+         * of the wall clock cannot give one event to two consumers: a claim
+         * is one UPDATE on the single writer that hands only rows whose lease
+         * is already past (<= now), and a step back only makes now earlier,
+         * so unexpired leases stay unexpired and an expired one is handed
+         * once, the UPDATE moving its expiry forward. Nor can it lose one:
+         * no time comparison ever finishes an event (only an ack does); the
+         * step only delays the re-claim of an abandoned lease and the next
+         * attempt of a failed event (next_attempt_at) by the size of the
+         * step. A step forward ends leases early: the holder may still be
+         * working when another consumer claims the event, the at-least-once
+         * delivery that any expired lease already means. */
         sqlite3_bind_int64(st, 2, ts_now_us());
         sqlite3_bind_int(st, 3, in->limit);
         sqlite3_bind_int64(st, 4, in->lease_us);

@@ -2,9 +2,11 @@
  * the positions table and the reconciliation and mark-price jobs.
  *
  * All arithmetic is exact (common/dec.h): sums and differences are exact,
- * a product of two 8-digit decimals and a volume-weighted average are
- * rounded half-to-even once. Any result outside the decimal range makes the
- * whole operation fail, so callers write nothing (409). */
+ * a product of two 8-digit decimals is rounded half-to-even once, and the
+ * average entry price is derived from the exact cost basis (positions.h)
+ * with one half-even rounding, never from the previous rounded average.
+ * Any result outside the decimal range makes the whole operation fail, so
+ * callers write nothing (409). */
 #include "repo/positions.h"
 
 #include "common/dec.h"
@@ -46,6 +48,31 @@ realize(const struct position *p, struct position *n, int64_t price, int64_t clo
                dec_add(p->realized_pnl, pnl, &n->realized_pnl);
 }
 
+/* Grows the position held in p by qty at price into n (whose quantity is
+ * already the new one): basis = avg * held + residual + price * qty, all in
+ * 1e-16 units and exact; the new avg is basis / |n->quantity| rounded
+ * half-to-even, and the new residual what that rounding left over. */
+static bool
+grow(const struct position *p, struct position *n, int64_t held, int64_t price, int64_t qty)
+{
+        __extension__ __int128 basis, shown;
+        int64_t now_held = n->quantity < 0 ? -n->quantity : n->quantity;
+        int64_t avg;
+
+        /* |avg * held|, |price * qty| < 2^126 and the residual is small, so
+         * dec_notional_add cannot fail on a stored position; it is checked
+         * anyway. The average then fits int64 or the fill is refused. */
+        if (!dec_notional_add(p->basis_residual, p->avg_entry_price, held, &basis) ||
+            !dec_notional_add(basis, price, qty, &basis) ||
+            !dec_avg_from_notional(basis, now_held, &avg))
+                return false;
+        shown = avg;
+        shown *= now_held;
+        n->avg_entry_price = avg;
+        n->basis_residual = (int64_t)(basis - shown); /* |.| <= now_held / 2 */
+        return true;
+}
+
 bool
 position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
 {
@@ -58,12 +85,15 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
         if (!dec_add(p->quantity, is_buy ? qty : -qty, &n.quantity))
                 return false;
         if (p->quantity == 0 || (p->quantity > 0) == is_buy) {
-                /* Growing (or opening from flat, where avg is 0 over 0 units). */
-                if (!dec_vwap(p->avg_entry_price, held, price, qty, &n.avg_entry_price))
+                /* Growing (or opening from flat, where the basis is 0). */
+                if (!grow(p, &n, held, price, qty))
                         return false;
         } else {
                 if (!realize(p, &n, price, qty < held ? qty : held))
                         return false;
+                /* What is left (if anything) costs exactly avg (or price,
+                 * past zero) per unit: no residual. */
+                n.basis_residual = 0;
                 if (n.quantity == 0)
                         n.avg_entry_price = 0;
                 else if ((n.quantity > 0) != (p->quantity > 0))
@@ -79,7 +109,7 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
 
 #define POSITION_COLUMNS                                                                           \
         "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price,"             \
-        " last_updated"
+        " last_updated, basis_residual"
 
 static void
 row_to_position(sqlite3_stmt *st, struct position *p)
@@ -92,6 +122,7 @@ row_to_position(sqlite3_stmt *st, struct position *p)
         p->has_mark_price = sqlite3_column_type(st, 5) != SQLITE_NULL;
         p->mark_price = p->has_mark_price ? sqlite3_column_int64(st, 5) : 0;
         p->last_updated = sqlite3_column_int64(st, 6);
+        p->basis_residual = sqlite3_column_int64(st, 7);
 }
 
 enum repo_status
@@ -118,7 +149,7 @@ repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
         return s;
 }
 
-/* Binds p to ?1..?7 in the order of POSITION_COLUMNS and steps st. */
+/* Binds p to ?1..?8 in the order of POSITION_COLUMNS and steps st. */
 static enum repo_status
 write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p, const char *what)
 {
@@ -132,6 +163,7 @@ write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p, co
         if (p->has_mark_price)
                 sqlite3_bind_int64(st, 6, p->mark_price);
         sqlite3_bind_int64(st, 7, p->last_updated);
+        sqlite3_bind_int64(st, 8, p->basis_residual);
         if (sqlite3_step(st) == SQLITE_DONE)
                 s = REPO_OK;
         else
@@ -143,8 +175,8 @@ write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p, co
 enum repo_status
 repo_positions_create(struct db_conn *c, const struct position *p)
 {
-        static const char sql[] =
-                "INSERT INTO positions (" POSITION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        static const char sql[] = "INSERT INTO positions (" POSITION_COLUMNS
+                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         sqlite3_stmt *st = db_stmt(c, sql);
 
         return st ? write_position(c, st, p, "positions create") : REPO_ERROR;
@@ -155,7 +187,8 @@ repo_positions_update(struct db_conn *c, const struct position *p)
 {
         static const char sql[] =
                 "UPDATE positions SET quantity = ?2, avg_entry_price = ?3, realized_pnl = ?4,"
-                " unrealized_pnl = ?5, mark_price = ?6, last_updated = ?7 WHERE symbol = ?1";
+                " unrealized_pnl = ?5, mark_price = ?6, last_updated = ?7, basis_residual = ?8"
+                " WHERE symbol = ?1";
         sqlite3_stmt *st = db_stmt(c, sql);
 
         return st ? write_position(c, st, p, "positions update") : REPO_ERROR;
@@ -216,6 +249,7 @@ repo_positions_reconcile_job(struct db_conn *c, void *arg)
         snprintf(p.symbol, sizeof(p.symbol), "%s", pr->symbol);
         p.quantity = pr->quantity;
         p.avg_entry_price = pr->avg_entry_price;
+        p.basis_residual = 0; /* the basis becomes avg x quantity exactly */
         if (pr->has_realized_pnl)
                 p.realized_pnl = pr->realized_pnl;
         p.last_updated = ts_now_us();

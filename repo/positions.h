@@ -12,11 +12,22 @@
 
 struct db_conn;
 
-/* One row of positions. Decimals in 1e-8 units, last_updated in us. */
+/* One row of positions. Decimals in 1e-8 units, last_updated in us.
+ *
+ * The cost basis (what the held units cost, price x quantity summed over the
+ * fills that grew the position) is kept exactly, in 1e-16 units, as
+ * avg_entry_price * |quantity| + basis_residual: avg_entry_price is the
+ * basis / |quantity| rounded half-to-even once, so basis_residual is the
+ * rounding remainder, |basis_residual| <= |quantity| / 2, and fits int64.
+ * Keeping the remainder is what keeps the average the exact VWAP after any
+ * number of growing fills; a shrinking fill, a flip and a PUT all leave a
+ * basis of exactly avg x quantity, so a residual of 0. Internal: not in the
+ * API. */
 struct position {
         char symbol[33];
         int64_t quantity; /* signed: long > 0, short < 0 */
         int64_t avg_entry_price;
+        int64_t basis_residual; /* 1e-16 units; 0 when flat */
         int64_t realized_pnl;
         int64_t unrealized_pnl;
         bool has_mark_price;
@@ -27,10 +38,12 @@ struct position {
 /* ---- pure arithmetic (no I/O) ---- */
 
 /* Applies a fill of qty (> 0) at price (> 0) to *p: a buy adds to quantity,
- * a sell subtracts. Growing moves avg_entry_price to the volume-weighted
- * average; shrinking keeps it and adds (price - avg) * closed (negated for a
- * short) to realized_pnl; crossing zero closes the old side that way and
- * opens the rest at price; flat means avg 0. unrealized_pnl is recomputed.
+ * a sell subtracts. Growing adds price * qty to the exact basis and moves
+ * avg_entry_price to basis / |quantity| rounded once (the exact VWAP);
+ * shrinking keeps avg_entry_price, adds (price - avg) * closed (negated for a
+ * short) to realized_pnl and leaves a basis of avg * |quantity| exactly;
+ * crossing zero closes the old side that way and opens the rest at price;
+ * flat means avg 0. unrealized_pnl is recomputed.
  * Leaves last_updated alone. Returns false when an input is not positive or
  * a result leaves the decimal range; *p is then untouched. */
 bool position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty);

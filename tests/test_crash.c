@@ -685,8 +685,8 @@ static void
 check_positions(sqlite3 *db)
 {
         sqlite3_stmt *st = prep(db, "SELECT quantity, avg_entry_price, realized_pnl,"
-                                    " unrealized_pnl, mark_price FROM positions"
-                                    " WHERE symbol = ?1");
+                                    " unrealized_pnl, mark_price, basis_residual"
+                                    " FROM positions WHERE symbol = ?1");
 
         for (int k = 0; k < N_SYMBOLS; k++) {
                 char sym[8];
@@ -709,6 +709,8 @@ check_positions(sqlite3 *db)
                         ck_assert_int_eq(sqlite3_column_int64(st, 2), p.realized_pnl);
                         ck_assert_int_eq(sqlite3_column_int64(st, 3), 0);
                         ck_assert_int_eq(sqlite3_column_type(st, 4), SQLITE_NULL);
+                        /* the exact cost basis survived with the average */
+                        ck_assert_int_eq(sqlite3_column_int64(st, 5), p.basis_residual);
                 }
                 sqlite3_reset(st);
         }

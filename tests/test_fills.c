@@ -878,6 +878,50 @@ START_TEST(position_follows_long_short_and_flips)
 }
 END_TEST
 
+/* Issue 15: the position's average entry is the exact VWAP of the fills that
+ * grew it, rounded once, like the order's avg_fill_price: the exact cost
+ * basis survives between fills (it is stored, not re-derived from the
+ * rounded average). */
+START_TEST(position_avg_entry_is_the_exact_vwap_like_the_order)
+{
+        add_order("b", "BTC", "buy", "100", "open");
+        fill_ok("b", "0.66", "7");
+        fill_ok("b", "0.74", "6");
+        fill_ok("b", "0.59", "6");
+        ck_assert_int_eq(q_int("SELECT avg_fill_price FROM orders WHERE order_id = 'b'"),
+                         D("0.66315789"));
+        assert_position("BTC", "19", "0.66315789", "0");
+}
+END_TEST
+
+/* PUT /positions sets the basis to avg x quantity exactly: 1@1, 1@1, 1@2
+ * cost 4 (avg 1.33333333); after a PUT of the same 3 @ 1.33333333 they cost
+ * 3.99999999, so 3 more @ 1 average 6.99999999 / 6 = 1.16666666|5, half-even
+ * 1.16666666, where the unreconciled basis gives 7 / 6 = 1.16666667. */
+START_TEST(put_position_resets_the_basis_to_avg_times_quantity)
+{
+        struct http_resp r;
+
+        add_order("b", "BTC", "buy", "100", "open");
+        add_order("c", "ETH", "buy", "100", "open");
+        fill_ok("b", "1", "1");
+        fill_ok("b", "1", "1");
+        fill_ok("b", "2", "1");
+        fill_ok("c", "1", "1");
+        fill_ok("c", "1", "1");
+        fill_ok("c", "2", "1");
+        assert_position("BTC", "3", "1.33333333", "0");
+        ck_assert_int_eq(http_json(&h, "PUT", "/positions/BTC",
+                                   "{\"quantity\":\"3\",\"avg_entry_price\":\"1.33333333\"}", &r),
+                         200);
+        http_resp_clear(&r);
+        fill_ok("b", "1", "3");
+        fill_ok("c", "1", "3");
+        assert_position("BTC", "6", "1.16666666", "0");
+        assert_position("ETH", "6", "1.16666667", "0");
+}
+END_TEST
+
 START_TEST(position_overflow_is_409_and_writes_nothing)
 {
         struct http_resp r;
@@ -1270,6 +1314,8 @@ fills_suite(void)
         tcase_add_test(tc, non_json_body_is_rejected);
         tcase_add_test(tc, commission_may_be_negative_and_asset_empty);
         tcase_add_test(tc, position_follows_long_short_and_flips);
+        tcase_add_test(tc, position_avg_entry_is_the_exact_vwap_like_the_order);
+        tcase_add_test(tc, put_position_resets_the_basis_to_avg_times_quantity);
         tcase_add_test(tc, position_overflow_is_409_and_writes_nothing);
         tcase_add_test(tc, fill_updates_unrealized_pnl_against_the_mark);
         tcase_add_test(tc, eight_clients_fill_one_order_exactly);

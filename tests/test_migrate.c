@@ -510,6 +510,9 @@ struct row_case {
 #define POS_COLS                                                                                   \
         "INSERT INTO positions (symbol, quantity, avg_entry_price,"                                \
         " realized_pnl, mark_price, last_updated) VALUES "
+#define POS_BASIS_COLS                                                                             \
+        "INSERT INTO positions (symbol, quantity, avg_entry_price,"                                \
+        " basis_residual, last_updated) VALUES "
 #define BAL_COLS                                                                                   \
         "INSERT INTO account_balances (asset, available, locked, total,"                           \
         " updated_at) VALUES "
@@ -535,6 +538,8 @@ static const struct row_case good_rows[] = {
         { "short position with negative realized pnl", POS_COLS "('ETHEUR', -7, 20, -500, 21, 1)",
           SQLITE_OK },
         { "flat position", POS_COLS "('XRPEUR', 0, 0, 10, NULL, 1)", SQLITE_OK },
+        { "basis residual of half the quantity", POS_BASIS_COLS "('ETHEUR', -7, 20, -3, 1)",
+          SQLITE_OK },
         { "balance of zero", BAL_COLS "('USD', 0, 0, 0, 1)", SQLITE_OK },
         { "dead outbox event with retries", OUT_COLS "('e2', 't', 'a', '{}', 'dead', 10, 1)",
           SQLITE_OK },
@@ -628,6 +633,10 @@ static const struct row_case bad_rows[] = {
         { "negative avg_entry_price", POS_COLS "('ETHEUR', 1, -5, 0, NULL, 1)",
           SQLITE_CONSTRAINT_CHECK },
         { "zero mark_price", POS_COLS "('ETHEUR', 1, 5, 0, 0, 1)", SQLITE_CONSTRAINT_CHECK },
+        { "basis residual past half the quantity", POS_BASIS_COLS "('ETHEUR', 7, 20, 4, 1)",
+          SQLITE_CONSTRAINT_CHECK },
+        { "flat position with a basis residual", POS_BASIS_COLS "('ETHEUR', 0, 0, 1, 1)",
+          SQLITE_CONSTRAINT_CHECK },
         { "outbox payload that is not JSON", OUT_COLS "('e2', 't', 'a', '{oops', 'pending', 0, 1)",
           SQLITE_CONSTRAINT_CHECK },
         { "outbox event with unknown status", OUT_COLS "('e2', 't', 'a', '{}', 'done', 0, 1)",
@@ -650,6 +659,30 @@ check_row_case(const struct row_case *c)
                       c->want);
         sqlite3_free(msg);
 }
+
+/* 003 keeps positions written before it: their exact cost basis becomes
+ * avg_entry_price x quantity (basis_residual 0). */
+START_TEST(positions_before_003_get_a_basis_of_avg_times_quantity)
+{
+        int applied = -1;
+
+        ck_assert_uint_ge(migrations_embedded_count, 3);
+        ck_assert_int_eq(migrations_embedded[2].version, 3);
+        ck_assert_msg(
+                migrate_apply(db, dbpath, migrations_embedded, 2, &applied, err, sizeof(err)) == 0,
+                "%s", err);
+        exec_ok("INSERT INTO positions (symbol, quantity, avg_entry_price, last_updated)"
+                " VALUES ('BTC', 300000000, 133333333, 1), ('ETH', -5, 7, 1),"
+                " ('XRP', 0, 0, 1)");
+        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
+                                    &applied, err, sizeof(err)) == 0,
+                      "%s", err);
+        ck_assert_int_eq(applied, (int)migrations_embedded_count - 2);
+        ck_assert_int_eq(query_int("SELECT count(*) FROM positions WHERE basis_residual = 0"), 3);
+        ck_assert_int_eq(query_int("SELECT avg_entry_price FROM positions WHERE symbol = 'BTC'"),
+                         133333333);
+}
+END_TEST
 
 START_TEST(schema_accepts_valid_rows)
 {
@@ -825,6 +858,7 @@ migrate_suite(void)
         tcase_add_test(runner, no_backup_for_a_fresh_or_empty_database);
         tcase_add_test(runner, status_lists_applied_pending_and_unknown_versions);
         tcase_add_test(runner, status_flags_a_changed_migration);
+        tcase_add_test(runner, positions_before_003_get_a_basis_of_avg_times_quantity);
         suite_add_tcase(s, runner);
 
         tcase_add_checked_fixture(schema, migrate_and_seed, close_db);

@@ -205,6 +205,161 @@ START_TEST(sequence_of_fills_realizes_exactly)
 }
 END_TEST
 
+/* Issue 15: a buy of 7 @ 0.66, 6 @ 0.74 and 6 @ 0.59 averages 12.6 / 19 =
+ * 0.663157894..., so 0.66315789 rounded once (the order's avg_fill_price).
+ * Rounding the average at every fill drifted it to 0.6631579. */
+START_TEST(growing_fills_keep_the_exact_vwap_rounded_once)
+{
+        struct position p = { 0 };
+
+        ck_assert(position_apply_fill(&p, true, D("0.66"), D("7")));
+        ck_assert(position_apply_fill(&p, true, D("0.74"), D("6")));
+        ck_assert_int_eq(p.avg_entry_price, D("0.69692308"));
+        ck_assert(position_apply_fill(&p, true, D("0.59"), D("6")));
+        ck_assert_int_eq(p.quantity, D("19"));
+        ck_assert_int_eq(p.avg_entry_price, D("0.66315789"));
+}
+END_TEST
+
+/* The same for a short, and after a partial close (whose remaining basis is
+ * the shown average times the remaining quantity). */
+START_TEST(growing_a_short_and_after_a_reduce_keeps_the_exact_vwap)
+{
+        struct position p = { 0 };
+
+        ck_assert(position_apply_fill(&p, false, D("0.66"), D("7")));
+        ck_assert(position_apply_fill(&p, false, D("0.74"), D("6")));
+        ck_assert(position_apply_fill(&p, false, D("0.59"), D("6")));
+        ck_assert_int_eq(p.quantity, D("-19"));
+        ck_assert_int_eq(p.avg_entry_price, D("0.66315789"));
+        /* 1@1, 1@1, 1@2: 4/3; sell 1: (3 - 1.33333333) realized; the 2 left
+         * cost 2.66666666 exactly, so buying 1@1 averages 3.66666666 / 3. */
+        p = (struct position){ 0 };
+        ck_assert(position_apply_fill(&p, true, D("1"), D("1")));
+        ck_assert(position_apply_fill(&p, true, D("1"), D("1")));
+        ck_assert(position_apply_fill(&p, true, D("2"), D("1")));
+        ck_assert(position_apply_fill(&p, false, D("3"), D("1")));
+        ck_assert_int_eq(p.realized_pnl, D("1.66666667"));
+        ck_assert_int_eq(p.avg_entry_price, D("1.33333333"));
+        ck_assert_int_eq(p.basis_residual, 0);
+        ck_assert(position_apply_fill(&p, true, D("1"), D("1")));
+        ck_assert_int_eq(p.avg_entry_price, D("1.22222222"));
+}
+END_TEST
+
+/* ---- property: random fills against an independent __int128 reference ---- */
+
+__extension__ typedef __int128 i128;
+
+/* n / d rounded half-to-even, d > 0; written apart from common/dec.c. */
+static int64_t
+ref_div(i128 n, i128 d)
+{
+        i128 q = n / d, r = n % d;
+
+        if (r < 0) {
+                q--;
+                r += d;
+        }
+        if (2 * r > d || (2 * r == d && (q & 1) != 0))
+                q++;
+        return (int64_t)q;
+}
+
+/* The reference position: the exact cost of the held units (1e-16 units,
+ * >= 0), the signed quantity and the realized PnL. */
+struct ref {
+        i128 basis;
+        int64_t qty, realized;
+};
+
+static int64_t
+ref_avg(const struct ref *r)
+{
+        return r->qty == 0 ? 0 : ref_div(r->basis, r->qty < 0 ? -r->qty : r->qty);
+}
+
+static void
+ref_fill(struct ref *r, bool buy, int64_t price, int64_t qty)
+{
+        int64_t held = r->qty < 0 ? -r->qty : r->qty;
+        int64_t next = r->qty + (buy ? qty : -qty);
+        int64_t avg = ref_avg(r), closed = qty < held ? qty : held;
+
+        if (r->qty == 0 || (r->qty > 0) == buy) {
+                r->basis += (i128)price * qty;
+        } else {
+                i128 per_unit = r->qty > 0 ? (i128)price - avg : (i128)avg - price;
+
+                r->realized += ref_div(per_unit * closed, 100000000);
+                if (next == 0)
+                        r->basis = 0;
+                else if ((next > 0) != (r->qty > 0))
+                        r->basis = (i128)price * (next < 0 ? -next : next);
+                else
+                        r->basis = (i128)avg * (next < 0 ? -next : next);
+        }
+        r->qty = next;
+}
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+/* 300 sequences of 60 fills, prices 0.00000001..100 and quantities
+ * 0.00000001..50 (some tiny, so rounding matters), buys twice as likely as
+ * sells so positions grow, shrink and flip. After every fill the position
+ * equals the reference; within a run of growing fills from flat the average
+ * is also checked against the VWAP of that run computed from scratch. */
+START_TEST(random_fills_match_the_exact_reference)
+{
+        uint64_t seed = 0x9e3779b97f4a7c15ULL;
+
+        for (int run = 0; run < 300; run++) {
+                struct position p = { 0 };
+                struct ref r = { 0 };
+                i128 run_cost = 0;
+                int64_t run_qty = 0;
+
+                for (int k = 0; k < 60; k++) {
+                        uint64_t x = xorshift(&seed);
+                        bool buy = x % 3 != 0;
+                        bool tiny = (x >> 8) % 4 == 0;
+                        int64_t price = 1 + (int64_t)((x >> 16) % (tiny ? 1000 : 10000000000ULL));
+                        int64_t qty =
+                                1 + (int64_t)(xorshift(&seed) % (tiny ? 1000 : 5000000000ULL));
+                        bool grows = p.quantity == 0 || (p.quantity > 0) == buy;
+
+                        if (p.quantity == 0) {
+                                run_cost = 0;
+                                run_qty = 0;
+                        }
+                        ck_assert(position_apply_fill(&p, buy, price, qty));
+                        ref_fill(&r, buy, price, qty);
+                        ck_assert_msg(p.quantity == r.qty && p.avg_entry_price == ref_avg(&r) &&
+                                              p.realized_pnl == r.realized,
+                                      "run %d fill %d: qty %lld/%lld avg %lld/%lld realized "
+                                      "%lld/%lld",
+                                      run, k, (long long)p.quantity, (long long)r.qty,
+                                      (long long)p.avg_entry_price, (long long)ref_avg(&r),
+                                      (long long)p.realized_pnl, (long long)r.realized);
+                        if (grows && run_qty >= 0) {
+                                run_cost += (i128)price * qty;
+                                run_qty += qty;
+                                ck_assert_int_eq(p.avg_entry_price, ref_div(run_cost, run_qty));
+                        } else {
+                                run_qty = -1; /* shrunk: no longer a run from flat */
+                        }
+                }
+        }
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -217,6 +372,9 @@ suite(void)
         tcase_add_test(tc, mark_to_market_long_and_short);
         tcase_add_test(tc, mark_to_market_overflow_leaves_position_untouched);
         tcase_add_test(tc, sequence_of_fills_realizes_exactly);
+        tcase_add_test(tc, growing_fills_keep_the_exact_vwap_rounded_once);
+        tcase_add_test(tc, growing_a_short_and_after_a_reduce_keeps_the_exact_vwap);
+        tcase_add_test(tc, random_fills_match_the_exact_reference);
         suite_add_tcase(s, tc);
         return s;
 }
