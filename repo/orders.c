@@ -483,6 +483,59 @@ use_quote(struct db_conn *c, struct order_create *oc, int64_t now)
         return changes == 1 ? REPO_OK : quote_refusal(c, oc);
 }
 
+/* Whether an order with this id exists already. -1 on error. */
+static int
+order_exists(struct db_conn *c, const char *order_id)
+{
+        static const char sql[] = "SELECT 1 FROM orders WHERE order_id = ?1";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        if (st == NULL)
+                return -1;
+        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                db_log_error(c, "orders exists");
+        db_stmt_done(st);
+        return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Refuses, before anything is written, an order whose quote cannot be used
+ * (unknown, not active, or past expires_at at now). A refusal found only
+ * after the insert would roll the job back after writing, and its whole
+ * batch would run again with a savepoint per job (db.c). */
+static int
+check_quote(struct db_conn *c, struct order_create *oc, int64_t now)
+{
+        static const char sql[] = "SELECT status, expires_at FROM quotes WHERE quote_id = ?1";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+        enum repo_status s = REPO_OK;
+
+        if (st == NULL)
+                return REPO_ERROR;
+        sqlite3_bind_text(st, 1, oc->in.quote_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                oc->refusal = ORDER_REFUSED_QUOTE_UNKNOWN;
+                s = REPO_NOT_FOUND;
+        } else if (rc != SQLITE_ROW ||
+                   !db_column_text(st, 0, oc->quote_status, sizeof(oc->quote_status))) {
+                db_log_error(c, "orders quote check");
+                s = REPO_ERROR;
+        } else if (strcmp(oc->quote_status, "active") != 0) {
+                oc->refusal = ORDER_REFUSED_QUOTE_NOT_ACTIVE;
+                s = REPO_CONFLICT;
+        } else if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
+                   sqlite3_column_int64(st, 1) <= now) {
+                oc->refusal = ORDER_REFUSED_QUOTE_EXPIRED;
+                s = REPO_CONFLICT;
+        }
+        db_stmt_done(st);
+        return s;
+}
+
 int
 repo_orders_create_job(struct db_conn *c, void *arg)
 {
@@ -500,6 +553,16 @@ repo_orders_create_job(struct db_conn *c, void *arg)
         o.avg_fill_price = 0;
         o.created_at = now;
         o.updated_at = now;
+        /* A repeat of an existing order is settled by the insert's conflict
+         * (its quote is already used, by that very order). */
+        if (o.has_quote_id) {
+                int exists = order_exists(c, o.order_id);
+
+                if (exists < 0)
+                        return REPO_ERROR;
+                if (exists == 0 && (s = check_quote(c, oc, now)) != REPO_OK)
+                        return s;
+        }
         s = insert_order(c, &o);
         if (s == REPO_CONFLICT)
                 return create_conflict(c, oc);

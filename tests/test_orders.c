@@ -605,6 +605,51 @@ START_TEST(an_order_on_an_active_quote_marks_the_quote_used_in_the_same_write)
 }
 END_TEST
 
+/* The counter of batches rerun with a savepoint per job, from /metrics. */
+static long
+batch_reruns(void)
+{
+        struct http_resp r;
+        const char *at;
+        long n = -1;
+
+        ck_assert_int_eq(http_json(&h, "GET", "/metrics", NULL, &r), 200);
+        at = strstr(r.body, "\ntradestore_db_batch_reruns_total ");
+        ck_assert_ptr_nonnull(at);
+        sscanf(at, "\ntradestore_db_batch_reruns_total %ld", &n);
+        http_resp_clear(&r);
+        return n;
+}
+
+/* A refused order writes nothing at all, not even for a moment: its quote
+ * is checked before the order is inserted. (Inserted first, a refusal
+ * rolled back the whole group commit and ran it again, every job with a
+ * savepoint: up to 512 jobs done twice for one client's mistake.) */
+START_TEST(a_refused_quote_is_checked_before_writing_so_no_batch_is_rerun)
+{
+        static const char *const statuses[] = { "used", "expired", "cancelled" };
+        struct http_resp r;
+        long before = batch_reruns();
+
+        for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+                char qid[32], extra[64];
+
+                snprintf(qid, sizeof(qid), "q-pre-%s", statuses[i]);
+                snprintf(extra, sizeof(extra), ", \"quote_id\": \"%s\"", qid);
+                insert_quote(qid, statuses[i], FAR_FUTURE);
+                post_order("o-pre", extra, &r);
+                expect(409, &r, statuses[i]);
+                http_resp_clear(&r);
+        }
+        insert_quote("q-pre-late", "active", 1); /* active, but past expires_at */
+        post_order("o-pre", ", \"quote_id\": \"q-pre-late\"", &r);
+        expect(409, &r, "expired by time");
+        http_resp_clear(&r);
+        ck_assert_int_eq(batch_reruns(), before);
+        ck_assert_int_eq(count_orders(), 0);
+}
+END_TEST
+
 START_TEST(a_quote_without_expiry_can_be_used)
 {
         struct http_resp r;
@@ -1372,6 +1417,7 @@ orders_suite(void)
         tcase_add_checked_fixture(q, setup, teardown);
         tcase_add_test(q, an_order_on_an_active_quote_marks_the_quote_used_in_the_same_write);
         tcase_add_test(q, a_quote_without_expiry_can_be_used);
+        tcase_add_test(q, a_refused_quote_is_checked_before_writing_so_no_batch_is_rerun);
         tcase_add_test(q, an_unknown_quote_is_422_and_writes_nothing);
         tcase_add_test(q, a_used_expired_or_cancelled_quote_is_409_and_writes_nothing);
         tcase_add_test(q, an_active_quote_past_expires_at_is_409_and_stays_active);
