@@ -285,13 +285,11 @@ backup_if_data(sqlite3 *db, const char *db_path, int current, int version, char 
         return data ? backup(db, db_path, version, err, errlen) : 0;
 }
 
-/* Refuses a database that has schema objects but no schema_version (or an
- * empty one): another application's file, or one whose history was lost.
- * Migrating it in place would mix two schemas in one file, so, as Flyway
- * does, the runner writes nothing and asks an operator. Returns 0 or -1
- * with err set. */
-static int
-refuse_foreign(sqlite3 *db, char *err, size_t errlen)
+/* Migrating another application's file in place would mix two schemas in
+ * one file, so, as Flyway does, the runner writes nothing and asks an
+ * operator. */
+int
+migrate_check_history(sqlite3 *db, char *err, size_t errlen)
 {
         bool objects = false;
         int rc = has_row(db,
@@ -436,7 +434,7 @@ migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m, size_
                 set_err(err, errlen, "cannot read schema_version: %s", sqlite3_errmsg(db));
                 return -1;
         }
-        if (current == 0 && refuse_foreign(db, err, errlen) != 0)
+        if (current == 0 && migrate_check_history(db, err, errlen) != 0)
                 return -1;
         /* migrate_check refused gaps: what is pending is what lies above. */
         while (first < n && m[first].version <= current)
