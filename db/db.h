@@ -124,6 +124,13 @@ struct db_stats {
 };
 void db_stats(struct db *d, struct db_stats *ret);
 
+/* Whether the last write met a full disk (SQLITE_FULL) and no write has
+ * committed since: the reason writes fail, for answers and /health. */
+bool db_disk_full(struct db *d);
+#define DB_DISK_FULL_DETAIL                                                                        \
+        "disk full: the database's disk has no space left; nothing of this request was"            \
+        " written; retry once space is freed"
+
 /* The database path as opened. Borrowed for the life of d. */
 const char *db_path(const struct db *d);
 
