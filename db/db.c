@@ -9,6 +9,7 @@
 #include "db/db.h"
 
 #include "common/log.h"
+#include "db/storage.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -94,6 +95,7 @@ db_options_default(struct db_options *opt, const char *path)
                 .auto_vacuum = "none",
                 .checkpoint_interval_s = 300,
                 .wal_checkpoint_bytes = 64LL * 1024 * 1024,
+                .free_bytes = storage_free_bytes,
         };
 }
 
@@ -679,6 +681,18 @@ wal_bytes(const struct db *d)
         return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
 }
 
+/* Whether the WAL (wal bytes) passes its bound by free space: a quarter of
+ * the space left to it (what is free plus its own size). A small disk must
+ * not fill up with a WAL that waits for its timer or for
+ * wal_checkpoint_bytes. */
+static bool
+wal_crowds_disk(const struct db *d, int64_t wal)
+{
+        int64_t free = d->opt.free_bytes != NULL ? d->opt.free_bytes(d->path) : -1;
+
+        return free >= 0 && wal > (free + wal) / 4;
+}
+
 int
 db_checkpoint(struct db *d, int mode)
 {
@@ -708,7 +722,8 @@ checkpointer_main(void *arg)
         while (!d->ck_stopping) {
                 struct timespec until;
                 time_t now;
-                bool due;
+                int64_t wal;
+                bool due, crowded;
 
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_sec += 1;
@@ -716,13 +731,17 @@ checkpointer_main(void *arg)
                 if (d->ck_stopping)
                         break;
                 now = time(NULL);
+                wal = wal_bytes(d);
+                crowded = wal > 0 && wal_crowds_disk(d, wal);
                 due = (d->opt.checkpoint_interval_s > 0 &&
                        now - last >= d->opt.checkpoint_interval_s) ||
-                      wal_bytes(d) > d->opt.wal_checkpoint_bytes;
+                      wal > d->opt.wal_checkpoint_bytes || crowded;
                 if (!due)
                         continue;
                 pthread_mutex_unlock(&d->ck_mu);
-                db_checkpoint(d, SQLITE_CHECKPOINT_PASSIVE);
+                /* Short of space, the file itself must shrink: TRUNCATE waits
+                 * for readers and the writer (busy timeout) to do so. */
+                db_checkpoint(d, crowded ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
                 pthread_mutex_lock(&d->ck_mu);
                 last = now;
         }

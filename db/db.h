@@ -34,6 +34,10 @@ struct db_options {
         const char *auto_vacuum;      /* "none" | "full" | "incremental" */
         int checkpoint_interval_s;    /* passive checkpoint period; 0 disables timer */
         int64_t wal_checkpoint_bytes; /* checkpoint early once the WAL passes this */
+        /* Bytes free on the database's disk, or -1 (storage_free_bytes: statvfs;
+         * tests substitute). The WAL is also checkpointed before it takes a
+         * quarter of the space left to it. NULL: no free-space bound. */
+        int64_t (*free_bytes)(const char *path);
 };
 
 /* Job result reported when the batch's COMMIT failed: nothing of the job was
