@@ -37,8 +37,6 @@ struct db_conn {
         int busy_timeout_ms;
         atomic_ulong *busy_count; /* the manager's counter, or the connection's own */
         atomic_ulong own_busy_count;
-        atomic_bool *disk_full; /* the manager's flag, or the connection's own */
-        atomic_bool own_disk_full;
 };
 
 struct db {
@@ -74,12 +72,17 @@ struct db {
         atomic_ulong jobs_failed;
         atomic_ulong batches; /* transactions committed (group commits) */
         atomic_ulong reruns;  /* batches rerun with a savepoint per job */
-        atomic_bool disk_full; /* set by SQLITE_FULL, cleared by the next COMMIT */
 
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
         pthread_cond_t sync_cv;
 };
+
+/* Set when any connection of the process meets SQLITE_FULL (the writer, the
+ * checkpointer, or a dedicated maintenance connection), cleared when the
+ * writer commits a write. Process-wide on purpose: a full disk is a property
+ * of the disk, not of one connection, and every answer should name it. */
+static atomic_bool disk_full;
 
 void
 db_options_default(struct db_options *opt, const char *path)
@@ -214,7 +217,7 @@ db_log_error(struct db_conn *c, const char *what)
         log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
                 sqlite3_extended_errcode(c->h));
         if (sqlite3_errcode(c->h) == SQLITE_FULL)
-                atomic_store(c->disk_full, true);
+                atomic_store(&disk_full, true);
 }
 
 /* ---- connections ---- */
@@ -325,10 +328,8 @@ db_conn_open(const struct db_options *opt, bool read_only)
 
         pthread_once(&once, global_init);
         c = calloc(1, sizeof(*c));
-        if (c != NULL) {
+        if (c != NULL)
                 c->busy_count = &c->own_busy_count;
-                c->disk_full = &c->own_disk_full;
-        }
         int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
         if (c == NULL)
@@ -499,7 +500,7 @@ run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *res
                         if (results[i] == 0)
                                 results[i] = DB_COMMIT_FAILED;
         } else if (sqlite3_total_changes64(w->h) != changes) {
-                atomic_store(&d->disk_full, false); /* a write went through: space is back */
+                atomic_store(&disk_full, false); /* a write went through: space is back */
         }
         atomic_fetch_add_explicit(&d->batches, 1, memory_order_relaxed);
         return pos;
@@ -660,7 +661,8 @@ db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
 bool
 db_disk_full(struct db *d)
 {
-        return d != NULL && atomic_load(&d->disk_full);
+        (void)d;
+        return atomic_load(&disk_full);
 }
 
 const char *
@@ -810,11 +812,9 @@ db_open(const struct db_options *opt, struct db **ret_db)
         if (d->writer == NULL)
                 goto fail;
         d->writer->busy_count = &d->busy_count;
-        d->writer->disk_full = &d->disk_full;
         d->checkpointer = db_conn_open(&d->opt, false);
         if (d->checkpointer == NULL || open_readers(d) != 0)
                 goto fail;
-        d->checkpointer->disk_full = &d->disk_full;
         if (pthread_create(&d->writer_thread, NULL, writer_main, d) != 0)
                 goto fail;
         d->writer_started = true;

@@ -128,8 +128,9 @@ struct db_stats {
 };
 void db_stats(struct db *d, struct db_stats *ret);
 
-/* Whether the last write met a full disk (SQLITE_FULL) and no write has
- * committed since: the reason writes fail, for answers and /health. */
+/* Whether a connection of this process met a full disk (SQLITE_FULL) and no
+ * write has committed since: the reason writes fail, for answers and
+ * /health. Process-wide (d is for the callers' symmetry). */
 bool db_disk_full(struct db *d);
 #define DB_DISK_FULL_DETAIL                                                                        \
         "disk full: the database's disk has no space left; nothing of this request was"            \
