@@ -117,16 +117,41 @@ check_header(const char *path, off_t size, char *err, size_t errlen)
         return 0;
 }
 
+/* The URI that opens path read-only; immutable when no -wal is beside it,
+ * since a read-only connection to a WAL-mode file would otherwise create
+ * -wal and -shm (and with no -wal, the file alone is the whole database).
+ * Caller frees with sqlite3_free; NULL when out of memory. */
+static char *
+read_only_uri(const char *path)
+{
+        char wal[4096];
+        struct stat sb;
+        sqlite3_str *u = sqlite3_str_new(NULL);
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        sqlite3_str_appendall(u, "file:");
+        for (const char *p = path; *p != '\0'; p++) {
+                if (*p == '%' || *p == '?' || *p == '#')
+                        sqlite3_str_appendf(u, "%%%02X", (unsigned char)*p);
+                else
+                        sqlite3_str_appendchar(u, 1, *p);
+        }
+        sqlite3_str_appendall(u, stat(wal, &sb) == 0 ? "?mode=ro" : "?mode=ro&immutable=1");
+        return sqlite3_str_finish(u);
+}
+
 /* Reads the schema history with a read-only connection. */
 static int
 check_history(const char *path, const struct migration *m, size_t n, char *err, size_t errlen)
 {
         char why[768];
+        char *uri = read_only_uri(path);
         sqlite3 *db = NULL;
         int ret = -1;
 
         why[0] = '\0';
-        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        if (uri == NULL ||
+            sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
                 snprintf(why, sizeof(why), "%s", db ? sqlite3_errmsg(db) : "out of memory");
                 goto out;
         }
@@ -140,6 +165,7 @@ out:
                 snprintf(err, errlen, "cannot serve the database %s: %s", path,
                          why[0] != '\0' ? why : (db ? sqlite3_errmsg(db) : "?"));
         sqlite3_close(db);
+        sqlite3_free(uri);
         return ret;
 }
 

@@ -265,6 +265,11 @@ START_TEST(newer_schema_is_refused)
         make_tradestore_db();
         exec_sql(db_path, "INSERT INTO schema_version VALUES (999, '999_future', 'x', 0);");
         expect_refusal("newer than this binary", false);
+        /* In WAL mode, as tradestore leaves it, too: reading it creates no
+         * -wal or -shm. */
+        exec_sql(db_path, "PRAGMA journal_mode=WAL;");
+        ck_assert(!exists("-wal") && !exists("-shm"));
+        expect_refusal("newer than this binary", false);
 }
 END_TEST
 
