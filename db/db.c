@@ -9,6 +9,7 @@
 #include "db/db.h"
 
 #include "common/log.h"
+#include "db/storage.h"
 
 #include <errno.h>
 #include <semaphore.h>
@@ -82,6 +83,12 @@ struct db {
         pthread_cond_t sync_cv;
 };
 
+/* Set when any connection of the process meets SQLITE_FULL (the writer, the
+ * checkpointer, or a dedicated maintenance connection), cleared when the
+ * writer commits a write. Process-wide on purpose: a full disk is a property
+ * of the disk, not of one connection, and every answer should name it. */
+static atomic_bool disk_full;
+
 void
 db_options_default(struct db_options *opt, const char *path)
 {
@@ -96,6 +103,7 @@ db_options_default(struct db_options *opt, const char *path)
                 .auto_vacuum = "none",
                 .checkpoint_interval_s = 300,
                 .wal_checkpoint_bytes = 16LL * 1024 * 1024,
+                .free_bytes = storage_free_bytes,
         };
 }
 
@@ -213,6 +221,8 @@ db_log_error(struct db_conn *c, const char *what)
 {
         log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
                 sqlite3_extended_errcode(c->h));
+        if (sqlite3_errcode(c->h) == SQLITE_FULL)
+                atomic_store(&disk_full, true);
 }
 
 /* ---- connections ---- */
@@ -469,6 +479,7 @@ static int
 run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *results, bool safe)
 {
         struct db_conn *w = d->writer;
+        sqlite3_int64 changes = sqlite3_total_changes64(w->h);
         int first = pos;
 
         if (step_cached(w, sql_begin) != 0) {
@@ -498,6 +509,8 @@ run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *res
                 for (int i = first; i < pos; i++)
                         if (results[i] == 0)
                                 results[i] = DB_COMMIT_FAILED;
+        } else if (sqlite3_total_changes64(w->h) != changes) {
+                atomic_store(&disk_full, false); /* a write went through: space is back */
         }
         atomic_fetch_add_explicit(&d->batches, 1, memory_order_relaxed);
         return pos;
@@ -691,6 +704,13 @@ db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
         pthread_mutex_unlock(&d->pool_mu);
 }
 
+bool
+db_disk_full(struct db *d)
+{
+        (void)d;
+        return atomic_load(&disk_full);
+}
+
 const char *
 db_path(const struct db *d)
 {
@@ -707,6 +727,18 @@ wal_bytes(const struct db *d)
 
         snprintf(p, sizeof(p), "%s-wal", d->path);
         return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+/* Whether the WAL (wal bytes) passes its bound by free space: a quarter of
+ * the space left to it (what is free plus its own size). A small disk must
+ * not fill up with a WAL that waits for its timer or for
+ * wal_checkpoint_bytes. */
+static bool
+wal_crowds_disk(const struct db *d, int64_t wal)
+{
+        int64_t free = d->opt.free_bytes != NULL ? d->opt.free_bytes(d->path) : -1;
+
+        return free >= 0 && wal > (free + wal) / 4;
 }
 
 int
@@ -765,9 +797,9 @@ checkpointer_main(void *arg)
         pthread_setname_np(pthread_self(), "db-checkpoint");
         while (!atomic_load(&d->ck_stopping)) {
                 struct timespec until;
-                int64_t now;
+                int64_t now, wal;
                 int frames;
-                bool due;
+                bool due, crowded;
 
                 clock_gettime(CLOCK_MONOTONIC, &until);
                 until.tv_sec += 1;
@@ -778,15 +810,20 @@ checkpointer_main(void *arg)
                 frames = atomic_load(&d->wal_frames);
                 if (frames < done)
                         done = 0; /* the WAL restarted */
+                wal = wal_bytes(d);
+                crowded = wal > 0 && wal_crowds_disk(d, wal);
                 /* Past the threshold, again once a quarter of it is new. */
                 due = (d->opt.checkpoint_interval_s > 0 && frames != done &&
                        now - last >= (int64_t)d->opt.checkpoint_interval_s * 1000) ||
                       ((int64_t)frames * (d->page_size + 24) > d->opt.wal_checkpoint_bytes &&
                        (int64_t)(frames - done) * (d->page_size + 24) * 4 >
-                               d->opt.wal_checkpoint_bytes);
+                               d->opt.wal_checkpoint_bytes) ||
+                      crowded;
                 if (!due)
                         continue;
-                db_checkpoint(d, SQLITE_CHECKPOINT_PASSIVE);
+                /* Short of space, the file itself must shrink: TRUNCATE waits
+                 * for readers and the writer (busy timeout) to do so. */
+                db_checkpoint(d, crowded ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
                 last = now;
                 done = frames;
         }

@@ -35,6 +35,10 @@ struct db_options {
         int checkpoint_interval_s;    /* passive checkpoint period; 0 disables timer */
         int64_t wal_checkpoint_bytes; /* checkpoint early once the WAL passes this */
         int max_queue;                /* jobs waiting for the writer at most; 0 = no bound */
+        /* Bytes free on the database's disk, or -1 (storage_free_bytes: statvfs;
+         * tests substitute). The WAL is also checkpointed before it takes a
+         * quarter of the space left to it. NULL: no free-space bound. */
+        int64_t (*free_bytes)(const char *path);
 };
 
 /* Job result reported when the batch's COMMIT failed: nothing of the job was
@@ -131,6 +135,14 @@ struct db_stats {
         int64_t wal_bytes;
 };
 void db_stats(struct db *d, struct db_stats *ret);
+
+/* Whether a connection of this process met a full disk (SQLITE_FULL) and no
+ * write has committed since: the reason writes fail, for answers and
+ * /health. Process-wide (d is for the callers' symmetry). */
+bool db_disk_full(struct db *d);
+#define DB_DISK_FULL_DETAIL                                                                        \
+        "disk full: the database's disk has no space left; nothing of this request was"            \
+        " written; retry once space is freed"
 
 /* The database path as opened. Borrowed for the life of d. */
 const char *db_path(const struct db *d);

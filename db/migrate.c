@@ -285,6 +285,32 @@ backup_if_data(sqlite3 *db, const char *db_path, int current, int version, char 
         return data ? backup(db, db_path, version, err, errlen) : 0;
 }
 
+/* Migrating another application's file in place would mix two schemas in
+ * one file, so, as Flyway does, the runner writes nothing and asks an
+ * operator. */
+int
+migrate_check_history(sqlite3 *db, char *err, size_t errlen)
+{
+        bool objects = false;
+        int rc = has_row(db,
+                         "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                         " AND name <> 'schema_version'",
+                         0, &objects);
+
+        if (rc != SQLITE_OK) {
+                set_err(err, errlen, "cannot inspect the database before migrating: %s",
+                        sqlite3_errmsg(db));
+                return -1;
+        }
+        if (!objects)
+                return 0;
+        set_err(err, errlen,
+                "non-empty schema without schema history: the database has tables but no"
+                " tradestore schema_version (another application's file?); it was left"
+                " untouched: point database.path at a tradestore database or a new file");
+        return -1;
+}
+
 static int
 ensure_version_table(sqlite3 *db, char *err, size_t errlen)
 {
@@ -408,6 +434,8 @@ migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m, size_
                 set_err(err, errlen, "cannot read schema_version: %s", sqlite3_errmsg(db));
                 return -1;
         }
+        if (current == 0 && migrate_check_history(db, err, errlen) != 0)
+                return -1;
         /* migrate_check refused gaps: what is pending is what lies above. */
         while (first < n && m[first].version <= current)
                 first++;

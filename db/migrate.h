@@ -38,6 +38,12 @@ extern const size_t migrations_embedded_count;
 int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n, char *err,
                   size_t errlen);
 
+/* Refuses a database at version 0 (no schema_version, or an empty one) that
+ * holds schema objects: another application's file, or one whose history was
+ * lost ("non-empty schema without schema history"). Writes nothing. Returns
+ * 0, or -1 with err set. */
+int migrate_check_history(struct sqlite3 *db, char *err, size_t errlen);
+
 /* Brings the database up to m's latest version. Runs migrate_check first;
  * creates schema_version when missing. When something is pending and the
  * database already holds data, first writes a copy with VACUUM INTO to

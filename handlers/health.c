@@ -60,14 +60,17 @@ monotonic_us(void)
         return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* Writes the body for a probe's result; returns the status. */
+/* Writes the body for a probe's result; returns the status. reason, when
+ * not NULL, is why the database serves reads but not writes ("degraded"). */
 static unsigned
-write_body(struct jw *w, bool ok, const struct health *h, int pool_size)
+write_body(struct jw *w, bool ok, const struct health *h, int pool_size, const char *reason)
 {
         char mb[DEC_BUFSZ];
 
         jw_obj(w);
-        jw_kstr(w, "status", ok ? "ok" : "unavailable");
+        jw_kstr(w, "status", !ok ? "unavailable" : reason != NULL ? "degraded" : "ok");
+        if (ok && reason != NULL)
+                jw_kstr(w, "reason", reason);
         jw_kbool(w, "connected", ok);
         if (ok) {
                 jw_kbool(w, "wal_mode", h->wal_mode);
@@ -98,7 +101,8 @@ probe(const struct app *app, struct health_cache *hc, int64_t now)
 
         db_reader_release(app->db, c);
         jw_init(&w);
-        status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size);
+        status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size,
+                            db_disk_full(app->db) ? DB_DISK_FULL_DETAIL : NULL);
         text = jw_take(&w, &len);
         pthread_mutex_lock(&hc->mu);
         hc->probed = true;

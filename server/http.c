@@ -15,6 +15,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/ts.h"
+#include "db/db.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/json_exact.h"
@@ -351,6 +352,9 @@ problem(struct req *r, unsigned status, const char *detail, json_t *errors, cons
         char text[512];
         json_t *p;
 
+        /* A full disk is the one 503 a client cannot fix by retrying soon. */
+        if (status == 503 && db_disk_full(req_app(r)->db))
+                detail = DB_DISK_FULL_DETAIL;
         snprintf(text, sizeof(text), "%s", detail);
         utf8_sanitize(text); /* client text may be in it; jansson wants UTF-8 */
         p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",

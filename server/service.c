@@ -5,6 +5,7 @@
 #include "common/ts.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/storage.h"
 #include "handlers/health.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -80,6 +81,11 @@ service_migrate(const struct config *cfg, char *err, unsigned long errlen)
         int rc;
 
         if (make_parent_dirs(cfg->database.path, err, errlen) != 0)
+                return -1;
+        /* Refuse what cannot be served before a read-write open changes it. */
+        if (strcmp(cfg->database.path, ":memory:") != 0 &&
+            storage_preflight(cfg->database.path, migrations_embedded, migrations_embedded_count,
+                              err, errlen) != 0)
                 return -1;
         service_db_options(cfg, &opt);
         c = db_conn_open(&opt, false);

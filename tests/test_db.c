@@ -461,6 +461,61 @@ START_TEST(the_busy_timeout_is_in_effect_on_the_writer_and_every_reader)
 }
 END_TEST
 
+/* Writes about 1 MiB of rows in one job. */
+static int
+job_megabyte(struct db_conn *c, void *arg)
+{
+        static const char sql[] =
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
+                " INSERT INTO account_balances (asset, available, locked, total, updated_at)"
+                " SELECT hex(randomblob(500)), 1, 2, 3, 0 FROM n";
+        sqlite3_stmt *st = db_stmt(c, sql);
+        int rc;
+
+        (void)arg;
+        if (st == NULL)
+                return 1000;
+        rc = sqlite3_step(st);
+        db_stmt_done(st);
+        return rc == SQLITE_DONE ? 0 : rc;
+}
+
+static int64_t
+four_mib_free(const char *p)
+{
+        (void)p;
+        return 4LL << 20;
+}
+
+/* A 64 MB disk filled within 5 s of writes: the WAL waited for its timer or
+ * 64 MiB. It is now bounded by the free space too. */
+START_TEST(the_wal_is_checkpointed_before_it_takes_a_quarter_of_the_free_space)
+{
+        struct db_stats st;
+
+        db_close(d);
+        d = NULL;
+        remove_dir();
+        make_dir();
+        db_options_default(&opt, path);
+        opt.checkpoint_interval_s = 0; /* only the size bound may trigger it */
+        opt.free_bytes = four_mib_free;
+        open_with(&opt);
+        for (int i = 0; i < 5; i++)
+                ck_assert_int_eq(db_write(d, job_megabyte, NULL), 0);
+        for (int waited = 0; waited < 5000; waited += 100) {
+                db_stats(d, &st);
+                if (st.wal_bytes < (1LL << 20))
+                        break;
+                usleep(100 * 1000);
+        }
+        db_stats(d, &st);
+        ck_assert_msg(st.wal_bytes < (1LL << 20),
+                      "WAL is %lld bytes with 4 MiB free; it must be checkpointed and truncated",
+                      (long long)st.wal_bytes);
+}
+END_TEST
+
 START_TEST(a_reader_cannot_write)
 {
         static const char *const writes[] = {
@@ -806,6 +861,7 @@ db_suite(void)
         tcase_add_test(tc, pragmas_are_in_effect_on_the_writer_and_every_reader);
         tcase_add_test(tc, the_busy_timeout_is_in_effect_on_the_writer_and_every_reader);
         tcase_add_test(tc, a_reader_cannot_write);
+        tcase_add_test(tc, the_wal_is_checkpointed_before_it_takes_a_quarter_of_the_free_space);
         tcase_add_test(tc, eight_concurrent_writers_never_see_busy_and_all_rows_land);
         tcase_add_test(tc, a_failing_job_rolls_back_alone_and_its_batch_commits);
         tcase_add_test(tc, a_failing_job_alone_in_its_batch_writes_nothing);

@@ -382,17 +382,34 @@ START_TEST(backup_is_written_before_migrating_a_database_with_data)
 }
 END_TEST
 
-START_TEST(backup_is_written_for_unversioned_database_with_rows)
+/* The file of another application, with data or without: Flyway's
+ * "non-empty schema without schema history". Nothing may be written to it. */
+START_TEST(unversioned_database_of_another_application_is_refused_untouched)
 {
-        char name[256];
-        int applied = -1;
+        static const char *const setups[] = {
+                "CREATE TABLE legacy (x INTEGER); INSERT INTO legacy VALUES (1);",
+                "CREATE TABLE empty_legacy (x INTEGER);",
+                "CREATE VIEW v AS SELECT 1;",
+        };
 
-        exec_ok("CREATE TABLE legacy (x INTEGER); INSERT INTO legacy VALUES (1);");
-        ck_assert_msg(migrate_apply(db, dbpath, migrations_embedded, migrations_embedded_count,
-                                    &applied, err, sizeof(err)) == 0,
-                      "%s", err);
-        ck_assert_int_eq(count_backups(name, sizeof(name)), 1);
-        ck_assert_msg(strncmp(name, BACKUP_PREFIX "001-", 13) == 0, "%s", name);
+        for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+                int applied = -1;
+
+                if (i > 0) {
+                        close_db();
+                        open_db();
+                }
+                exec_ok(setups[i]);
+                long long before = query_int("SELECT count(*) FROM sqlite_master");
+                ck_assert_int_eq(migrate_apply(db, dbpath, migrations_embedded,
+                                               migrations_embedded_count, &applied, err,
+                                               sizeof(err)),
+                                 -1);
+                ck_assert_msg(strstr(err, "without schema history") != NULL, "%s", err);
+                ck_assert_int_eq(applied, -1);
+                ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_master"), before);
+                ck_assert_int_eq(count_backups(NULL, 0), 0);
+        }
 }
 END_TEST
 
@@ -400,11 +417,10 @@ START_TEST(no_backup_for_a_fresh_or_empty_database)
 {
         int applied = -1;
 
-        exec_ok("CREATE TABLE empty_legacy (x INTEGER);");
         migrate_first();
         ck_assert_int_eq(count_backups(NULL, 0), 0);
         /* nor without a path, even when there is data */
-        exec_ok("INSERT INTO empty_legacy VALUES (1);");
+        exec_ok("CREATE TABLE empty_legacy (x INTEGER); INSERT INTO empty_legacy VALUES (1);");
         set_fake_second("002_extra", "CREATE TABLE extra (x INTEGER);");
         ck_assert_msg(migrate_apply(db, NULL, fake, 2, &applied, err, sizeof(err)) == 0, "%s", err);
         ck_assert_int_eq(applied, 1);
@@ -854,7 +870,7 @@ migrate_suite(void)
         tcase_add_test(runner, failing_migration_is_rolled_back_and_earlier_ones_stay);
         tcase_add_test(runner, migration_that_commits_itself_is_refused);
         tcase_add_test(runner, backup_is_written_before_migrating_a_database_with_data);
-        tcase_add_test(runner, backup_is_written_for_unversioned_database_with_rows);
+        tcase_add_test(runner, unversioned_database_of_another_application_is_refused_untouched);
         tcase_add_test(runner, no_backup_for_a_fresh_or_empty_database);
         tcase_add_test(runner, status_lists_applied_pending_and_unknown_versions);
         tcase_add_test(runner, status_flags_a_changed_migration);
