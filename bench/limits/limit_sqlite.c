@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NORDERS 1000
+/* The orders bench-ord-0000.. to pick from: BENCH_ORDERS (bench/run --scale
+ * sets it), else the default seed's 1,000. Set once in main. */
+static unsigned norders = 1000;
 
 static double
 now_s(void)
@@ -90,7 +92,7 @@ one_fill(sqlite3 *db, const struct fill_stmts *s, long n, unsigned *seed)
         char symbol[16];
         long long filled, qty = 100000, price = 10050000000LL, now = now_us();
 
-        snprintf(order_id, sizeof(order_id), "bench-ord-%04d", (int)(rand_r(seed) % NORDERS));
+        snprintf(order_id, sizeof(order_id), "bench-ord-%04d", (int)(rand_r(seed) % norders));
         snprintf(fill_id, sizeof(fill_id), "lim-%ld-%ld", (long)getpid(), n);
         sqlite3_bind_text(s->order, 1, order_id, -1, SQLITE_STATIC);
         if (sqlite3_step(s->order) != SQLITE_ROW)
@@ -223,7 +225,7 @@ read_main(void *arg)
         while ((r->ops & 255) != 0 || now_s() - t0 < r->seconds) {
                 char id[32];
 
-                snprintf(id, sizeof(id), "bench-ord-%04d", (int)(rand_r(&seed) % NORDERS));
+                snprintf(id, sizeof(id), "bench-ord-%04d", (int)(rand_r(&seed) % norders));
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                 if (sqlite3_step(st) != SQLITE_ROW)
                         die(db, "read");
@@ -264,6 +266,10 @@ reads_main(const char *path, int nthreads, double seconds)
 int
 main(int argc, char **argv)
 {
+        const char *e = getenv("BENCH_ORDERS");
+
+        if (e != NULL && atoi(e) > 0)
+                norders = (unsigned)atoi(e);
         if (argc == 6 && strcmp(argv[1], "fill") == 0)
                 return fill_main(argv[2], atol(argv[3]), atof(argv[4]), argv[5]);
         if (argc == 5 && strcmp(argv[1], "read") == 0)
