@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ static atomic_ulong dropped;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static bool started, start_failed, stopping, kicked;
+static atomic_bool exiting; /* the exit handler ran: write lines directly */
 static pthread_t logger;
 static pthread_key_t ring_key;
 
@@ -264,15 +266,16 @@ log_format_access(char *buf, size_t cap, struct log_ts_cache *cache, const struc
 
 /* ---------------------------------------------------------------- output */
 
-/* Writes all of p to out_fd, waiting while it is full. Gives up on an
- * error other than EINTR/EAGAIN: there is nowhere to report it. */
+/* Writes all of iov[0..n) to out_fd in as few write(2) calls as it takes,
+ * waiting while the output is full. Gives up on an error other than
+ * EINTR/EAGAIN: there is nowhere to report it. */
 static void
-write_all(const char *p, size_t len)
+write_iov(struct iovec *iov, int n)
 {
-        while (len > 0) {
-                ssize_t n = write(out_fd, p, len);
+        while (n > 0) {
+                ssize_t k = writev(out_fd, iov, n);
 
-                if (n < 0) {
+                if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -283,31 +286,48 @@ write_all(const char *p, size_t len)
                         }
                         return;
                 }
-                p += n;
-                len -= (size_t)n;
+                while (n > 0 && (size_t)k >= iov->iov_len) {
+                        k -= (ssize_t)iov->iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov->iov_base = (char *)iov->iov_base + k;
+                        iov->iov_len -= (size_t)k;
+                }
         }
 }
 
-/* Writes out what r holds. Logger thread only. */
-static bool
+static void
+write_all(const char *p, size_t len)
+{
+        struct iovec iov = { .iov_base = (void *)(uintptr_t)p, .iov_len = len };
+
+        write_iov(&iov, 1);
+}
+
+/* Writes out what r holds, both sides of the wrap in one writev so that a
+ * line cut by the wrap is not split by another thread's direct write.
+ * Logger thread only. */
+static void
 drain(struct ring *r)
 {
         size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
         size_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+        size_t off = t % r->cap, len = h - t;
+        struct iovec iov[2];
+        int n = 1;
 
-        if (t == h)
-                return false;
-        while (t != h) {
-                size_t off = t % r->cap;
-                size_t len = h - t;
-
-                if (len > r->cap - off)
-                        len = r->cap - off;
-                write_all(r->buf + off, len);
-                t += len;
-                atomic_store_explicit(&r->tail, t, memory_order_release);
+        if (len == 0)
+                return;
+        iov[0] = (struct iovec){ .iov_base = r->buf + off, .iov_len = len };
+        if (len > r->cap - off) {
+                iov[0].iov_len = r->cap - off;
+                iov[1] = (struct iovec){ .iov_base = r->buf, .iov_len = len - iov[0].iov_len };
+                n = 2;
         }
-        return true;
+        write_iov(iov, n);
+        atomic_store_explicit(&r->tail, h, memory_order_release);
 }
 
 static void
@@ -357,6 +377,7 @@ log_at_exit(void)
         pthread_mutex_lock(&mu);
         was_started = started;
         stopping = true;
+        atomic_store(&exiting, true);
         pthread_cond_signal(&wake);
         pthread_mutex_unlock(&mu);
         if (!was_started)
@@ -467,10 +488,11 @@ kick(void)
 static void
 emit(enum log_level level, const char *line, size_t len)
 {
-        struct ring *r = thread_ring();
+        struct ring *r = atomic_load(&exiting) ? NULL : thread_ring();
         bool urgent = level >= LOG_WARN;
         size_t h, t, off, first;
 
+        /* No ring (out of memory, or the process exiting): write directly. */
         if (r == NULL || len > r->cap) {
                 if (urgent || r == NULL)
                         write_all(line, len);

@@ -11,7 +11,8 @@
  * debug lines are written within about 20 ms. When a thread's ring is full
  * an info or debug line is dropped and counted (log_dropped_total); a warn
  * or error line is then written directly instead, as it must not be lost.
- * An atexit handler (and log_flush) writes out what is buffered. */
+ * An atexit handler (and log_flush) writes out what is buffered; lines
+ * logged after the exit handler ran are written directly. */
 #ifndef TRADESTORE_LOG_H
 #define TRADESTORE_LOG_H
 
