@@ -10,13 +10,20 @@
 --     created_at for all).
 -- Decimals are INTEGER units of 1e-8, timestamps INTEGER microseconds UTC
 -- (see migrations/001_init.sql). Usage: sqlite3 DB < bench/seed.sql
+--
+-- With a parameter @scale = N (bench/run --scale N: sqlite3 -cmd
+-- '.parameter set @scale N'), N times as many orders and quotes: ids keep
+-- their format (bench-ord-%04d, bench-q-%06d, wider past 9999 / 999999),
+-- still 20 symbols, and the quotes N per second over the same 28 hours.
 .bail on
 BEGIN;
 
 CREATE TEMP TABLE bench_now AS
-  SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS us;
+  SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS us,
+         coalesce(@scale, 1) AS scale;
 
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n
+                        WHERE i < 1000 * (SELECT scale FROM bench_now) - 1)
 INSERT INTO orders (order_id, quote_id, symbol, side, type, quantity, price,
                     status, external_order_id, filled_quantity, fill_notional,
                     avg_fill_price, created_at, updated_at)
@@ -24,14 +31,16 @@ SELECT printf('bench-ord-%04d', i), NULL, 'SYM' || (i % 20), 'buy', 'limit',
        100000000000000000,           -- 1,000,000,000
        10000000000,                  -- 100
        'open', NULL, 0, '0', NULL,
-       (SELECT us FROM bench_now) - (1000 - i) * 1000,
-       (SELECT us FROM bench_now) - (1000 - i) * 1000
+       (SELECT us FROM bench_now) - (1000 * (SELECT scale FROM bench_now) - i) * 1000,
+       (SELECT us FROM bench_now) - (1000 * (SELECT scale FROM bench_now) - i) * 1000
 FROM n;
 
 -- i % 20 picks the symbol and (i / 20) % 10 = 0 the active tenth, so every
 -- symbol has 5,000 quotes of which 500 are active, spread over the whole
 -- time range (not all the newest ones).
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n
+                        WHERE i < 100000 * (SELECT scale FROM bench_now) - 1),
+     k(step, total) AS (SELECT 1000000 / scale, 100000 * scale FROM bench_now)
 INSERT INTO quotes (quote_id, symbol_src, symbol_dst, bid_price, bid_qty,
                     ask_price, ask_qty, source_bid_price, source_ask_price,
                     spread_bps, status, created_at, updated_at, expires_at)
@@ -44,10 +53,10 @@ SELECT printf('bench-q-%06d', i), 'SRC' || (i % 20), 'SYM' || (i % 20),
        10005000000,                  -- source ask 100.05
        2000000000,                   -- 20 bps
        CASE WHEN (i / 20) % 10 = 0 THEN 'active' ELSE 'expired' END,
-       (SELECT us FROM bench_now) - (100000 - i) * 1000000,
-       (SELECT us FROM bench_now) - (100000 - i) * 1000000,
+       (SELECT us FROM bench_now) - ((SELECT total FROM k) - i) * (SELECT step FROM k),
+       (SELECT us FROM bench_now) - ((SELECT total FROM k) - i) * (SELECT step FROM k),
        CASE WHEN (i / 20) % 10 = 0 THEN NULL
-            ELSE (SELECT us FROM bench_now) - (100000 - i) * 1000000 + 60000000 END
+            ELSE (SELECT us FROM bench_now) - ((SELECT total FROM k) - i) * (SELECT step FROM k) + 60000000 END
 FROM n;
 
 DROP TABLE bench_now;

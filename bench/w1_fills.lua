@@ -24,6 +24,8 @@ pending, tracking, first_non2xx = {}, true, ""
 
 local prefix, head
 local seq = 0
+-- bench/run --scale N seeds N x 1,000 orders (BENCH_ORDERS).
+local norders = tonumber(os.getenv("BENCH_ORDERS")) or 1000
 local body_fmt = '{"fill_id": "%s", "order_id": "bench-ord-%04d", "price": "100.5", ' ..
    '"quantity": "0.001", "executed_at": "2026-11-26T12:00:00Z"}'
 
@@ -42,7 +44,7 @@ function request()
    if tracking then
       pending[id] = true
    end
-   local body = string.format(body_fmt, id, math.random(0, 999))
+   local body = string.format(body_fmt, id, math.random(0, norders - 1))
    return head .. #body .. "\r\n\r\n" .. body
 end
 

@@ -7,7 +7,7 @@ local reqs = {}
 
 function init(args)
    bench_seed()
-   for n = 0, 999 do
+   for n = 0, (tonumber(os.getenv("BENCH_ORDERS")) or 1000) - 1 do
       reqs[#reqs + 1] = wrk.format("GET", string.format("/orders/bench-ord-%04d", n))
    end
 end

@@ -910,17 +910,17 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 static void
 log_request(const struct req *r, int64_t us)
 {
-        char line[512];
-        const char *rt = r->route ? r->route->pattern : "unmatched";
-
-        if (!log_enabled(LOG_INFO))
-                return;
         /* request_id and route are validated or static: no escaping needed. */
-        snprintf(line, sizeof(line),
-                 "{\"event\":\"request\",\"request_id\":\"%s\",\"method\":\"%s\","
-                 "\"route\":\"%s\",\"status\":%u,\"duration_us\":%lld,\"bytes\":%zu}",
-                 r->request_id, r->method, rt, r->status, (long long)us, r->bytes);
-        log_line(r->status >= 500 ? LOG_ERROR : LOG_INFO, line);
+        const struct log_access a = {
+                .request_id = r->request_id,
+                .method = r->method,
+                .route = r->route ? r->route->pattern : "unmatched",
+                .status = r->status,
+                .duration_us = us,
+                .bytes = r->bytes,
+        };
+
+        log_access(&a);
 }
 
 static void
@@ -1232,4 +1232,7 @@ http_stop(struct http_server *s, int grace_ms)
         }
         MHD_stop_daemon(s->daemon);
         server_free(s);
+        /* The access log is written by a logger thread: have the last
+         * requests' lines out before the caller (or the process) moves on. */
+        (void)log_flush(2000);
 }

@@ -2,6 +2,7 @@
 #include "server/metrics.h"
 
 #include "server/http.h"
+#include "common/log.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -239,6 +240,12 @@ metrics_render(const struct metrics *m, long in_flight, struct strbuf *out)
         for (size_t i = 0; i < 3; i++)
                 strbuf_printf(out, "tradestore_fills_total{result=\"%s\"} %lu\n", fill_names[i],
                               atomic_load_explicit(&m->fills[i], memory_order_relaxed));
+        strbuf_printf(out,
+                      "# HELP tradestore_log_lines_dropped_total Log lines dropped because "
+                      "the logger could not keep up with them (a slow or blocked stderr).\n"
+                      "# TYPE tradestore_log_lines_dropped_total counter\n"
+                      "tradestore_log_lines_dropped_total %lu\n",
+                      log_dropped_total());
 }
 
 static void
