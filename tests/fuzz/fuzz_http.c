@@ -1,0 +1,176 @@
+/* The in-process service for the HTTP fuzz targets (see fuzz_http.h). */
+#include "tests/fuzz/fuzz_http.h"
+
+#include "tests/fuzz/fuzz.h"
+
+#include "common/log.h"
+#include "server/config.h"
+#include "server/service.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static struct config cfg;
+static struct service *svc;
+static char dir[64] = "/tmp/tradestore-fuzz-XXXXXX";
+static uint16_t port;
+
+static void
+stop(void)
+{
+        char cmd[128];
+
+        service_stop(svc, 2000);
+        config_clear(&cfg);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "fuzz: could not remove %s\n", dir);
+}
+
+static void
+set(const char *key, const char *value)
+{
+        char err[256];
+
+        if (config_set(&cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) != 0)
+                fuzz_fail("config %s: %s", key, err);
+}
+
+static void
+start(void)
+{
+        char path[128];
+
+        log_set_level(LOG_ERROR);
+        if (mkdtemp(dir) == NULL)
+                fuzz_fail("mkdtemp: %s", strerror(errno));
+        snprintf(path, sizeof(path), "%s/fuzz.db", dir);
+        config_init(&cfg);
+        set("database.path", path);
+        set("server.host", "127.0.0.1");
+        set("server.port", "0");
+        set("server.threads", "2");
+        set("server.log_level", "error");
+        if (service_start(&cfg, &svc) != 0)
+                fuzz_fail("the service did not start");
+        port = service_port(svc);
+        atexit(stop);
+}
+
+static int
+connect_server(void)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+        struct timeval tv = { .tv_sec = 30 };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0)
+                fuzz_fail("socket: %s", strerror(errno));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+                fuzz_fail("connect: %s", strerror(errno));
+        return fd;
+}
+
+static void
+send_all(int fd, const char *p, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return; /* the server may answer (413) and close before reading it all */
+                p += n;
+                len -= (size_t)n;
+        }
+}
+
+/* Reads the answer's head and status; the body is not needed. A 100
+ * Continue is never asked for (no Expect header is sent). */
+static unsigned
+read_status(int fd)
+{
+        char buf[8192];
+        size_t used = 0;
+        unsigned status = 0;
+
+        while (used < sizeof(buf) - 1) {
+                ssize_t n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        fuzz_fail("no answer within 30 s: %s", strerror(errno));
+                if (n == 0)
+                        break;
+                used += (size_t)n;
+                buf[used] = '\0';
+                if (strstr(buf, "\r\n") != NULL)
+                        break;
+        }
+        buf[used] = '\0';
+        if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1)
+                fuzz_fail("no status line in the answer: \"%.100s\"", buf);
+        return status;
+}
+
+unsigned
+fuzz_http_send(const char *method, const char *target, const char *headers, const char *body,
+               size_t len)
+{
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        char head[512];
+        unsigned status;
+        int fd, n;
+
+        if (svc == NULL)
+                start();
+        fd = connect_server();
+        n = snprintf(head, sizeof(head), " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                                         "Content-Length: %zu\r\n", len);
+        send_all(fd, method, strlen(method));
+        send_all(fd, " ", 1);
+        send_all(fd, target, strlen(target));
+        send_all(fd, head, (size_t)n);
+        send_all(fd, headers, strlen(headers));
+        send_all(fd, "\r\n", 2);
+        send_all(fd, body, len);
+        status = read_status(fd);
+        /* Reset rather than close: no TIME_WAIT left per input. */
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd);
+        if (status >= 500 && status != 503)
+                fuzz_fail("%s %s answered %u", method, target, status);
+        return status;
+}
+
+size_t
+fuzz_http_target_append(char *out, size_t used, size_t cap, const char *s, size_t len)
+{
+        static const char hex[] = "0123456789ABCDEF";
+
+        for (size_t i = 0; i < len && used + 4 < cap; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (c > ' ' && c <= '~' && c != '#') {
+                        out[used++] = (char)c;
+                } else {
+                        out[used++] = '%';
+                        out[used++] = hex[c >> 4];
+                        out[used++] = hex[c & 15];
+                }
+        }
+        out[used] = '\0';
+        return used;
+}

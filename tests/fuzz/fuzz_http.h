@@ -1,0 +1,28 @@
+/* The server the HTTP fuzz targets talk to. The router and the handlers
+ * cannot be called without libmicrohttpd (struct req lives in server/http.c),
+ * so the real service is started in-process once per fuzzing process, on
+ * 127.0.0.1 and an ephemeral port, over a fresh database in a temporary
+ * folder, and each input is sent to it over a TCP socket as one request.
+ * The database keeps what earlier inputs wrote, so a crash may need the
+ * inputs before it: libFuzzer's crash file alone reproduces most. */
+#ifndef TRADESTORE_FUZZ_HTTP_H
+#define TRADESTORE_FUZZ_HTTP_H
+
+#include <stddef.h>
+
+/* Sends one request and returns the response's status code, after checking
+ * the property shared by every HTTP target: no 5xx for anything a client
+ * sends, except 503 (the service's deliberate "unavailable, retry" under
+ * overload). A 5xx, no answer within 30 s or an unreadable answer aborts.
+ * Starts the service on first use. method and target must hold no space,
+ * CR or LF; headers is "Name: value\r\n" lines (may be "") without
+ * Content-Length, which is added for body (len bytes, may be 0). */
+unsigned fuzz_http_send(const char *method, const char *target, const char *headers,
+                        const char *body, size_t len);
+
+/* Appends to out (at most cap bytes, NUL-terminated) the bytes of s made
+ * safe for a request target: bytes outside '!'..'~' and '#' are
+ * percent-encoded. Returns the new length. */
+size_t fuzz_http_target_append(char *out, size_t used, size_t cap, const char *s, size_t len);
+
+#endif
