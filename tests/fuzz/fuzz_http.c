@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,15 +70,28 @@ connect_server(void)
 {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
         struct timeval tv = { .tv_sec = 30 };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
 
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         if (fd < 0)
                 fuzz_fail("socket: %s", strerror(errno));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+        if (rc != 0 && errno != EINTR)
                 fuzz_fail("connect: %s", strerror(errno));
+        /* libFuzzer's SIGALRM may interrupt connect, which then completes
+         * in the background: wait for it. */
+        if (rc != 0) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                int err = 0;
+                socklen_t len = sizeof(err);
+
+                while (poll(&p, 1, 30000) < 0 && errno == EINTR)
+                        ;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+                        fuzz_fail("connect: %s", strerror(err));
+        }
         return fd;
 }
 
