@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -110,17 +111,17 @@ send_all(int fd, const char *p, size_t len)
         }
 }
 
-/* Reads the answer's head and status; the body is not needed. A 100
- * Continue is never asked for (no Expect header is sent). */
+/* Reads the answer's head (its first 8 KiB at most) into head; the body is
+ * not needed. A 100 Continue is never asked for (no Expect header is sent).
+ * Returns the status. */
 static unsigned
-read_status(int fd)
+read_head(int fd, char head[8192])
 {
-        char buf[8192];
         size_t used = 0;
         unsigned status = 0;
 
-        while (used < sizeof(buf) - 1) {
-                ssize_t n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+        while (used < 8191) {
+                ssize_t n = recv(fd, head + used, 8191 - used, 0);
 
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -129,14 +130,33 @@ read_status(int fd)
                 if (n == 0)
                         break;
                 used += (size_t)n;
-                buf[used] = '\0';
-                if (strstr(buf, "\r\n") != NULL)
+                head[used] = '\0';
+                if (strstr(head, "\r\n\r\n") != NULL)
                         break;
         }
-        buf[used] = '\0';
-        if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1)
-                fuzz_fail("no status line in the answer: \"%.100s\"", buf);
+        head[used] = '\0';
+        if (sscanf(head, "HTTP/1.%*1[01] %3u", &status) != 1)
+                fuzz_fail("no status line in the answer: \"%.100s\"", head);
         return status;
+}
+
+/* API.md: every error is RFC 9457 problem+json. */
+static void
+check_problem(const char *method, const char *target, unsigned status, const char *head)
+{
+        const char *end = strstr(head, "\r\n\r\n");
+
+        for (const char *p = strstr(head, "\r\n"); p != NULL && p != end; p = strstr(p + 2, "\r\n"))
+                if (strncasecmp(p + 2, "content-type:", 13) == 0) {
+                        p += 15;
+                        while (*p == ' ')
+                                p++;
+                        if (strncmp(p, "application/problem+json", 24) == 0)
+                                return;
+                        break;
+                }
+        fuzz_fail("%s %s answered %u without problem+json: \"%.300s\"", method, target, status,
+                  head);
 }
 
 unsigned
@@ -144,7 +164,7 @@ fuzz_http_send(const char *method, const char *target, const char *headers, cons
                size_t len)
 {
         struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-        char head[512];
+        char head[512], answer[8192];
         unsigned status;
         int fd, n;
 
@@ -160,12 +180,14 @@ fuzz_http_send(const char *method, const char *target, const char *headers, cons
         send_all(fd, headers, strlen(headers));
         send_all(fd, "\r\n", 2);
         send_all(fd, body, len);
-        status = read_status(fd);
+        status = read_head(fd, answer);
         /* Reset rather than close: no TIME_WAIT left per input. */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
         if (status >= 500 && status != 503)
                 fuzz_fail("%s %s answered %u", method, target, status);
+        if (status >= 400)
+                check_problem(method, target, status, answer);
         return status;
 }
 

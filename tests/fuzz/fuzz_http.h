@@ -11,9 +11,10 @@
 #include <stddef.h>
 
 /* Sends one request and returns the response's status code, after checking
- * the property shared by every HTTP target: no 5xx for anything a client
+ * the properties shared by every HTTP target: no 5xx for anything a client
  * sends, except 503 (the service's deliberate "unavailable, retry" under
- * overload). A 5xx, no answer within 30 s or an unreadable answer aborts.
+ * overload), and every 4xx is application/problem+json (API.md). A broken
+ * property, no answer within 30 s or an unreadable answer aborts.
  * Starts the service on first use. method and target must hold no space,
  * CR or LF; headers is "Name: value\r\n" lines (may be "") without
  * Content-Length, which is added for body (len bytes, may be 0). */
