@@ -10,7 +10,8 @@
  *     body
  * The method keeps only token characters, the target is percent-encoded
  * where it must be, header lines keep no CR; Content-Length, Connection,
- * Transfer-Encoding, Expect and Host are the harness's and are dropped.
+ * Expect, Host and "Transfer-Encoding: chunked" are the harness's and are
+ * dropped (another Transfer-Encoding is sent).
  * Property (fuzz_http_send): no 5xx but 503 for anything. */
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_http.h"
@@ -19,9 +20,26 @@
 #include <string.h>
 #include <strings.h>
 
-/* True for the headers the harness sets itself. line is already cleaned
- * (no CR, no NUL); the name is compared without the blanks a sloppy client
- * might leave before ':'. */
+/* True when the header value [v, v + len) is "chunked" (any case, blanks
+ * around), the one transfer coding libmicrohttpd decodes. */
+static bool
+chunked(const char *v, size_t len)
+{
+        while (len > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                len--;
+        }
+        while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+                len--;
+        return len == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
+/* True for the headers the harness sets itself, and for "Transfer-Encoding:
+ * chunked", which would make the harness's body unreadable; any other
+ * transfer coding is sent, and must be refused at once (test_security's
+ * an_unsupported_transfer_encoding_is_400_from_the_headers). line is
+ * already cleaned (no CR, no NUL); the name is compared without the blanks
+ * a sloppy client might leave before ':'. */
 static bool
 framing_header(const char *line, size_t len)
 {
@@ -34,7 +52,8 @@ framing_header(const char *line, size_t len)
                 n--;
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
                 if (strlen(names[i]) == n && strncasecmp(line, names[i], n) == 0)
-                        return true;
+                        return i != 2 || colon == NULL ||
+                               chunked(colon + 1, len - (size_t)(colon + 1 - line));
         return false;
 }
 
