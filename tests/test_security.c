@@ -901,7 +901,8 @@ START_TEST(an_unsupported_transfer_encoding_is_400_from_the_headers)
                 ck_assert_msg(wait_closed(fd, 2000, got, sizeof(got)) >= 0 ||
                                       strncmp(got, "HTTP/1.1 400", 12) == 0,
                               "%s: no answer within 2 s: %s", codings[i], got);
-                ck_assert_msg(strncmp(got, "HTTP/1.1 400", 12) == 0, "%s: got: %s", codings[i], got);
+                ck_assert_msg(strncmp(got, "HTTP/1.1 400", 12) == 0, "%s: got: %s", codings[i],
+                              got);
                 ck_assert_msg(strcasestr(got, "application/problem+json") != NULL, "got: %s", got);
                 close(fd);
         }

@@ -27,8 +27,9 @@ check_decode(const uint8_t *data, size_t size)
                 size_t n = cursor_encode(key, id, again);
 
                 if (n == 0 || strcmp(again, s) != 0)
-                        fuzz_fail("cursor \"%s\" decodes to (%lld, \"%s\"), which encodes as \"%s\"",
-                                  s, (long long)key, id, again);
+                        fuzz_fail(
+                                "cursor \"%s\" decodes to (%lld, \"%s\"), which encodes as \"%s\"",
+                                s, (long long)key, id, again);
         }
         free(s);
 }
@@ -48,8 +49,8 @@ check_encode(const uint8_t *data, size_t size)
         if (cursor_encode(key, id, buf) == 0)
                 return;
         if (!cursor_decode(buf, &key2, id2) || key2 != key || strcmp(id2, id) != 0)
-                fuzz_fail("cursor_encode(%lld, \"%s\") = \"%s\" does not decode back", (long long)key,
-                          id, buf);
+                fuzz_fail("cursor_encode(%lld, \"%s\") = \"%s\" does not decode back",
+                          (long long)key, id, buf);
 }
 
 int

@@ -22,10 +22,11 @@ check_canonical(const char *t, size_t n, int64_t v)
         if (n == 0 || i == n)
                 fuzz_fail("dec_format(%lld) is empty", (long long)v);
         if (t[i] == '0' && n - i > 1 && t[i + 1] != '.')
-                fuzz_fail("dec_format(%lld) = \"%.*s\" has a leading zero", (long long)v, (int)n, t);
+                fuzz_fail("dec_format(%lld) = \"%.*s\" has a leading zero", (long long)v, (int)n,
+                          t);
         if (dot != NULL && (t[n - 1] == '0' || t + n - 1 == dot))
-                fuzz_fail("dec_format(%lld) = \"%.*s\" ends in a fractional zero or '.'", (long long)v,
-                          (int)n, t);
+                fuzz_fail("dec_format(%lld) = \"%.*s\" ends in a fractional zero or '.'",
+                          (long long)v, (int)n, t);
         if (v == 0 && (n != 1 || t[0] != '0'))
                 fuzz_fail("dec_format(0) = \"%.*s\"", (int)n, t);
         for (; i < n; i++)
@@ -48,8 +49,8 @@ check_value(int64_t v, const char *what)
                 fuzz_fail("dec_format(%lld): length %zu", (long long)v, n);
         check_canonical(t, n, v);
         if (dec_parse(t, n, &again) != DEC_OK || again != v)
-                fuzz_fail("%s: %lld formats as \"%s\", which parses back as %lld", what, (long long)v,
-                          t, (long long)again);
+                fuzz_fail("%s: %lld formats as \"%s\", which parses back as %lld", what,
+                          (long long)v, t, (long long)again);
 }
 
 static void
@@ -96,7 +97,8 @@ check_dec128(const uint8_t *data, size_t size)
                 size_t n = dec128_format(v, t);
 
                 if (n >= DEC128_BUFSZ || !dec128_parse(t, &w) || v != w)
-                        fuzz_fail("dec128 \"%s\" formats as \"%s\", which does not parse back", s, t);
+                        fuzz_fail("dec128 \"%s\" formats as \"%s\", which does not parse back", s,
+                                  t);
         }
         free(s);
 }

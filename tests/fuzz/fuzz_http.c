@@ -171,8 +171,10 @@ fuzz_http_send(const char *method, const char *target, const char *headers, cons
         if (svc == NULL)
                 start();
         fd = connect_server();
-        n = snprintf(head, sizeof(head), " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                                         "Content-Length: %zu\r\n", len);
+        n = snprintf(head, sizeof(head),
+                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n",
+                     len);
         send_all(fd, method, strlen(method));
         send_all(fd, " ", 1);
         send_all(fd, target, strlen(target));

@@ -17,8 +17,8 @@ all_of(const uint8_t *s, size_t len, size_t max, const char *extra)
                 return false;
         for (size_t i = 0; i < len; i++) {
                 uint8_t c = s[i];
-                bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                             (c >= '0' && c <= '9');
+                bool alnum =
+                        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 
                 if (!alnum && (c == '\0' || strchr(extra, c) == NULL))
                         return false;

@@ -18,10 +18,10 @@ struct endpoint {
 };
 
 static const struct endpoint endpoints[] = {
-        { "/quotes", 0 },    { "/quotes/", 1 },    { "/orders", 0 },   { "/orders/", 1 },
-        { "/fills", 0 },     { "/fills/", 1 },     { "/positions", 0 }, { "/positions/", 1 },
-        { "/balances", 0 },  { "/balances/", 1 },  { "/outbox", 0 },   { "/outbox/", 1 },
-        { "/health", 0 },    { "/admin/stats", 0 }, { "/metrics", 0 },
+        { "/quotes", 0 },   { "/quotes/", 1 },     { "/orders", 0 },    { "/orders/", 1 },
+        { "/fills", 0 },    { "/fills/", 1 },      { "/positions", 0 }, { "/positions/", 1 },
+        { "/balances", 0 }, { "/balances/", 1 },   { "/outbox", 0 },    { "/outbox/", 1 },
+        { "/health", 0 },   { "/admin/stats", 0 }, { "/metrics", 0 },
 };
 
 int
