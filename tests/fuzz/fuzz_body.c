@@ -41,26 +41,21 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const struct endpoint *e;
-        const char *p = (const char *)data + 1, *nl;
-        size_t n = 0, plen;
+        struct fuzz_input in;
+        int i = fuzz_http_split(data, size, sizeof(endpoints) / sizeof(endpoints[0]), &in);
+        size_t n;
         char target[1024];
 
-        if (size < 1)
+        if (i < 0)
                 return 0;
-        e = &endpoints[data[0] % (sizeof(endpoints) / sizeof(endpoints[0]))];
-        size--;
-        nl = memchr(p, '\n', size);
-        plen = nl == NULL ? 0 : (size_t)(nl - p);
+        e = &endpoints[i];
         n = fuzz_http_target_append(target, 0, sizeof(target), e->prefix, strlen(e->prefix));
         if (e->suffix != NULL) {
-                n = fuzz_http_target_append(target, n, sizeof(target) - 64, p, plen);
-                n = fuzz_http_target_append(target, n, sizeof(target), e->suffix,
-                                            strlen(e->suffix));
+                n = fuzz_http_target_append(target, n, sizeof(target) - 64, in.param,
+                                            in.param_len);
+                fuzz_http_target_append(target, n, sizeof(target), e->suffix, strlen(e->suffix));
         }
-        if (nl != NULL) {
-                size -= plen + 1;
-                p = nl + 1;
-        }
-        fuzz_http_send(e->method, target, "Content-Type: application/json\r\n", p, size);
+        fuzz_http_send(e->method, target, "Content-Type: application/json\r\n", in.rest,
+                       in.rest_len);
         return 0;
 }

@@ -212,3 +212,21 @@ fuzz_http_target_append(char *out, size_t used, size_t cap, const char *s, size_
         out[used] = '\0';
         return used;
 }
+
+int
+fuzz_http_split(const uint8_t *data, size_t size, size_t n, struct fuzz_input *ret)
+{
+        const char *p = (const char *)data + 1, *nl;
+
+        if (size < 1 || n == 0)
+                return -1;
+        size--;
+        nl = memchr(p, '\n', size);
+        *ret = (struct fuzz_input){ .param = p, .rest = p, .rest_len = size };
+        if (nl != NULL) {
+                ret->param_len = (size_t)(nl - p);
+                ret->rest = nl + 1;
+                ret->rest_len = size - ret->param_len - 1;
+        }
+        return (int)(data[0] % n);
+}

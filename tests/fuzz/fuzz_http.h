@@ -9,6 +9,7 @@
 #define TRADESTORE_FUZZ_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Sends one request and returns the response's status code, after checking
  * the properties shared by every HTTP target: no 5xx for anything a client
@@ -25,5 +26,17 @@ unsigned fuzz_http_send(const char *method, const char *target, const char *head
  * safe for a request target: bytes outside '!'..'~' and '#' are
  * percent-encoded. Returns the new length. */
 size_t fuzz_http_target_append(char *out, size_t used, size_t cap, const char *s, size_t len);
+
+/* The input form of fuzz_body and fuzz_query: one byte choosing among n
+ * endpoints (modulo n), a path parameter up to the first '\n' (empty when
+ * there is none), then the rest. Returns the endpoint's index, or -1 for an
+ * empty input; the spans are borrowed from data. */
+struct fuzz_input {
+        const char *param;
+        size_t param_len;
+        const char *rest;
+        size_t rest_len;
+};
+int fuzz_http_split(const uint8_t *data, size_t size, size_t n, struct fuzz_input *ret);
 
 #endif

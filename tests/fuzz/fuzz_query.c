@@ -28,29 +28,21 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const struct endpoint *e;
-        const char *p = (const char *)data + 1, *nl;
-        size_t n, plen;
+        struct fuzz_input in;
+        int i = fuzz_http_split(data, size, sizeof(endpoints) / sizeof(endpoints[0]), &in);
+        size_t n;
         char target[16384];
 
-        if (size < 1)
+        if (i < 0)
                 return 0;
-        e = &endpoints[data[0] % (sizeof(endpoints) / sizeof(endpoints[0]))];
-        size--;
-        nl = memchr(p, '\n', size);
-        plen = nl == NULL ? 0 : (size_t)(nl - p);
+        e = &endpoints[i];
         n = fuzz_http_target_append(target, 0, sizeof(target), e->prefix, strlen(e->prefix));
         if (e->param)
-                n = fuzz_http_target_append(target, n, 1024, p, plen);
-        if (nl != NULL) {
-                size -= plen + 1;
-                p = nl + 1;
-        }
-        if (n + 1 < sizeof(target)) {
-                target[n++] = '?';
-                target[n] = '\0';
-        }
+                n = fuzz_http_target_append(target, n, 1024, in.param, in.param_len);
+        target[n++] = '?'; /* n <= 1024 */
+        target[n] = '\0';
         /* The query's own '&', '=' and '%' pass as they are. */
-        fuzz_http_target_append(target, n, sizeof(target), p, size);
+        fuzz_http_target_append(target, n, sizeof(target), in.rest, in.rest_len);
         fuzz_http_send("GET", target, "", NULL, 0);
         return 0;
 }
