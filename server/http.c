@@ -851,6 +851,23 @@ head_ok(struct req *r)
         }
 }
 
+/* libmicrohttpd 0.9.75 decodes only "chunked"; with any other transfer
+ * coding the body's length is unknown and it waits for the connection to
+ * close, so the client would get no answer. Such a request is refused from
+ * its headers: 400 rather than RFC 9112's 501, as API.md promises no 5xx
+ * for anything a client sent. Returns false after replying. */
+static bool
+transfer_encoding_ok(struct req *r)
+{
+        const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+        if (te == NULL || strcasecmp(te, "chunked") == 0)
+                return true;
+        reply_problem(r, 400, "Transfer-Encoding must be chunked or absent", NULL);
+        return false;
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                const char *version, const char *upload_data, size_t *upload_data_size,
@@ -870,6 +887,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                         return MHD_YES;
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (!transfer_encoding_ok(r))
+                        return MHD_YES; /* answered: what follows is dropped */
                 if ((cl != NULL && strcmp(cl, "0") != 0) ||
                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)

@@ -890,6 +890,36 @@ START_TEST(a_huge_content_length_is_refused_before_the_body_is_sent)
 }
 END_TEST
 
+/* A transfer coding the server does not decode (anything but "chunked")
+ * leaves the body's length unknown: libmicrohttpd 0.9.75 then waited for
+ * the connection to close and the request got no answer at all (found by
+ * tests/fuzz/fuzz_request). It is refused at once from the headers. */
+START_TEST(an_unsupported_transfer_encoding_is_400_from_the_headers)
+{
+        static const char *const codings[] = { "gzip", "junk", "chunked, gzip" };
+
+        harness_start(&h);
+        for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+                char req[256], got[2048];
+                int fd = raw_connect();
+
+                snprintf(req, sizeof(req),
+                         "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: %s\r\nContent-Length: 2\r\n\r\n{}",
+                         codings[i]);
+                raw_send(fd, req, strlen(req));
+                ck_assert_msg(wait_closed(fd, 2000, got, sizeof(got)) >= 0 ||
+                                      strncmp(got, "HTTP/1.1 400", 12) == 0,
+                              "%s: no answer within 2 s: %s", codings[i], got);
+                ck_assert_msg(strncmp(got, "HTTP/1.1 400", 12) == 0, "%s: got: %s", codings[i],
+                              got);
+                ck_assert_msg(strcasestr(got, "application/problem+json") != NULL, "got: %s", got);
+                close(fd);
+        }
+        ck_assert_int_eq(status_as("GET", "/health", NULL, NULL), 200);
+}
+END_TEST
+
 /* Sends a complete GET /health on a new connection while the limit is
  * taken and checks it is not served within a second: libmicrohttpd 0.9.75
  * stops accepting at the limit (the connection waits in the listen
@@ -1002,6 +1032,7 @@ security_suite(void)
         tcase_add_test(l, headers_over_the_limit_are_refused_and_the_server_goes_on);
         tcase_add_test(l, bodies_over_the_limit_are_413_with_length_or_chunked);
         tcase_add_test(l, a_huge_content_length_is_refused_before_the_body_is_sent);
+        tcase_add_test(l, an_unsupported_transfer_encoding_is_400_from_the_headers);
         tcase_add_test(l, connections_over_max_connections_are_not_served);
         tcase_add_test(l, connections_over_max_connections_per_ip_are_closed);
         suite_add_tcase(s, l);
