@@ -143,8 +143,8 @@ cache_grow(struct db_conn *c)
         return 0;
 }
 
-sqlite3_stmt *
-db_stmt(struct db_conn *c, const char *sql)
+static sqlite3_stmt *
+stmt_get(struct db_conn *c, const char *sql)
 {
         sqlite3_stmt *st = NULL;
         const char *tail = NULL;
@@ -184,8 +184,8 @@ db_stmt(struct db_conn *c, const char *sql)
         return st;
 }
 
-void
-db_stmt_done(sqlite3_stmt *st)
+static void
+stmt_reset(sqlite3_stmt *st)
 {
         if (st == NULL)
                 return;
@@ -193,11 +193,98 @@ db_stmt_done(sqlite3_stmt *st)
         sqlite3_clear_bindings(st);
 }
 
-bool
-db_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+/* ---- statements: the interface repo/ speaks (db.h) ----
+ * On SQLite a struct db_stmt is the cached sqlite3_stmt itself. */
+
+static sqlite3_stmt *
+S(struct db_stmt *st)
 {
-        const unsigned char *t = sqlite3_column_text(st, col);
-        size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+        return (sqlite3_stmt *)st;
+}
+
+struct db_stmt *
+db_stmt(struct db_conn *c, const char *sql)
+{
+        return (struct db_stmt *)stmt_get(c, sql);
+}
+
+void
+db_stmt_done(struct db_stmt *st)
+{
+        stmt_reset(S(st));
+}
+
+void
+db_bind_int64(struct db_stmt *st, int i, int64_t v)
+{
+        sqlite3_bind_int64(S(st), i, v);
+}
+
+void
+db_bind_text(struct db_stmt *st, int i, const char *v)
+{
+        sqlite3_bind_text(S(st), i, v, -1, SQLITE_STATIC);
+}
+
+void
+db_bind_null(struct db_stmt *st, int i)
+{
+        sqlite3_bind_null(S(st), i);
+}
+
+/* The SQLite result of a step as db.h's DB_ROW, DB_DONE or DB_E_*. */
+static int
+step_result(int rc)
+{
+        switch (rc) {
+        case SQLITE_ROW: return DB_ROW;
+        case SQLITE_DONE: return DB_DONE;
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+        case SQLITE_CONSTRAINT_UNIQUE: return DB_E_UNIQUE;
+        case SQLITE_CONSTRAINT_CHECK: return DB_E_CHECK;
+        case SQLITE_CONSTRAINT_FOREIGNKEY: return DB_E_FOREIGN_KEY;
+        case SQLITE_CONSTRAINT_NOTNULL: return DB_E_NOT_NULL;
+        default: break;
+        }
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return DB_E_BUSY;
+        case SQLITE_FULL: return DB_E_FULL;
+        default: return DB_E_ERROR;
+        }
+}
+
+int
+db_step(struct db_stmt *st)
+{
+        return step_result(sqlite3_step(S(st)));
+}
+
+int64_t
+db_column_int64(struct db_stmt *st, int col)
+{
+        return sqlite3_column_int64(S(st), col);
+}
+
+bool
+db_column_null(struct db_stmt *st, int col)
+{
+        return sqlite3_column_type(S(st), col) == SQLITE_NULL;
+}
+
+const char *
+db_column_str(struct db_stmt *st, int col)
+{
+        const unsigned char *t = sqlite3_column_text(S(st), col);
+
+        return t != NULL ? (const char *)t : "";
+}
+
+bool
+db_column_text(struct db_stmt *st, int col, char *dst, size_t cap)
+{
+        const unsigned char *t = sqlite3_column_text(S(st), col);
+        size_t n = t ? (size_t)sqlite3_column_bytes(S(st), col) : 0;
         bool whole = t != NULL && n < cap;
 
         if (cap == 0)
@@ -208,6 +295,12 @@ db_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
                 memcpy(dst, t, n);
         dst[n] = '\0';
         return whole;
+}
+
+int64_t
+db_changes(struct db_conn *c)
+{
+        return sqlite3_changes64(c->h);
 }
 
 sqlite3 *
@@ -377,13 +470,13 @@ int
 db_read_begin(struct db_conn *c)
 {
         static const char sql[] = "BEGIN";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        sqlite3_stmt *st = stmt_get(c, sql);
         int rc;
 
         if (st == NULL)
                 return -1;
         rc = sqlite3_step(st);
-        db_stmt_done(st);
+        stmt_reset(st);
         if (rc != SQLITE_DONE) {
                 db_log_error(c, "begin read");
                 return -1;
@@ -399,10 +492,10 @@ db_read_end(struct db_conn *c)
 
         if (sqlite3_get_autocommit(c->h))
                 return;
-        st = db_stmt(c, sql);
+        st = stmt_get(c, sql);
         if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
                 sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
-        db_stmt_done(st);
+        stmt_reset(st);
 }
 
 /* ---- the writer ---- */
@@ -410,13 +503,13 @@ db_read_end(struct db_conn *c)
 static int
 step_cached(struct db_conn *c, const char *sql)
 {
-        sqlite3_stmt *st = db_stmt(c, sql);
+        sqlite3_stmt *st = stmt_get(c, sql);
         int rc;
 
         if (st == NULL)
                 return -1;
         rc = sqlite3_step(st);
-        db_stmt_done(st);
+        stmt_reset(st);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
                 db_log_error(c, sql);
                 return -1;

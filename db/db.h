@@ -95,18 +95,50 @@ void db_reader_release(struct db *d, struct db_conn *c);
 /* Readers in use and in total (for /health and metrics). */
 void db_reader_counts(struct db *d, int *ret_busy, int *ret_total);
 
-/* The statement for sql on c, prepared once with SQLITE_PREPARE_PERSISTENT
- * and cached by the address of sql (which must be a static string). Borrowed:
- * release with db_stmt_done, never finalize. NULL after logging on error. */
-struct sqlite3_stmt *db_stmt(struct db_conn *c, const char *sql);
+/* ---- Statements: the one interface repo/ speaks, whatever the backend ----
+ * SQL is written once with numbered placeholders ?1, ?2 ... (SQLite's own
+ * form; translated where a backend spells them otherwise). */
+struct db_stmt;
 
-/* Resets st and clears its bindings; it stays cached. Accepts NULL. */
-void db_stmt_done(struct sqlite3_stmt *st);
+/* db_step results: a row is ready, or the statement has finished. */
+#define DB_ROW 1
+#define DB_DONE 0
+/* db_step failures (negative), by what the caller may do about them. */
+enum db_step_error {
+        DB_E_ERROR = -100,   /* anything else; db_log_error says what */
+        DB_E_UNIQUE = -101,  /* a primary key or unique constraint */
+        DB_E_CHECK = -102,   /* a CHECK constraint */
+        DB_E_FOREIGN_KEY = -103,
+        DB_E_NOT_NULL = -104,
+        DB_E_BUSY = -105,    /* a lock held elsewhere; retry later */
+        DB_E_FULL = -106,    /* the disk is full */
+};
 
-/* Copies text column col of the current row into dst (cap bytes, always
- * NUL-terminated: "" for NULL, cut short when too long). Returns true when
- * the value was not NULL and fit whole. */
-bool db_column_text(struct sqlite3_stmt *st, int col, char *dst, size_t cap);
+/* The statement for sql on c, prepared once and cached by the address of
+ * sql (which must be a static string). Borrowed: release with db_stmt_done,
+ * which resets it and clears its bindings. NULL after logging on error. */
+struct db_stmt *db_stmt(struct db_conn *c, const char *sql);
+void db_stmt_done(struct db_stmt *st); /* accepts NULL */
+
+/* Parameters are numbered from 1. Text is borrowed until db_stmt_done. */
+void db_bind_int64(struct db_stmt *st, int i, int64_t v);
+void db_bind_text(struct db_stmt *st, int i, const char *v);
+void db_bind_null(struct db_stmt *st, int i);
+
+/* DB_ROW, DB_DONE or a db_step_error. */
+int db_step(struct db_stmt *st);
+
+/* Columns of the current row, numbered from 0. */
+int64_t db_column_int64(struct db_stmt *st, int col);
+bool db_column_null(struct db_stmt *st, int col);
+/* The text of col ("" for NULL), valid until the next step or done. */
+const char *db_column_str(struct db_stmt *st, int col);
+/* Copies text column col into dst (cap bytes, always NUL-terminated: ""
+ * for NULL, cut short when too long). True when not NULL and it fit whole. */
+bool db_column_text(struct db_stmt *st, int col, char *dst, size_t cap);
+
+/* Rows changed by the last INSERT, UPDATE or DELETE on c. */
+int64_t db_changes(struct db_conn *c);
 
 /* The raw handle, borrowed for as long as c is held. */
 struct sqlite3 *db_handle(struct db_conn *c);

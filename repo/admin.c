@@ -23,13 +23,13 @@
 #define US_PER_DAY (86400LL * 1000000LL)
 
 /* Steps st until it is done, ignoring rows (pragmas that report as they
- * go). Returns the last result code (SQLITE_DONE on success). */
+ * go). Returns the last result code (DB_DONE on success). */
 static int
-step_all(sqlite3_stmt *st)
+step_all(struct db_stmt *st)
 {
         int rc;
 
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        while ((rc = db_step(st)) == DB_ROW)
                 ;
         return rc;
 }
@@ -40,31 +40,31 @@ step_all(sqlite3_stmt *st)
 static enum repo_status
 run(struct db_conn *c, const char *sql, const char *what)
 {
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
         rc = step_all(st);
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(c, what);
         db_stmt_done(st);
-        if (rc == SQLITE_DONE)
+        if (rc == DB_DONE)
                 return REPO_OK;
-        return (rc & 0xff) == SQLITE_BUSY ? REPO_BUSY : REPO_ERROR;
+        return rc == DB_E_BUSY ? REPO_BUSY : REPO_ERROR;
 }
 
 /* Runs the cached one-row, one-integer statement sql on c. */
 static enum repo_status
 query_int(struct db_conn *c, const char *sql, const char *what, int64_t *ret)
 {
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
-        if (sqlite3_step(st) == SQLITE_ROW) {
-                *ret = sqlite3_column_int64(st, 0);
+        if (db_step(st) == DB_ROW) {
+                *ret = db_column_int64(st, 0);
                 s = REPO_OK;
         } else {
                 db_log_error(c, what);
@@ -97,22 +97,22 @@ repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret
                 " (SELECT count(*) FROM quotes), (SELECT count(*) FROM orders),"
                 " (SELECT count(*) FROM fills), (SELECT count(*) FROM positions),"
                 " (SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        if (db_step(st) == DB_ROW) {
                 *ret = (struct admin_stats){
-                        .page_count = sqlite3_column_int64(st, 0),
-                        .page_size = sqlite3_column_int64(st, 1),
-                        .freelist_count = sqlite3_column_int64(st, 2),
-                        .quotes = sqlite3_column_int64(st, 3),
-                        .orders = sqlite3_column_int64(st, 4),
-                        .fills = sqlite3_column_int64(st, 5),
-                        .positions = sqlite3_column_int64(st, 6),
-                        .account_balances = sqlite3_column_int64(st, 7),
-                        .outbox = sqlite3_column_int64(st, 8),
+                        .page_count = db_column_int64(st, 0),
+                        .page_size = db_column_int64(st, 1),
+                        .freelist_count = db_column_int64(st, 2),
+                        .quotes = db_column_int64(st, 3),
+                        .orders = db_column_int64(st, 4),
+                        .fills = db_column_int64(st, 5),
+                        .positions = db_column_int64(st, 6),
+                        .account_balances = db_column_int64(st, 7),
+                        .outbox = db_column_int64(st, 8),
                 };
                 ret->size_bytes = ret->page_count * ret->page_size;
                 ret->wal_bytes = wal_file_bytes(db_path);
@@ -162,7 +162,7 @@ static enum repo_status
 delete_some(struct db_conn *c, const char *sql, int days, int64_t now_us, int *budget,
             int64_t *ret_n)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         enum repo_status s = REPO_ERROR;
         int64_t n;
 
@@ -171,10 +171,10 @@ delete_some(struct db_conn *c, const char *sql, int days, int64_t now_us, int *b
         st = db_stmt(c, sql);
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_int64(st, 1, now_us - (int64_t)days * US_PER_DAY);
-        sqlite3_bind_int(st, 2, *budget);
-        if (sqlite3_step(st) == SQLITE_DONE) {
-                n = sqlite3_changes64(db_handle(c));
+        db_bind_int64(st, 1, now_us - (int64_t)days * US_PER_DAY);
+        db_bind_int64(st, 2, *budget);
+        if (db_step(st) == DB_DONE) {
+                n = db_changes(c);
                 *ret_n = n;
                 *budget -= (int)n;
                 s = REPO_OK;
@@ -533,17 +533,17 @@ static enum repo_status
 vacuum_into(struct db_conn *reader, const char *path)
 {
         static const char sql[] = "VACUUM INTO ?1";
-        sqlite3_stmt *st = db_stmt(reader, sql);
+        struct db_stmt *st = db_stmt(reader, sql);
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, path);
         rc = step_all(st);
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(reader, "backup: VACUUM INTO");
         db_stmt_done(st);
-        return rc == SQLITE_DONE ? REPO_OK : REPO_ERROR;
+        return rc == DB_DONE ? REPO_OK : REPO_ERROR;
 }
 
 struct integrity {

@@ -7,7 +7,6 @@
 #include "common/ts.h"
 #include "db/db.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,13 +14,13 @@
 #define BALANCE_COLUMNS "asset, available, locked, total, updated_at"
 
 static void
-read_row(sqlite3_stmt *st, struct balance *ret)
+read_row(struct db_stmt *st, struct balance *ret)
 {
-        snprintf(ret->asset, sizeof(ret->asset), "%s", (const char *)sqlite3_column_text(st, 0));
-        ret->available = sqlite3_column_int64(st, 1);
-        ret->locked = sqlite3_column_int64(st, 2);
-        ret->total = sqlite3_column_int64(st, 3);
-        ret->updated_at = sqlite3_column_int64(st, 4);
+        snprintf(ret->asset, sizeof(ret->asset), "%s", db_column_str(st, 0));
+        ret->available = db_column_int64(st, 1);
+        ret->locked = db_column_int64(st, 2);
+        ret->total = db_column_int64(st, 3);
+        ret->updated_at = db_column_int64(st, 4);
 }
 
 enum repo_status
@@ -29,18 +28,18 @@ repo_balances_get(struct db_conn *c, const char *asset, struct balance *ret)
 {
         static const char sql[] =
                 "SELECT " BALANCE_COLUMNS " FROM account_balances WHERE asset = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, asset);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 read_row(st, ret);
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "balances get");
@@ -70,18 +69,18 @@ enum repo_status
 repo_balances_list(struct db_conn *c, const char *after, int limit, struct balance *ret_items,
                    size_t *ret_n)
 {
-        sqlite3_stmt *st = db_stmt(c, after != NULL ? sql_list_after : sql_list_first);
+        struct db_stmt *st = db_stmt(c, after != NULL ? sql_list_after : sql_list_first);
         size_t n = 0;
-        int rc = SQLITE_DONE;
+        int rc = DB_DONE;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_int(st, 1, limit);
+        db_bind_int64(st, 1, limit);
         if (after != NULL)
-                sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
-        while (n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                db_bind_text(st, 2, after);
+        while (n < (size_t)limit && (rc = db_step(st)) == DB_ROW)
                 read_row(st, &ret_items[n++]);
-        if (n < (size_t)limit && rc != SQLITE_DONE) {
+        if (n < (size_t)limit && rc != DB_DONE) {
                 db_log_error(c, "balances list");
                 db_stmt_done(st);
                 return REPO_ERROR;
@@ -95,14 +94,14 @@ repo_balances_list(struct db_conn *c, const char *after, int limit, struct balan
  * primary key) is REPO_INVALID: callers refuse duplicates before they get
  * here, so it is only a safety net. */
 static enum repo_status
-step_write(struct db_conn *c, sqlite3_stmt *st, const char *what)
+step_write(struct db_conn *c, struct db_stmt *st, const char *what)
 {
-        int rc = sqlite3_step(st);
+        int rc = db_step(st);
         enum repo_status s = REPO_OK;
 
-        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        if (rc == DB_E_UNIQUE) {
                 s = REPO_INVALID;
-        } else if (rc != SQLITE_DONE) {
+        } else if (rc != DB_DONE) {
                 db_log_error(c, what);
                 s = REPO_ERROR;
         }
@@ -111,13 +110,13 @@ step_write(struct db_conn *c, sqlite3_stmt *st, const char *what)
 }
 
 static void
-bind_values(sqlite3_stmt *st, const struct balance *b)
+bind_values(struct db_stmt *st, const struct balance *b)
 {
-        sqlite3_bind_text(st, 1, b->asset, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, b->available);
-        sqlite3_bind_int64(st, 3, b->locked);
-        sqlite3_bind_int64(st, 4, b->total);
-        sqlite3_bind_int64(st, 5, b->updated_at);
+        db_bind_text(st, 1, b->asset);
+        db_bind_int64(st, 2, b->available);
+        db_bind_int64(st, 3, b->locked);
+        db_bind_int64(st, 4, b->total);
+        db_bind_int64(st, 5, b->updated_at);
 }
 
 static enum repo_status
@@ -126,7 +125,7 @@ insert_row(struct db_conn *c, const struct balance *b)
         static const char sql[] =
                 "INSERT INTO account_balances (asset, available, locked, total, updated_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         if (st == NULL)
                 return REPO_ERROR;
@@ -140,7 +139,7 @@ update_row(struct db_conn *c, const struct balance *b)
         static const char sql[] =
                 "UPDATE account_balances SET available = ?2, locked = ?3, total = ?4,"
                 " updated_at = ?5 WHERE asset = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         if (st == NULL)
                 return REPO_ERROR;
@@ -153,16 +152,16 @@ static enum repo_status
 row_exists(struct db_conn *c, const char *asset, bool *ret)
 {
         static const char sql[] = "SELECT 1 FROM account_balances WHERE asset = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_OK;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-                *ret = rc == SQLITE_ROW;
+        db_bind_text(st, 1, asset);
+        rc = db_step(st);
+        if (rc == DB_ROW || rc == DB_DONE)
+                *ret = rc == DB_ROW;
         else {
                 db_log_error(c, "balances exists");
                 s = REPO_ERROR;
@@ -199,7 +198,7 @@ repo_balances_snapshot_job(struct db_conn *c, void *arg)
         static const char sql_clear[] = "DELETE FROM account_balances";
         struct balance_snapshot *snap = arg;
         int64_t now = ts_now_us();
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         enum repo_status s;
 
         /* Every total first: a snapshot out of range writes nothing. */
@@ -231,14 +230,14 @@ repo_balances_delete_job(struct db_conn *c, void *arg)
 {
         static const char sql[] = "DELETE FROM account_balances WHERE asset = ?1";
         const char *asset = arg;
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, asset);
         s = step_write(c, st, "balances delete");
-        if (s == REPO_OK && sqlite3_changes(db_handle(c)) == 0)
+        if (s == REPO_OK && db_changes(c) == 0)
                 s = REPO_NOT_FOUND;
         return s;
 }

@@ -13,7 +13,6 @@
 #include "repo/outbox.h"
 #include "repo/positions.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,34 +21,34 @@
         " commission, commission_asset, is_maker, created_at"
 
 static void
-row_to_fill(sqlite3_stmt *st, struct fill *f)
+row_to_fill(struct db_stmt *st, struct fill *f)
 {
         db_column_text(st, 0, f->fill_id, sizeof(f->fill_id));
         db_column_text(st, 1, f->order_id, sizeof(f->order_id));
         db_column_text(st, 2, f->symbol, sizeof(f->symbol));
         db_column_text(st, 3, f->side, sizeof(f->side));
-        f->price = sqlite3_column_int64(st, 4);
-        f->quantity = sqlite3_column_int64(st, 5);
-        f->executed_at = sqlite3_column_int64(st, 6);
-        f->has_trade_id = sqlite3_column_type(st, 7) != SQLITE_NULL;
+        f->price = db_column_int64(st, 4);
+        f->quantity = db_column_int64(st, 5);
+        f->executed_at = db_column_int64(st, 6);
+        f->has_trade_id = !db_column_null(st, 7);
         db_column_text(st, 7, f->trade_id, sizeof(f->trade_id));
-        f->commission = sqlite3_column_int64(st, 8);
+        f->commission = db_column_int64(st, 8);
         db_column_text(st, 9, f->commission_asset, sizeof(f->commission_asset));
-        f->is_maker = sqlite3_column_int64(st, 10) != 0;
-        f->created_at = sqlite3_column_int64(st, 11);
+        f->is_maker = db_column_int64(st, 10) != 0;
+        f->created_at = db_column_int64(st, 11);
 }
 
 /* Steps st, bound by the caller, expecting at most one fill row. */
 static enum repo_status
-step_one_fill(struct db_conn *c, sqlite3_stmt *st, const char *what, struct fill *ret)
+step_one_fill(struct db_conn *c, struct db_stmt *st, const char *what, struct fill *ret)
 {
-        int rc = sqlite3_step(st);
+        int rc = db_step(st);
         enum repo_status s = REPO_ERROR;
 
-        if (rc == SQLITE_ROW) {
+        if (rc == DB_ROW) {
                 row_to_fill(st, ret);
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, what);
@@ -62,11 +61,11 @@ enum repo_status
 repo_fills_get(struct db_conn *c, const char *fill_id, struct fill *ret)
 {
         static const char sql[] = "SELECT " FILL_COLUMNS " FROM fills WHERE fill_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, fill_id, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, fill_id);
         return step_one_fill(c, st, "fills get", ret);
 }
 
@@ -75,12 +74,12 @@ get_by_trade(struct db_conn *c, const char *order_id, const char *trade_id, stru
 {
         static const char sql[] =
                 "SELECT " FILL_COLUMNS " FROM fills WHERE order_id = ?1 AND trade_id = ?2";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, trade_id, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, order_id);
+        db_bind_text(st, 2, trade_id);
         return step_one_fill(c, st, "fills get by trade", ret);
 }
 
@@ -111,23 +110,23 @@ order_load(struct db_conn *c, const char *order_id, struct order_state *ret)
 {
         static const char sql[] = "SELECT symbol, side, status, quantity, filled_quantity,"
                                   " fill_notional FROM orders WHERE order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, order_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 db_column_text(st, 0, ret->symbol, sizeof(ret->symbol));
                 db_column_text(st, 1, ret->side, sizeof(ret->side));
                 db_column_text(st, 2, ret->status, sizeof(ret->status));
-                ret->quantity = sqlite3_column_int64(st, 3);
-                ret->filled_quantity = sqlite3_column_int64(st, 4);
+                ret->quantity = db_column_int64(st, 3);
+                ret->filled_quantity = db_column_int64(st, 4);
                 db_column_text(st, 5, ret->fill_notional, sizeof(ret->fill_notional));
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "fills: order load");
@@ -221,29 +220,29 @@ fill_insert(struct db_conn *c, const struct fill *f)
 {
         static const char sql[] = "INSERT INTO fills (" FILL_COLUMNS ") VALUES"
                                   " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, f->fill_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, f->order_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, f->symbol, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, f->side, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, f->price);
-        sqlite3_bind_int64(st, 6, f->quantity);
-        sqlite3_bind_int64(st, 7, f->executed_at);
+        db_bind_text(st, 1, f->fill_id);
+        db_bind_text(st, 2, f->order_id);
+        db_bind_text(st, 3, f->symbol);
+        db_bind_text(st, 4, f->side);
+        db_bind_int64(st, 5, f->price);
+        db_bind_int64(st, 6, f->quantity);
+        db_bind_int64(st, 7, f->executed_at);
         if (f->has_trade_id)
-                sqlite3_bind_text(st, 8, f->trade_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 9, f->commission);
-        sqlite3_bind_text(st, 10, f->commission_asset, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 11, f->is_maker);
-        sqlite3_bind_int64(st, 12, f->created_at);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+                db_bind_text(st, 8, f->trade_id);
+        db_bind_int64(st, 9, f->commission);
+        db_bind_text(st, 10, f->commission_asset);
+        db_bind_int64(st, 11, f->is_maker);
+        db_bind_int64(st, 12, f->created_at);
+        rc = db_step(st);
+        if (rc == DB_DONE)
                 s = REPO_OK;
-        else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        else if (rc == DB_E_UNIQUE)
                 s = REPO_CONFLICT;
         else
                 db_log_error(c, "fills insert");
@@ -311,19 +310,19 @@ order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl
         static const char sql_status[] = "UPDATE orders SET filled_quantity = ?2,"
                                          " fill_notional = ?3, avg_fill_price = ?4,"
                                          " status = ?5, updated_at = ?6 WHERE order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, pl->status ? sql_status : sql_same);
+        struct db_stmt *st = db_stmt(c, pl->status ? sql_status : sql_same);
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, pl->filled);
-        sqlite3_bind_text(st, 3, pl->notional, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, pl->avg);
+        db_bind_text(st, 1, order_id);
+        db_bind_int64(st, 2, pl->filled);
+        db_bind_text(st, 3, pl->notional);
+        db_bind_int64(st, 4, pl->avg);
         if (pl->status != NULL)
-                sqlite3_bind_text(st, 5, pl->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, now);
-        if (sqlite3_step(st) == SQLITE_DONE)
+                db_bind_text(st, 5, pl->status);
+        db_bind_int64(st, 6, now);
+        if (db_step(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "fills: order update");
@@ -427,7 +426,7 @@ repo_fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
 {
         const char *sql = ff->order_id ? (ff->symbol ? sql_list_order_symbol : sql_list_order)
                                        : (ff->symbol ? sql_list_symbol : sql_list_all);
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         struct fill f;
         size_t n = 0;
         int rc;
@@ -435,22 +434,22 @@ repo_fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
         if (st == NULL)
                 return REPO_ERROR;
         if (ff->order_id)
-                sqlite3_bind_text(st, 1, ff->order_id, -1, SQLITE_STATIC);
+                db_bind_text(st, 1, ff->order_id);
         if (ff->symbol)
-                sqlite3_bind_text(st, 2, ff->symbol, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, ff->after);
-        sqlite3_bind_int64(st, 4, ff->before_key);
-        sqlite3_bind_text(st, 5, ff->before_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, limit);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                db_bind_text(st, 2, ff->symbol);
+        db_bind_int64(st, 3, ff->after);
+        db_bind_int64(st, 4, ff->before_key);
+        db_bind_text(st, 5, ff->before_id);
+        db_bind_int64(st, 6, limit);
+        while ((rc = db_step(st)) == DB_ROW) {
                 row_to_fill(st, &f);
                 row(cls, &f);
                 n++;
         }
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(c, "fills list");
         db_stmt_done(st);
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 return REPO_ERROR;
         *ret_n = n;
         return REPO_OK;

@@ -3,7 +3,6 @@
 
 #include "db/db.h"
 
-#include <sqlite3.h>
 #include <string.h>
 
 enum repo_status
@@ -15,19 +14,19 @@ repo_health_get(struct db_conn *c, struct health *ret)
                                   " (SELECT page_count FROM pragma_page_count())"
                                   "   * (SELECT page_size FROM pragma_page_size()),"
                                   " (SELECT coalesce(max(version), 0) FROM schema_version)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
-        const unsigned char *mode;
+        const char *mode;
 
         if (st == NULL)
                 return REPO_ERROR;
-        if (sqlite3_step(st) == SQLITE_ROW) {
-                mode = sqlite3_column_text(st, 0);
+        if (db_step(st) == DB_ROW) {
+                mode = db_column_str(st, 0);
                 *ret = (struct health){
-                        .wal_mode = mode != NULL && strcmp((const char *)mode, "wal") == 0,
-                        .foreign_keys = sqlite3_column_int(st, 1) == 1,
-                        .size_bytes = sqlite3_column_int64(st, 2),
-                        .schema_version = sqlite3_column_int(st, 3),
+                        .wal_mode = strcmp(mode, "wal") == 0,
+                        .foreign_keys = db_column_int64(st, 1) == 1,
+                        .size_bytes = db_column_int64(st, 2),
+                        .schema_version = db_column_int64(st, 3),
                 };
                 s = REPO_OK;
         } else {

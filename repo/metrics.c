@@ -3,7 +3,6 @@
 
 #include "db/db.h"
 
-#include <sqlite3.h>
 #include <string.h>
 
 const char *const repo_metrics_order_statuses[REPO_METRICS_ORDER_STATUSES] = {
@@ -18,20 +17,20 @@ static int
 count_by_status(struct db_conn *c, const char *sql, const char *const *names, int n,
                 int64_t *counts)
 {
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         if (st == NULL)
                 return -1;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *status = (const char *)sqlite3_column_text(st, 0);
+        while ((rc = db_step(st)) == DB_ROW) {
+                const char *status = db_column_str(st, 0);
 
                 for (int i = 0; i < n; i++)
                         if (status != NULL && strcmp(status, names[i]) == 0)
-                                counts[i] = sqlite3_column_int64(st, 1);
+                                counts[i] = db_column_int64(st, 1);
         }
         db_stmt_done(st);
-        if (rc != SQLITE_DONE) {
+        if (rc != DB_DONE) {
                 db_log_error(c, "metrics count by status");
                 return -1;
         }
@@ -47,17 +46,17 @@ scalars(struct db_conn *c, struct db_gauges *g)
                                   " (SELECT count(*) FROM quotes WHERE status = 'active'),"
                                   " (SELECT created_at FROM outbox WHERE status = 'pending'"
                                   "   ORDER BY seq LIMIT 1)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc = -1;
 
         if (st == NULL)
                 return -1;
-        if (sqlite3_step(st) == SQLITE_ROW) {
-                g->size_bytes = sqlite3_column_int64(st, 0);
-                g->schema_version = sqlite3_column_int(st, 1);
-                g->quotes_active = sqlite3_column_int64(st, 2);
-                g->has_pending = sqlite3_column_type(st, 3) != SQLITE_NULL;
-                g->oldest_pending_us = sqlite3_column_int64(st, 3);
+        if (db_step(st) == DB_ROW) {
+                g->size_bytes = db_column_int64(st, 0);
+                g->schema_version = db_column_int64(st, 1);
+                g->quotes_active = db_column_int64(st, 2);
+                g->has_pending = !db_column_null(st, 3);
+                g->oldest_pending_us = db_column_int64(st, 3);
                 rc = 0;
         } else {
                 db_log_error(c, "metrics scalars");

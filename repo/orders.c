@@ -13,7 +13,6 @@
 #include "db/db.h"
 #include "repo/outbox.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,9 +94,9 @@ order_status_final(enum order_status s)
         " external_order_id, filled_quantity, avg_fill_price, created_at, updated_at"
 
 static bool
-col_opt_text(sqlite3_stmt *st, int i, bool *ret_has, char *dst, size_t cap)
+col_opt_text(struct db_stmt *st, int i, bool *ret_has, char *dst, size_t cap)
 {
-        *ret_has = sqlite3_column_type(st, i) != SQLITE_NULL;
+        *ret_has = !db_column_null(st, i);
         if (!*ret_has) {
                 dst[0] = '\0';
                 return true;
@@ -106,16 +105,16 @@ col_opt_text(sqlite3_stmt *st, int i, bool *ret_has, char *dst, size_t cap)
 }
 
 static void
-col_opt_int(sqlite3_stmt *st, int i, bool *ret_has, int64_t *ret)
+col_opt_int(struct db_stmt *st, int i, bool *ret_has, int64_t *ret)
 {
-        *ret_has = sqlite3_column_type(st, i) != SQLITE_NULL;
-        *ret = *ret_has ? sqlite3_column_int64(st, i) : 0;
+        *ret_has = !db_column_null(st, i);
+        *ret = *ret_has ? db_column_int64(st, i) : 0;
 }
 
 /* Reads a row of ORDER_COLS. False when a value breaks the struct's limits
  * (the schema's CHECKs make that a corrupt database). */
 static bool
-order_from_row(sqlite3_stmt *st, struct order *o)
+order_from_row(struct db_stmt *st, struct order *o)
 {
         char status[20];
 
@@ -130,31 +129,31 @@ order_from_row(sqlite3_stmt *st, struct order *o)
             !col_opt_text(st, 8, &o->has_external_order_id, o->external_order_id,
                           sizeof(o->external_order_id)))
                 return false;
-        o->quantity = sqlite3_column_int64(st, 5);
+        o->quantity = db_column_int64(st, 5);
         col_opt_int(st, 6, &o->has_price, &o->price);
-        o->filled_quantity = sqlite3_column_int64(st, 9);
+        o->filled_quantity = db_column_int64(st, 9);
         col_opt_int(st, 10, &o->has_avg_fill_price, &o->avg_fill_price);
-        o->created_at = sqlite3_column_int64(st, 11);
-        o->updated_at = sqlite3_column_int64(st, 12);
+        o->created_at = db_column_int64(st, 11);
+        o->updated_at = db_column_int64(st, 12);
         return true;
 }
 
 static void
-bind_opt_text(sqlite3_stmt *st, int i, bool has, const char *v)
+bind_opt_text(struct db_stmt *st, int i, bool has, const char *v)
 {
         if (has)
-                sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+                db_bind_text(st, i, v);
         else
-                sqlite3_bind_null(st, i);
+                db_bind_null(st, i);
 }
 
 static void
-bind_opt_int(sqlite3_stmt *st, int i, bool has, int64_t v)
+bind_opt_int(struct db_stmt *st, int i, bool has, int64_t v)
 {
         if (has)
-                sqlite3_bind_int64(st, i, v);
+                db_bind_int64(st, i, v);
         else
-                sqlite3_bind_null(st, i);
+                db_bind_null(st, i);
 }
 
 /* Maps the result of a failed write step: constraint kinds the caller can
@@ -163,11 +162,10 @@ static enum repo_status
 write_failure(struct db_conn *c, int rc, const char *what)
 {
         switch (rc) {
-        case SQLITE_CONSTRAINT_PRIMARYKEY:
-        case SQLITE_CONSTRAINT_UNIQUE: return REPO_CONFLICT;
-        case SQLITE_CONSTRAINT_FOREIGNKEY: return REPO_NOT_FOUND;
-        case SQLITE_CONSTRAINT_CHECK:
-        case SQLITE_CONSTRAINT_NOTNULL:
+        case DB_E_UNIQUE: return REPO_CONFLICT;
+        case DB_E_FOREIGN_KEY: return REPO_NOT_FOUND;
+        case DB_E_CHECK:
+        case DB_E_NOT_NULL:
                 db_log_error(c, what); /* the handler should have caught it */
                 return REPO_INVALID;
         default: db_log_error(c, what); return REPO_ERROR;
@@ -180,16 +178,16 @@ enum repo_status
 repo_orders_get(struct db_conn *c, const char *order_id, struct order *ret)
 {
         static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         struct order o;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, order_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 if (order_from_row(st, &o)) {
                         *ret = o;
                         s = REPO_OK;
@@ -197,7 +195,7 @@ repo_orders_get(struct db_conn *c, const char *order_id, struct order *ret)
                         log_msg(LOG_ERROR, "db_error", "order %s: a stored value is invalid",
                                 order_id);
                 }
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "orders get");
@@ -251,7 +249,7 @@ repo_orders_list_sql(size_t *ret_n)
  * every page: created_before T is the keyset bound (T, ""), below every
  * (T, order_id), and a cursor tightens it further. */
 static void
-bind_list(sqlite3_stmt *st, const struct order_filter *f)
+bind_list(struct db_stmt *st, const struct order_filter *f)
 {
         int64_t hi_key = INT64_MAX;
         const char *hi_id = "";
@@ -267,10 +265,10 @@ bind_list(sqlite3_stmt *st, const struct order_filter *f)
         bind_opt_text(st, 2, f->has_status, order_status_name(f->status));
         bind_opt_text(st, 3, f->has_quote_id, f->quote_id);
         bind_opt_text(st, 4, f->has_external_order_id, f->external_order_id);
-        sqlite3_bind_int64(st, 5, f->has_created_after ? f->created_after : INT64_MIN);
-        sqlite3_bind_int64(st, 6, hi_key);
-        sqlite3_bind_text(st, 7, hi_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 8, f->limit);
+        db_bind_int64(st, 5, f->has_created_after ? f->created_after : INT64_MIN);
+        db_bind_int64(st, 6, hi_key);
+        db_bind_text(st, 7, hi_id);
+        db_bind_int64(st, 8, f->limit);
 }
 
 enum repo_status
@@ -281,7 +279,7 @@ repo_orders_list(struct db_conn *c, const struct order_filter *f,
         const char *const *sql = repo_orders_list_sql(&nsql);
         unsigned which = (f->has_symbol ? 1u : 0u) | (f->has_status ? 2u : 0u) |
                          (f->has_quote_id ? 4u : 0u) | (f->has_external_order_id ? 8u : 0u);
-        sqlite3_stmt *st = db_stmt(c, sql[which]);
+        struct db_stmt *st = db_stmt(c, sql[which]);
         enum repo_status s = REPO_OK;
         size_t n = 0;
         struct order o;
@@ -290,7 +288,7 @@ repo_orders_list(struct db_conn *c, const struct order_filter *f,
         if (st == NULL)
                 return REPO_ERROR;
         bind_list(st, f);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = db_step(st)) == DB_ROW) {
                 if (!order_from_row(st, &o)) {
                         log_msg(LOG_ERROR, "db_error", "orders list: a stored value is invalid");
                         s = REPO_ERROR;
@@ -299,7 +297,7 @@ repo_orders_list(struct db_conn *c, const struct order_filter *f,
                 each(cls, &o);
                 n++;
         }
-        if (s == REPO_OK && rc != SQLITE_DONE) {
+        if (s == REPO_OK && rc != DB_DONE) {
                 db_log_error(c, "orders list");
                 s = REPO_ERROR;
         }
@@ -335,24 +333,24 @@ insert_order(struct db_conn *c, const struct order *o)
                 "INSERT INTO orders (order_id, quote_id, symbol, side, type, quantity, price,"
                 " status, external_order_id, created_at, updated_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_OK;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, o->order_id, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, o->order_id);
         bind_opt_text(st, 2, o->has_quote_id, o->quote_id);
-        sqlite3_bind_text(st, 3, o->symbol, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, o->side, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, o->type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, o->quantity);
+        db_bind_text(st, 3, o->symbol);
+        db_bind_text(st, 4, o->side);
+        db_bind_text(st, 5, o->type);
+        db_bind_int64(st, 6, o->quantity);
         bind_opt_int(st, 7, o->has_price, o->price);
-        sqlite3_bind_text(st, 8, order_status_name(o->status), -1, SQLITE_STATIC);
+        db_bind_text(st, 8, order_status_name(o->status));
         bind_opt_text(st, 9, o->has_external_order_id, o->external_order_id);
-        sqlite3_bind_int64(st, 10, o->created_at);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
+        db_bind_int64(st, 10, o->created_at);
+        rc = db_step(st);
+        if (rc != DB_DONE)
                 s = write_failure(c, rc, "orders insert");
         db_stmt_done(st);
         return s;
@@ -363,13 +361,13 @@ static enum repo_status
 external_id_holder(struct db_conn *c, const char *ext, char ret[65])
 {
         static const char sql[] = "SELECT order_id FROM orders WHERE external_order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, ext, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && db_column_text(st, 0, ret, 65))
+        db_bind_text(st, 1, ext);
+        if (db_step(st) == DB_ROW && db_column_text(st, 0, ret, 65))
                 s = REPO_OK;
         else
                 db_log_error(c, "orders external_order_id holder");
@@ -440,13 +438,13 @@ static int
 quote_refusal(struct db_conn *c, struct order_create *oc)
 {
         static const char sql[] = "SELECT status FROM quotes WHERE quote_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, oc->in.quote_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW &&
+        db_bind_text(st, 1, oc->in.quote_id);
+        if (db_step(st) == DB_ROW &&
             db_column_text(st, 0, oc->quote_status, sizeof(oc->quote_status))) {
                 oc->refusal = strcmp(oc->quote_status, "active") == 0
                                       ? ORDER_REFUSED_QUOTE_EXPIRED
@@ -466,15 +464,15 @@ use_quote(struct db_conn *c, struct order_create *oc, int64_t now)
         static const char sql[] = "UPDATE quotes SET status = 'used', updated_at = ?2"
                                   " WHERE quote_id = ?1 AND status = 'active'"
                                   " AND (expires_at IS NULL OR expires_at > ?2)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int changes = -1;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, oc->in.quote_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        if (sqlite3_step(st) == SQLITE_DONE)
-                changes = sqlite3_changes(db_handle(c));
+        db_bind_text(st, 1, oc->in.quote_id);
+        db_bind_int64(st, 2, now);
+        if (db_step(st) == DB_DONE)
+                changes = db_changes(c);
         else
                 db_log_error(c, "quotes mark used");
         db_stmt_done(st);
@@ -488,17 +486,17 @@ static int
 order_exists(struct db_conn *c, const char *order_id)
 {
         static const char sql[] = "SELECT 1 FROM orders WHERE order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         if (st == NULL)
                 return -1;
-        sqlite3_bind_text(st, 1, order_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        db_bind_text(st, 1, order_id);
+        rc = db_step(st);
+        if (rc != DB_ROW && rc != DB_DONE)
                 db_log_error(c, "orders exists");
         db_stmt_done(st);
-        return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+        return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* Refuses, before anything is written, an order whose quote cannot be used
@@ -509,26 +507,26 @@ static int
 check_quote(struct db_conn *c, struct order_create *oc, int64_t now)
 {
         static const char sql[] = "SELECT status, expires_at FROM quotes WHERE quote_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
         enum repo_status s = REPO_OK;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, oc->in.quote_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
+        db_bind_text(st, 1, oc->in.quote_id);
+        rc = db_step(st);
+        if (rc == DB_DONE) {
                 oc->refusal = ORDER_REFUSED_QUOTE_UNKNOWN;
                 s = REPO_NOT_FOUND;
-        } else if (rc != SQLITE_ROW ||
+        } else if (rc != DB_ROW ||
                    !db_column_text(st, 0, oc->quote_status, sizeof(oc->quote_status))) {
                 db_log_error(c, "orders quote check");
                 s = REPO_ERROR;
         } else if (strcmp(oc->quote_status, "active") != 0) {
                 oc->refusal = ORDER_REFUSED_QUOTE_NOT_ACTIVE;
                 s = REPO_CONFLICT;
-        } else if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
-                   sqlite3_column_int64(st, 1) <= now) {
+        } else if (!db_column_null(st, 1) &&
+                   db_column_int64(st, 1) <= now) {
                 oc->refusal = ORDER_REFUSED_QUOTE_EXPIRED;
                 s = REPO_CONFLICT;
         }
@@ -586,18 +584,18 @@ update_row(struct db_conn *c, const struct order *o)
         static const char sql[] =
                 "UPDATE orders SET status = ?2, external_order_id = ?3, updated_at = ?4"
                 " WHERE order_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_OK;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, o->order_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, order_status_name(o->status), -1, SQLITE_STATIC);
+        db_bind_text(st, 1, o->order_id);
+        db_bind_text(st, 2, order_status_name(o->status));
         bind_opt_text(st, 3, o->has_external_order_id, o->external_order_id);
-        sqlite3_bind_int64(st, 4, o->updated_at);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
+        db_bind_int64(st, 4, o->updated_at);
+        rc = db_step(st);
+        if (rc != DB_DONE)
                 s = write_failure(c, rc, "orders update");
         db_stmt_done(st);
         return s;

@@ -9,7 +9,6 @@
 #include "common/ts.h"
 #include "db/db.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,19 +47,19 @@ repo_outbox_add(struct db_conn *c, const char *event_type, const char *aggregate
         static const char sql[] =
                 "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, status,"
                 " created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         char event_id[ID_UUID_BUFSZ];
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
                 return REPO_ERROR;
         id_uuidv7(event_id);
-        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, event_type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, aggregate_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, payload_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, now_us);
-        if (sqlite3_step(st) == SQLITE_DONE)
+        db_bind_text(st, 1, event_id);
+        db_bind_text(st, 2, event_type);
+        db_bind_text(st, 3, aggregate_id);
+        db_bind_text(st, 4, payload_json);
+        db_bind_int64(st, 5, now_us);
+        if (db_step(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "outbox add");
@@ -73,45 +72,44 @@ repo_outbox_add(struct db_conn *c, const char *event_type, const char *aggregate
 /* A heap copy of a TEXT column, NULL for SQL NULL. Sets *ok false when the
  * copy could not be allocated. */
 static char *
-dup_text(sqlite3_stmt *st, int col, bool *ok)
+dup_text(struct db_stmt *st, int col, bool *ok)
 {
-        const unsigned char *t = sqlite3_column_text(st, col);
         char *s;
 
-        if (t == NULL)
+        if (db_column_null(st, col))
                 return NULL;
-        s = strdup((const char *)t);
+        s = strdup(db_column_str(st, col));
         if (s == NULL)
                 *ok = false;
         return s;
 }
 
 static void
-opt_int(sqlite3_stmt *st, int col, bool *ret_has, int64_t *ret_v)
+opt_int(struct db_stmt *st, int col, bool *ret_has, int64_t *ret_v)
 {
-        *ret_has = sqlite3_column_type(st, col) != SQLITE_NULL;
-        *ret_v = *ret_has ? sqlite3_column_int64(st, col) : 0;
+        *ret_has = !db_column_null(st, col);
+        *ret_v = *ret_has ? db_column_int64(st, col) : 0;
 }
 
 /* Reads the current row (columns COLS) into *ret. Returns false on
  * out-of-memory, with *ret untouched. */
 static bool
-read_row(sqlite3_stmt *st, struct outbox_event *ret)
+read_row(struct db_stmt *st, struct outbox_event *ret)
 {
         struct outbox_event e = { 0 };
         bool ok = true;
 
-        e.seq = sqlite3_column_int64(st, 0);
+        e.seq = db_column_int64(st, 0);
         db_column_text(st, 1, e.event_id, sizeof(e.event_id));
         db_column_text(st, 2, e.event_type, sizeof(e.event_type));
         db_column_text(st, 3, e.aggregate_id, sizeof(e.aggregate_id));
         e.payload = dup_text(st, 4, &ok);
         db_column_text(st, 5, e.status, sizeof(e.status));
-        e.created_at = sqlite3_column_int64(st, 6);
+        e.created_at = db_column_int64(st, 6);
         opt_int(st, 7, &e.has_processed_at, &e.processed_at);
-        e.retry_count = sqlite3_column_int64(st, 8);
+        e.retry_count = db_column_int64(st, 8);
         e.error_message = dup_text(st, 9, &ok);
-        e.has_claimed_by = sqlite3_column_type(st, 10) != SQLITE_NULL;
+        e.has_claimed_by = !db_column_null(st, 10);
         db_column_text(st, 10, e.claimed_by, sizeof(e.claimed_by));
         opt_int(st, 11, &e.has_lease_expires_at, &e.lease_expires_at);
         opt_int(st, 12, &e.has_next_attempt_at, &e.next_attempt_at);
@@ -127,13 +125,13 @@ read_row(sqlite3_stmt *st, struct outbox_event *ret)
  * REPO_NOT_FOUND when there is no row, REPO_ERROR (logged as what). Does
  * not release st. */
 static enum repo_status
-step_one(struct db_conn *c, sqlite3_stmt *st, const char *what, struct outbox_event *ret)
+step_one(struct db_conn *c, struct db_stmt *st, const char *what, struct outbox_event *ret)
 {
-        int rc = sqlite3_step(st);
+        int rc = db_step(st);
 
-        if (rc == SQLITE_DONE)
+        if (rc == DB_DONE)
                 return REPO_NOT_FOUND;
-        if (rc != SQLITE_ROW) {
+        if (rc != DB_ROW) {
                 db_log_error(c, what);
                 return REPO_ERROR;
         }
@@ -146,12 +144,12 @@ enum repo_status
 repo_outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret)
 {
         static const char sql[] = "SELECT " COLS " FROM outbox WHERE event_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, event_id);
         s = step_one(c, st, "outbox get", ret);
         db_stmt_done(st);
         return s;
@@ -164,7 +162,7 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
                 "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, status,"
                 " created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5) RETURNING " COLS;
         struct outbox_create *in = arg;
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
@@ -173,15 +171,15 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
         in->existed = false;
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, in->event_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, in->event_type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, in->aggregate_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, in->payload_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, ts_now_us());
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, in->event_id);
+        db_bind_text(st, 2, in->event_type);
+        db_bind_text(st, 3, in->aggregate_id);
+        db_bind_text(st, 4, in->payload_json);
+        db_bind_int64(st, 5, ts_now_us());
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 s = read_row(st, &in->event) ? REPO_OK : REPO_ERROR;
-        } else if (sqlite3_extended_errcode(db_handle(c)) == SQLITE_CONSTRAINT_UNIQUE) {
+        } else if (rc == DB_E_UNIQUE) {
                 /* The only UNIQUE column is event_id: a repeated create. */
                 db_stmt_done(st);
                 st = NULL;
@@ -189,7 +187,7 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
                 in->existed = s == REPO_OK;
                 if (s == REPO_NOT_FOUND)
                         s = REPO_ERROR;
-        } else if (sqlite3_extended_errcode(db_handle(c)) == SQLITE_CONSTRAINT_CHECK) {
+        } else if (rc == DB_E_CHECK) {
                 s = REPO_INVALID; /* json_valid refused the payload */
         } else {
                 db_log_error(c, "outbox create");
@@ -234,7 +232,7 @@ repo_outbox_list_sql(size_t *ret_n)
 /* Appends the current row to *v (of *n, capacity *cap). False on
  * out-of-memory. */
 static bool
-append_row(sqlite3_stmt *st, struct outbox_event **v, size_t *n, size_t *cap)
+append_row(struct db_stmt *st, struct outbox_event **v, size_t *n, size_t *cap)
 {
         if (*n == *cap) {
                 size_t ncap = *cap ? *cap * 2 : 16;
@@ -254,17 +252,17 @@ append_row(sqlite3_stmt *st, struct outbox_event **v, size_t *n, size_t *cap)
 /* Steps st to the end collecting its rows. REPO_OK with the array (caller
  * owns) or REPO_ERROR (logged as what) with nothing written. */
 static enum repo_status
-collect(struct db_conn *c, sqlite3_stmt *st, const char *what, struct outbox_event **ret_items,
+collect(struct db_conn *c, struct db_stmt *st, const char *what, struct outbox_event **ret_items,
         size_t *ret_n)
 {
         struct outbox_event *v = NULL;
         size_t n = 0, cap = 0;
         int rc;
 
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        while ((rc = db_step(st)) == DB_ROW)
                 if (!append_row(st, &v, &n, &cap))
                         goto fail;
-        if (rc != SQLITE_DONE) {
+        if (rc != DB_DONE) {
                 db_log_error(c, what);
                 goto fail;
         }
@@ -282,19 +280,19 @@ repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after
 {
         unsigned which = (f->status ? BY_STATUS : 0) | (f->event_type ? BY_TYPE : 0) |
                          (f->aggregate_id ? BY_AGGREGATE : 0);
-        sqlite3_stmt *st = db_stmt(c, list_sql[which]);
+        struct db_stmt *st = db_stmt(c, list_sql[which]);
         enum repo_status s;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_int64(st, 1, after_seq);
-        sqlite3_bind_int(st, 2, limit);
+        db_bind_int64(st, 1, after_seq);
+        db_bind_int64(st, 2, limit);
         if (f->status)
-                sqlite3_bind_text(st, 3, f->status, -1, SQLITE_STATIC);
+                db_bind_text(st, 3, f->status);
         if (f->event_type)
-                sqlite3_bind_text(st, 4, f->event_type, -1, SQLITE_STATIC);
+                db_bind_text(st, 4, f->event_type);
         if (f->aggregate_id)
-                sqlite3_bind_text(st, 5, f->aggregate_id, -1, SQLITE_STATIC);
+                db_bind_text(st, 5, f->aggregate_id);
         s = collect(c, st, "outbox list", ret_items, ret_n);
         db_stmt_done(st);
         return s;
@@ -354,7 +352,7 @@ int
 repo_outbox_claim_job(struct db_conn *c, void *arg)
 {
         struct outbox_claim *in = arg;
-        sqlite3_stmt *st = db_stmt(c, claim_sql);
+        struct db_stmt *st = db_stmt(c, claim_sql);
         enum repo_status s;
 
         /* A job may run twice (its batch rerun): start from clean outputs. */
@@ -363,7 +361,7 @@ repo_outbox_claim_job(struct db_conn *c, void *arg)
         in->n = 0;
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, in->consumer, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, in->consumer);
         /* Leases are on the wall clock (ts_now_us, CLOCK_REALTIME) on
          * purpose: lease_expires_at is stored and compared again after a
          * restart or reboot, where CLOCK_MONOTONIC starts over. A step back
@@ -378,9 +376,9 @@ repo_outbox_claim_job(struct db_conn *c, void *arg)
          * step. A step forward ends leases early: the holder may still be
          * working when another consumer claims the event, the at-least-once
          * delivery that any expired lease already means. */
-        sqlite3_bind_int64(st, 2, ts_now_us());
-        sqlite3_bind_int(st, 3, in->limit);
-        sqlite3_bind_int64(st, 4, in->lease_us);
+        db_bind_int64(st, 2, ts_now_us());
+        db_bind_int64(st, 3, in->limit);
+        db_bind_int64(st, 4, in->lease_us);
         s = collect(c, st, "outbox claim", &in->items, &in->n);
         db_stmt_done(st);
         /* RETURNING hands rows out in no promised order. */
@@ -398,19 +396,19 @@ load_state(struct db_conn *c, const char *event_id, char status[OUTBOX_STATUS_BU
            int64_t *ret_retry_count)
 {
         static const char sql[] = "SELECT status, retry_count FROM outbox WHERE event_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, event_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 db_column_text(st, 0, status, OUTBOX_STATUS_BUFSZ);
-                *ret_retry_count = sqlite3_column_int64(st, 1);
+                *ret_retry_count = db_column_int64(st, 1);
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "outbox load state");
@@ -422,7 +420,7 @@ load_state(struct db_conn *c, const char *event_id, char status[OUTBOX_STATUS_BU
 /* Runs the UPDATE ... RETURNING st (bindings done) and reads the event.
  * Releases st. */
 static enum repo_status
-update_one(struct db_conn *c, sqlite3_stmt *st, const char *what, struct outbox_event *ret)
+update_one(struct db_conn *c, struct db_stmt *st, const char *what, struct outbox_event *ret)
 {
         enum repo_status s = step_one(c, st, what, ret);
 
@@ -445,7 +443,7 @@ repo_outbox_processed_job(struct db_conn *c, void *arg)
         struct outbox_ack *in = arg;
         enum repo_status s;
         int64_t retries;
-        sqlite3_stmt *st;
+        struct db_stmt *st;
 
         outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
         s = load_state(c, in->event_id, in->status, &retries);
@@ -456,8 +454,8 @@ repo_outbox_processed_job(struct db_conn *c, void *arg)
         st = db_stmt(c, sql);
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, in->event_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, ts_now_us());
+        db_bind_text(st, 1, in->event_id);
+        db_bind_int64(st, 2, ts_now_us());
         return update_one(c, st, "outbox processed", &in->event);
 }
 
@@ -483,7 +481,7 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         int64_t now = ts_now_us();
         enum repo_status s;
         int64_t retries;
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         bool dead;
 
         outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
@@ -497,12 +495,12 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         st = db_stmt(c, sql);
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, in->event_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, dead ? "dead" : "failed", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, retries);
-        sqlite3_bind_text(st, 4, in->error_message, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, in->event_id);
+        db_bind_text(st, 2, dead ? "dead" : "failed");
+        db_bind_int64(st, 3, retries);
+        db_bind_text(st, 4, in->error_message);
         if (!dead)
-                sqlite3_bind_int64(
+                db_bind_int64(
                         st, 5,
                         now + US_PER_S * repo_outbox_retry_delay_s(retries, in->retry_base_seconds,
                                                                    in->retry_max_seconds));
@@ -519,7 +517,7 @@ repo_outbox_retry_job(struct db_conn *c, void *arg)
         struct outbox_ack *in = arg;
         enum repo_status s;
         int64_t retries;
-        sqlite3_stmt *st;
+        struct db_stmt *st;
 
         outbox_event_clear(&in->event); /* a rerun starts from clean outputs */
         s = load_state(c, in->event_id, in->status, &retries);
@@ -530,6 +528,6 @@ repo_outbox_retry_job(struct db_conn *c, void *arg)
         st = db_stmt(c, sql);
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, in->event_id, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, in->event_id);
         return update_one(c, st, "outbox retry", &in->event);
 }

@@ -14,7 +14,6 @@
 #include "db/db.h"
 #include "repo/outbox.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,35 +111,35 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
         " last_updated, basis_residual"
 
 static void
-row_to_position(sqlite3_stmt *st, struct position *p)
+row_to_position(struct db_stmt *st, struct position *p)
 {
         db_column_text(st, 0, p->symbol, sizeof(p->symbol));
-        p->quantity = sqlite3_column_int64(st, 1);
-        p->avg_entry_price = sqlite3_column_int64(st, 2);
-        p->realized_pnl = sqlite3_column_int64(st, 3);
-        p->unrealized_pnl = sqlite3_column_int64(st, 4);
-        p->has_mark_price = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        p->mark_price = p->has_mark_price ? sqlite3_column_int64(st, 5) : 0;
-        p->last_updated = sqlite3_column_int64(st, 6);
-        p->basis_residual = sqlite3_column_int64(st, 7);
+        p->quantity = db_column_int64(st, 1);
+        p->avg_entry_price = db_column_int64(st, 2);
+        p->realized_pnl = db_column_int64(st, 3);
+        p->unrealized_pnl = db_column_int64(st, 4);
+        p->has_mark_price = !db_column_null(st, 5);
+        p->mark_price = p->has_mark_price ? db_column_int64(st, 5) : 0;
+        p->last_updated = db_column_int64(st, 6);
+        p->basis_residual = db_column_int64(st, 7);
 }
 
 enum repo_status
 repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
 {
         static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, symbol);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 row_to_position(st, ret);
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "positions get");
@@ -151,20 +150,20 @@ repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
 
 /* Binds p to ?1..?8 in the order of POSITION_COLUMNS and steps st. */
 static enum repo_status
-write_position(struct db_conn *c, sqlite3_stmt *st, const struct position *p, const char *what)
+write_position(struct db_conn *c, struct db_stmt *st, const struct position *p, const char *what)
 {
         enum repo_status s = REPO_ERROR;
 
-        sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, p->quantity);
-        sqlite3_bind_int64(st, 3, p->avg_entry_price);
-        sqlite3_bind_int64(st, 4, p->realized_pnl);
-        sqlite3_bind_int64(st, 5, p->unrealized_pnl);
+        db_bind_text(st, 1, p->symbol);
+        db_bind_int64(st, 2, p->quantity);
+        db_bind_int64(st, 3, p->avg_entry_price);
+        db_bind_int64(st, 4, p->realized_pnl);
+        db_bind_int64(st, 5, p->unrealized_pnl);
         if (p->has_mark_price)
-                sqlite3_bind_int64(st, 6, p->mark_price);
-        sqlite3_bind_int64(st, 7, p->last_updated);
-        sqlite3_bind_int64(st, 8, p->basis_residual);
-        if (sqlite3_step(st) == SQLITE_DONE)
+                db_bind_int64(st, 6, p->mark_price);
+        db_bind_int64(st, 7, p->last_updated);
+        db_bind_int64(st, 8, p->basis_residual);
+        if (db_step(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, what);
@@ -177,7 +176,7 @@ repo_positions_create(struct db_conn *c, const struct position *p)
 {
         static const char sql[] = "INSERT INTO positions (" POSITION_COLUMNS
                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         return st ? write_position(c, st, p, "positions create") : REPO_ERROR;
 }
@@ -189,7 +188,7 @@ repo_positions_update(struct db_conn *c, const struct position *p)
                 "UPDATE positions SET quantity = ?2, avg_entry_price = ?3, realized_pnl = ?4,"
                 " unrealized_pnl = ?5, mark_price = ?6, last_updated = ?7, basis_residual = ?8"
                 " WHERE symbol = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
 
         return st ? write_position(c, st, p, "positions update") : REPO_ERROR;
 }
@@ -201,24 +200,24 @@ enum repo_status
 repo_positions_list(struct db_conn *c, const char *after, int limit,
                     void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
 {
-        sqlite3_stmt *st = db_stmt(c, sql_list);
+        struct db_stmt *st = db_stmt(c, sql_list);
         struct position p;
         size_t n = 0;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, limit);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_text(st, 1, after ? after : "");
+        db_bind_int64(st, 2, limit);
+        while ((rc = db_step(st)) == DB_ROW) {
                 row_to_position(st, &p);
                 row(cls, &p);
                 n++;
         }
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(c, "positions list");
         db_stmt_done(st);
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 return REPO_ERROR;
         *ret_n = n;
         return REPO_OK;

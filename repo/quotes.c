@@ -10,7 +10,6 @@
 #include "common/ts.h"
 #include "db/db.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,15 +74,15 @@ repo_quotes_expire_sql(size_t *ret_n)
 
 /* Reads a nullable INTEGER column. */
 static void
-column_opt(sqlite3_stmt *st, int col, bool *ret_has, int64_t *ret_v)
+column_opt(struct db_stmt *st, int col, bool *ret_has, int64_t *ret_v)
 {
-        *ret_has = sqlite3_column_type(st, col) != SQLITE_NULL;
-        *ret_v = *ret_has ? sqlite3_column_int64(st, col) : 0;
+        *ret_has = !db_column_null(st, col);
+        *ret_v = *ret_has ? db_column_int64(st, col) : 0;
 }
 
 /* Reads a row of QUOTE_COLS starting at column 0. */
 static void
-read_row(sqlite3_stmt *st, struct quote *q)
+read_row(struct db_stmt *st, struct quote *q)
 {
         memset(q, 0, sizeof(*q));
         db_column_text(st, 0, q->quote_id, sizeof(q->quote_id));
@@ -93,41 +92,41 @@ read_row(sqlite3_stmt *st, struct quote *q)
         column_opt(st, 4, &q->has_bid_qty, &q->bid_qty);
         column_opt(st, 5, &q->has_ask_price, &q->ask_price);
         column_opt(st, 6, &q->has_ask_qty, &q->ask_qty);
-        q->source_bid_price = sqlite3_column_int64(st, 7);
-        q->source_ask_price = sqlite3_column_int64(st, 8);
+        q->source_bid_price = db_column_int64(st, 7);
+        q->source_ask_price = db_column_int64(st, 8);
         column_opt(st, 9, &q->has_spread_bps, &q->spread_bps);
         db_column_text(st, 10, q->status, sizeof(q->status));
-        q->created_at = sqlite3_column_int64(st, 11);
-        q->updated_at = sqlite3_column_int64(st, 12);
+        q->created_at = db_column_int64(st, 11);
+        q->updated_at = db_column_int64(st, 12);
         column_opt(st, 13, &q->has_expires_at, &q->expires_at);
 }
 
 /* Binds a nullable decimal or timestamp. */
 static void
-bind_opt(sqlite3_stmt *st, int idx, bool has, int64_t v)
+bind_opt(struct db_stmt *st, int idx, bool has, int64_t v)
 {
         if (has)
-                sqlite3_bind_int64(st, idx, v);
+                db_bind_int64(st, idx, v);
         else
-                sqlite3_bind_null(st, idx);
+                db_bind_null(st, idx);
 }
 
 enum repo_status
 repo_quotes_get(struct db_conn *c, const char *quote_id, struct quote *ret)
 {
         static const char sql[] = "SELECT " QUOTE_COLS " FROM quotes WHERE quote_id = ?1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, quote_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, quote_id);
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 read_row(st, ret);
                 s = REPO_OK;
-        } else if (rc == SQLITE_DONE) {
+        } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
         } else {
                 db_log_error(c, "quotes get");
@@ -138,16 +137,16 @@ repo_quotes_get(struct db_conn *c, const char *quote_id, struct quote *ret)
 
 /* Binds the filters present in f to the list statement chosen for them. */
 static void
-bind_filters(sqlite3_stmt *st, const struct quote_filter *f, int status_kind)
+bind_filters(struct db_stmt *st, const struct quote_filter *f, int status_kind)
 {
         if (status_kind == LIST_ACTIVE)
-                sqlite3_bind_int64(st, 4, f->now_us);
+                db_bind_int64(st, 4, f->now_us);
         else if (status_kind == LIST_OTHER_STATUS)
-                sqlite3_bind_text(st, 5, f->status, -1, SQLITE_STATIC);
+                db_bind_text(st, 5, f->status);
         if (f->symbol_src != NULL)
-                sqlite3_bind_text(st, 6, f->symbol_src, -1, SQLITE_STATIC);
+                db_bind_text(st, 6, f->symbol_src);
         if (f->symbol_dst != NULL)
-                sqlite3_bind_text(st, 7, f->symbol_dst, -1, SQLITE_STATIC);
+                db_bind_text(st, 7, f->symbol_dst);
 }
 
 /* Which status part a list query has: "active" also filters on expires_at. */
@@ -166,24 +165,24 @@ repo_quotes_list(struct db_conn *c, const struct quote_filter *f, bool has_curso
 {
         int status_kind = list_status_kind(f->status);
         int symbols = (f->symbol_src ? LIST_BY_SRC : 0) | (f->symbol_dst ? LIST_BY_DST : 0);
-        sqlite3_stmt *st = db_stmt(c, list_sql[status_kind * 4 + symbols]);
+        struct db_stmt *st = db_stmt(c, list_sql[status_kind * 4 + symbols]);
         struct quote q;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_int64(st, 1, has_cursor ? after_key : INT64_MAX);
-        sqlite3_bind_text(st, 2, has_cursor ? after_id : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, limit);
+        db_bind_int64(st, 1, has_cursor ? after_key : INT64_MAX);
+        db_bind_text(st, 2, has_cursor ? after_id : "");
+        db_bind_int64(st, 3, limit);
         bind_filters(st, f, status_kind);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = db_step(st)) == DB_ROW) {
                 read_row(st, &q);
                 on_row(cls, &q);
         }
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(c, "quotes list");
         db_stmt_done(st);
-        return rc == SQLITE_DONE ? REPO_OK : REPO_ERROR;
+        return rc == DB_DONE ? REPO_OK : REPO_ERROR;
 }
 
 /* True when a and b carry the same client-sent content: everything but the
@@ -202,7 +201,7 @@ same_content(const struct quote *a, const struct quote *b)
                a->has_expires_at == b->has_expires_at && a->expires_at == b->expires_at;
 }
 
-/* Runs the INSERT of q. Returns the step's extended result code. */
+/* Runs the INSERT of q. Returns db_step's result. */
 static int
 insert_row(struct db_conn *c, const struct quote *q, int64_t now)
 {
@@ -211,27 +210,26 @@ insert_row(struct db_conn *c, const struct quote *q, int64_t now)
                 " ask_price, ask_qty, source_bid_price, source_ask_price, spread_bps, status,"
                 " created_at, updated_at, expires_at)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'active', ?11, ?11, ?12)";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         if (st == NULL)
-                return SQLITE_ERROR;
-        sqlite3_bind_text(st, 1, q->quote_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, q->symbol_src, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, q->symbol_dst, -1, SQLITE_STATIC);
+                return DB_E_ERROR;
+        db_bind_text(st, 1, q->quote_id);
+        db_bind_text(st, 2, q->symbol_src);
+        db_bind_text(st, 3, q->symbol_dst);
         bind_opt(st, 4, q->has_bid_price, q->bid_price);
         bind_opt(st, 5, q->has_bid_qty, q->bid_qty);
         bind_opt(st, 6, q->has_ask_price, q->ask_price);
         bind_opt(st, 7, q->has_ask_qty, q->ask_qty);
-        sqlite3_bind_int64(st, 8, q->source_bid_price);
-        sqlite3_bind_int64(st, 9, q->source_ask_price);
+        db_bind_int64(st, 8, q->source_bid_price);
+        db_bind_int64(st, 9, q->source_ask_price);
         bind_opt(st, 10, q->has_spread_bps, q->spread_bps);
-        sqlite3_bind_int64(st, 11, now);
+        db_bind_int64(st, 11, now);
         bind_opt(st, 12, q->has_expires_at, q->expires_at);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-                rc = sqlite3_extended_errcode(db_handle(c));
-                if (rc != SQLITE_CONSTRAINT_PRIMARYKEY)
+        rc = db_step(st);
+        if (rc != DB_DONE) {
+                if (rc != DB_E_UNIQUE)
                         db_log_error(c, "quotes insert");
         }
         db_stmt_done(st);
@@ -248,14 +246,14 @@ create_one(struct db_conn *c, struct quote *q, int64_t now, bool *ret_existed)
         enum repo_status s;
         int rc = insert_row(c, q, now);
 
-        if (rc == SQLITE_DONE) {
+        if (rc == DB_DONE) {
                 snprintf(q->status, sizeof(q->status), "active");
                 q->created_at = q->updated_at = now;
                 *ret_existed = false;
                 return REPO_OK;
         }
-        if (rc != SQLITE_CONSTRAINT_PRIMARYKEY)
-                return rc == SQLITE_CONSTRAINT_CHECK ? REPO_INVALID : REPO_ERROR;
+        if (rc != DB_E_UNIQUE)
+                return rc == DB_E_CHECK ? REPO_INVALID : REPO_ERROR;
         s = repo_quotes_get(c, q->quote_id, &stored);
         if (s != REPO_OK)
                 return REPO_ERROR; /* the key exists: not finding it is an error */
@@ -301,26 +299,26 @@ repo_quotes_set_status_job(struct db_conn *c, void *arg)
                                   " WHERE quote_id = ?1 AND status = 'active'"
                                   " RETURNING " QUOTE_COLS;
         struct repo_quote_status *job = arg;
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s;
         bool changed = false;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, job->quote_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, job->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, ts_now_us());
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, job->quote_id);
+        db_bind_text(st, 2, job->status);
+        db_bind_int64(st, 3, ts_now_us());
+        rc = db_step(st);
+        if (rc == DB_ROW) {
                 read_row(st, &job->q);
                 changed = true;
-                rc = sqlite3_step(st); /* quote_id is the key: one row at most */
+                rc = db_step(st); /* quote_id is the key: one row at most */
         }
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 db_log_error(c, "quotes set status");
         db_stmt_done(st);
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
                 return REPO_ERROR;
         if (changed)
                 return REPO_OK;
@@ -334,17 +332,17 @@ static enum repo_status
 check_unreferenced(struct db_conn *c, const char *quote_id)
 {
         static const char sql[] = "SELECT 1 FROM orders WHERE quote_id = ?1 LIMIT 1";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, quote_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        db_bind_text(st, 1, quote_id);
+        rc = db_step(st);
+        if (rc == DB_ROW)
                 s = REPO_CONFLICT;
-        else if (rc == SQLITE_DONE)
+        else if (rc == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "quotes delete: orders check");
@@ -358,7 +356,7 @@ repo_quotes_delete_job(struct db_conn *c, void *arg)
         static const char sql[] = "DELETE FROM quotes WHERE quote_id = ?1";
         struct repo_quote_delete *job = arg;
         enum repo_status s = check_unreferenced(c, job->quote_id);
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int rc;
 
         if (s != REPO_OK)
@@ -366,11 +364,11 @@ repo_quotes_delete_job(struct db_conn *c, void *arg)
         st = db_stmt(c, sql);
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_text(st, 1, job->quote_id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                s = sqlite3_changes(db_handle(c)) == 1 ? REPO_OK : REPO_NOT_FOUND;
-        } else if (sqlite3_extended_errcode(db_handle(c)) == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        db_bind_text(st, 1, job->quote_id);
+        rc = db_step(st);
+        if (rc == DB_DONE) {
+                s = db_changes(c) == 1 ? REPO_OK : REPO_NOT_FOUND;
+        } else if (rc == DB_E_FOREIGN_KEY) {
                 /* A row the check above cannot see (another referencing
                  * table) still holds it: the same conflict. */
                 s = REPO_CONFLICT;
@@ -387,21 +385,21 @@ repo_quotes_expire_job(struct db_conn *c, void *arg)
 {
         struct repo_quotes_expire *job = arg;
         int symbols = (job->symbol_src ? LIST_BY_SRC : 0) | (job->symbol_dst ? LIST_BY_DST : 0);
-        sqlite3_stmt *st = db_stmt(c, expire_sql[symbols]);
+        struct db_stmt *st = db_stmt(c, expire_sql[symbols]);
         int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
-        sqlite3_bind_int64(st, 1, ts_now_us());
+        db_bind_int64(st, 1, ts_now_us());
         if (job->symbol_src != NULL)
-                sqlite3_bind_text(st, 2, job->symbol_src, -1, SQLITE_STATIC);
+                db_bind_text(st, 2, job->symbol_src);
         if (job->symbol_dst != NULL)
-                sqlite3_bind_text(st, 3, job->symbol_dst, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                job->expired = sqlite3_changes64(db_handle(c));
+                db_bind_text(st, 3, job->symbol_dst);
+        rc = db_step(st);
+        if (rc == DB_DONE)
+                job->expired = db_changes(c);
         else
                 db_log_error(c, "quotes expire");
         db_stmt_done(st);
-        return rc == SQLITE_DONE ? REPO_OK : REPO_ERROR;
+        return rc == DB_DONE ? REPO_OK : REPO_ERROR;
 }

@@ -133,7 +133,7 @@ struct insert_arg {
 };
 
 /* Inserts a balance row for a->asset, then returns a->result. A failed
- * step returns SQLite's (positive) code, so a test sees SQLITE_BUSY. */
+ * step returns the negated db_step error (job results are >= 0). */
 static int
 job_insert(struct db_conn *c, void *arg)
 {
@@ -141,16 +141,16 @@ job_insert(struct db_conn *c, void *arg)
                 "INSERT INTO account_balances (asset, available, locked, total, updated_at)"
                 " VALUES (?1, 1, 2, 3, 0)";
         struct insert_arg *a = arg;
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         if (st == NULL)
                 return 1000;
-        sqlite3_bind_text(st, 1, a->asset, -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(st);
+        db_bind_text(st, 1, a->asset);
+        rc = db_step(st);
         db_stmt_done(st);
-        if (rc != SQLITE_DONE)
-                return rc;
+        if (rc != DB_DONE)
+                return -rc;
         return a->result;
 }
 
@@ -161,14 +161,14 @@ job_insert_probe(struct db_conn *c, void *arg)
 {
         static const char sql[] = "SELECT count(*) FROM account_balances WHERE asset = ?1";
         struct insert_arg *a = arg;
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = job_insert(c, arg);
 
         st = db_stmt(c, sql);
         if (st == NULL)
                 return 1000;
-        sqlite3_bind_text(st, 1, a->probe, -1, SQLITE_TRANSIENT);
-        a->probe_in_txn = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        db_bind_text(st, 1, a->probe);
+        a->probe_in_txn = db_step(st) == DB_ROW ? (int)db_column_int64(st, 0) : -1;
         db_stmt_done(st);
         a->probe_committed = count_fresh(a->probe);
         return r;
@@ -396,9 +396,9 @@ static int
 timed_read(struct db_conn *c, int64_t *ret_ms)
 {
         static const char sql[] = "SELECT count(*) FROM account_balances";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int64_t t0 = now_ms();
-        int rc = st ? sqlite3_step(st) : -1;
+        int rc = st ? db_step(st) : DB_E_ERROR;
 
         *ret_ms = now_ms() - t0;
         db_stmt_done(st);
@@ -433,7 +433,7 @@ START_TEST(the_busy_timeout_is_in_effect_on_the_writer_and_every_reader)
         for (size_t j = 0; j < N(readers); j++)
                 readers[j] = db_reader_acquire(d);
         for (size_t j = 0; j < N(readers); j++) {
-                ck_assert_int_eq(timed_read(readers[j], &ms) & 0xff, SQLITE_BUSY);
+                ck_assert_int_eq(timed_read(readers[j], &ms), DB_E_BUSY);
                 ck_assert_msg(ms >= 350 && ms < 3000, "reader %zu gave up after %lld ms", j,
                               (long long)ms);
         }
@@ -444,7 +444,7 @@ START_TEST(the_busy_timeout_is_in_effect_on_the_writer_and_every_reader)
         /* A lock released within the timeout is waited for. */
         u.h = lock;
         ck_assert_int_eq(pthread_create(&t, NULL, unlock_later, &u), 0);
-        ck_assert_int_eq(timed_read(readers[0], &ms), SQLITE_ROW);
+        ck_assert_int_eq(timed_read(readers[0], &ms), DB_ROW);
         ck_assert_int_ge(ms, 100);
         pthread_join(t, NULL);
         for (size_t j = 0; j < N(readers); j++)
@@ -469,15 +469,15 @@ job_megabyte(struct db_conn *c, void *arg)
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)"
                 " INSERT INTO account_balances (asset, available, locked, total, updated_at)"
                 " SELECT hex(randomblob(500)), 1, 2, 3, 0 FROM n";
-        sqlite3_stmt *st = db_stmt(c, sql);
+        struct db_stmt *st = db_stmt(c, sql);
         int rc;
 
         (void)arg;
         if (st == NULL)
                 return 1000;
-        rc = sqlite3_step(st);
+        rc = db_step(st);
         db_stmt_done(st);
-        return rc == SQLITE_DONE ? 0 : rc;
+        return rc == DB_DONE ? 0 : -rc;
 }
 
 static int64_t
@@ -588,13 +588,13 @@ reader_thread_main(void *arg)
         pthread_barrier_wait(rt->start);
         while (!*rt->stop) {
                 struct db_conn *c = db_reader_acquire(d);
-                sqlite3_stmt *st = db_stmt(c, sql);
-                int rc = st ? sqlite3_step(st) : -1;
+                struct db_stmt *st = db_stmt(c, sql);
+                int rc = st ? db_step(st) : DB_E_ERROR;
 
                 db_stmt_done(st);
                 db_reader_release(d, c);
                 rt->reads++;
-                if (rc != SQLITE_ROW) {
+                if (rc != DB_ROW) {
                         rt->failures++;
                         rt->last_failure = rc;
                 }
@@ -748,7 +748,7 @@ END_TEST
 /* ---- statement cache ---- */
 
 struct stmt_probe {
-        sqlite3_stmt *a, *b, *other;
+        struct db_stmt *a, *b, *other;
 };
 
 static const char sql_one[] = "SELECT 1";
@@ -773,8 +773,8 @@ START_TEST(statements_are_prepared_once_per_connection_and_cached)
         static const char sql_bind[] = "SELECT ?1";
         struct stmt_probe w = { 0 }, w2 = { 0 };
         struct db_conn *c = db_reader_acquire(d);
-        sqlite3_stmt *a = db_stmt(c, sql_one);
-        sqlite3_stmt *b, *st;
+        struct db_stmt *a = db_stmt(c, sql_one);
+        struct db_stmt *b, *st;
 
         ck_assert_ptr_nonnull(a);
         db_stmt_done(a);
@@ -783,13 +783,12 @@ START_TEST(statements_are_prepared_once_per_connection_and_cached)
         ck_assert_ptr_ne(db_stmt(c, sql_one_again), a);
         /* db_stmt_done resets and unbinds: the statement is ready again. */
         st = db_stmt(c, sql_bind);
-        sqlite3_bind_int(st, 1, 42);
-        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-        ck_assert_int_eq(sqlite3_stmt_busy(st), 1);
+        db_bind_int64(st, 1, 42);
+        ck_assert_int_eq(db_step(st), DB_ROW);
+        ck_assert_int_eq(db_column_int64(st, 0), 42);
         db_stmt_done(st);
-        ck_assert_int_eq(sqlite3_stmt_busy(st), 0);
-        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-        ck_assert_int_eq(sqlite3_column_type(st, 0), SQLITE_NULL);
+        ck_assert_int_eq(db_step(st), DB_ROW);
+        ck_assert(db_column_null(st, 0));
         db_stmt_done(st);
         /* The writer's cache: same pointer across jobs, per connection. */
         db_reader_release(d, c);
@@ -820,7 +819,7 @@ START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
                 s17, s18, s19, s20, s21, s22, s23, s24, s25, s26, s27, s28, s29, s30, s31, s32, s33,
                 s34, s35, s36, s37, s38, s39, s40, s41, s42, s43, s44, s45, s46, s47, s48, s49,
         };
-        sqlite3_stmt *first[N(sqls)];
+        struct db_stmt *first[N(sqls)];
         struct db_conn *c = db_reader_acquire(d);
 
         for (size_t i = 0; i < N(sqls); i++) {
@@ -828,11 +827,11 @@ START_TEST(the_statement_cache_keeps_every_statement_as_it_grows)
                 ck_assert_ptr_nonnull(first[i]);
         }
         for (size_t i = 0; i < N(sqls); i++) {
-                sqlite3_stmt *st = db_stmt(c, sqls[i]);
+                struct db_stmt *st = db_stmt(c, sqls[i]);
 
                 ck_assert_ptr_eq(st, first[i]);
-                ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-                ck_assert_int_eq(sqlite3_column_int(st, 0), (int)i);
+                ck_assert_int_eq(db_step(st), DB_ROW);
+                ck_assert_int_eq(db_column_int64(st, 0), (int64_t)i);
                 db_stmt_done(st);
         }
         db_reader_release(d, c);
