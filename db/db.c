@@ -788,6 +788,16 @@ db_reader_release(struct db *d, struct db_conn *c)
         pthread_mutex_unlock(&d->pool_mu);
 }
 
+int
+db_read(struct db *d, db_job_fn fn, void *arg)
+{
+        struct db_conn *c = db_reader_acquire(d);
+        int rc = fn(c, arg);
+
+        db_reader_release(d, c);
+        return rc;
+}
+
 void
 db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
 {

@@ -87,8 +87,15 @@ void db_submit(struct db *d, struct db_job *job);
  * fn's result, DB_COMMIT_FAILED or DB_UNAVAILABLE. */
 int db_write(struct db *d, db_job_fn fn, void *arg);
 
+/* Runs fn(c, arg) on a read-only connection and returns fn's result. The
+ * one way request code reads: it never holds a connection itself. fn may
+ * call db_read_begin for a snapshot across statements; it is ended here.
+ * The pool has a connection for every HTTP thread (service_db_options), so a
+ * request thread does not wait for one. */
+int db_read(struct db *d, db_job_fn fn, void *arg);
+
 /* Lends a read-only connection, waiting while all are in use. Return it with
- * db_reader_release. Never NULL. */
+ * db_reader_release. Never NULL. For tests and tools; services use db_read. */
 struct db_conn *db_reader_acquire(struct db *d);
 void db_reader_release(struct db *d, struct db_conn *c);
 

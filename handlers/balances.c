@@ -109,7 +109,6 @@ handle_balances_list(struct req *r)
         const struct app *app = req_app(r);
         json_t *errors = NULL;
         struct balance *rows;
-        struct db_conn *c;
         struct page page;
         enum repo_status s;
         size_t n = 0;
@@ -129,9 +128,7 @@ handle_balances_list(struct req *r)
                 reply_unavailable(r);
                 return;
         }
-        c = db_reader_acquire(app->db);
-        s = repo_balances_list(c, page.has_cursor ? page.cursor_id : NULL, page.limit, rows, &n);
-        db_reader_release(app->db, c);
+        s = repo_balances_list(app->db, page.has_cursor ? page.cursor_id : NULL, page.limit, rows, &n);
         if (s != REPO_OK) {
                 reply_unavailable(r);
                 return;
@@ -145,15 +142,12 @@ handle_balances_get(struct req *r)
 {
         const struct app *app = req_app(r);
         struct balance b;
-        struct db_conn *c;
         enum repo_status s;
         char detail[96];
 
         if (!req_query_check(r, no_params))
                 return;
-        c = db_reader_acquire(app->db);
-        s = repo_balances_get(c, req_param(r), &b);
-        db_reader_release(app->db, c);
+        s = repo_balances_get(app->db, req_param(r), &b);
         switch (s) {
         case REPO_OK: reply_json(r, 200, balance_json(&b)); return;
         case REPO_NOT_FOUND:

@@ -226,12 +226,10 @@ void
 handle_fills_get(struct req *r)
 {
         struct db *db = req_app(r)->db;
-        struct db_conn *c = db_reader_acquire(db);
         struct fill f;
-        enum repo_status s = repo_fills_get(c, req_param(r), &f);
+        enum repo_status s = repo_fills_get(db, req_param(r), &f);
         char detail[128];
 
-        db_reader_release(db, c);
         switch (s) {
         case REPO_OK: reply_fill(r, 200, &f); return;
         case REPO_NOT_FOUND:
@@ -302,7 +300,6 @@ handle_fills_list(struct req *r)
         struct list_page lp = { 0 };
         json_t *errors = NULL;
         struct db *db = req_app(r)->db;
-        struct db_conn *c;
         enum repo_status s;
         size_t n = 0;
 
@@ -315,9 +312,7 @@ handle_fills_list(struct req *r)
         jw_obj(&lp.w);
         jw_key(&lp.w, "items");
         jw_arr(&lp.w);
-        c = db_reader_acquire(db);
-        s = repo_fills_list(c, &ff, pg.limit, list_row, &lp, &n);
-        db_reader_release(db, c);
+        s = repo_fills_list(db, &ff, pg.limit, list_row, &lp, &n);
         if (s != REPO_OK) {
                 jw_clear(&lp.w);
                 reply_unavailable(r);

@@ -91,15 +91,13 @@ write_body(struct jw *w, bool ok, const struct health *h, int pool_size, const c
 static void
 probe(const struct app *app, struct health_cache *hc, int64_t now)
 {
-        struct db_conn *c = db_reader_acquire(app->db);
         struct health h = { 0 };
-        bool ok = repo_health_get(c, &h) == REPO_OK;
+        bool ok = repo_health_get(app->db, &h) == REPO_OK;
         struct jw w;
         unsigned status;
         size_t len = 0;
         char *text;
 
-        db_reader_release(app->db, c);
         jw_init(&w);
         status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size,
                             db_disk_full(app->db) ? DB_DISK_FULL_DETAIL : NULL);

@@ -116,14 +116,11 @@ handle_metrics(struct req *r)
         const struct app *app = req_app(r);
         struct strbuf out = { 0 };
         struct db_gauges g;
-        struct db_conn *c;
         enum repo_status s;
 
         if (!req_query_check(r, (const char *const[]){ NULL }))
                 return;
-        c = db_reader_acquire(app->db);
-        s = repo_metrics_get(c, &g);
-        db_reader_release(app->db, c);
+        s = repo_metrics_get(app->db, &g);
         metrics_render(app->metrics, http_in_flight(app->http), &out);
         render_db_counters(app->db, &out);
         render_http_cuts(app->http, &out);

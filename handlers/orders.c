@@ -257,12 +257,10 @@ void
 handle_orders_get(struct req *r)
 {
         const struct app *app = req_app(r);
-        struct db_conn *c = db_reader_acquire(app->db);
         struct order o;
-        enum repo_status s = repo_orders_get(c, req_param(r), &o);
+        enum repo_status s = repo_orders_get(app->db, req_param(r), &o);
         char detail[120];
 
-        db_reader_release(app->db, c);
         switch (s) {
         case REPO_OK: reply_order(r, 200, &o); return;
         case REPO_NOT_FOUND:
@@ -343,7 +341,6 @@ handle_orders_list(struct req *r)
         struct order_filter f;
         struct list_acc a = { 0 };
         json_t *errors = NULL;
-        struct db_conn *c;
         enum repo_status s;
         size_t n = 0;
 
@@ -356,9 +353,7 @@ handle_orders_list(struct req *r)
         jw_obj(&a.w);
         jw_key(&a.w, "items");
         jw_arr(&a.w);
-        c = db_reader_acquire(app->db);
-        s = repo_orders_list(c, &f, list_each, &a, &n);
-        db_reader_release(app->db, c);
+        s = repo_orders_list(app->db, &f, list_each, &a, &n);
         if (s != REPO_OK) {
                 jw_clear(&a.w);
                 reply_problem(r, 503, UNAVAILABLE, NULL);

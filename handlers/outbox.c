@@ -370,7 +370,6 @@ handle_outbox_list(struct req *r)
         struct outbox_event *v = NULL;
         json_t *errors = NULL;
         struct page page;
-        struct db_conn *c;
         enum repo_status s;
         size_t n = 0;
 
@@ -384,10 +383,8 @@ handle_outbox_list(struct req *r)
         f = (struct outbox_filter){ .status = q.status.set ? q.status.v : NULL,
                                     .event_type = q.event_type.set ? q.event_type.v : NULL,
                                     .aggregate_id = q.aggregate_id.set ? q.aggregate_id.v : NULL };
-        c = db_reader_acquire(req_app(r)->db);
-        s = repo_outbox_list(c, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit, &v,
+        s = repo_outbox_list(req_app(r)->db, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit, &v,
                              &n);
-        db_reader_release(req_app(r)->db, c);
         if (s != REPO_OK) {
                 reply_unavailable(r);
                 return;
@@ -400,14 +397,11 @@ void
 handle_outbox_get(struct req *r)
 {
         struct outbox_event e;
-        struct db_conn *c;
         enum repo_status s;
 
         if (!req_query_check(r, no_params))
                 return;
-        c = db_reader_acquire(req_app(r)->db);
-        s = repo_outbox_get(c, req_param(r), &e);
-        db_reader_release(req_app(r)->db, c);
+        s = repo_outbox_get(req_app(r)->db, req_param(r), &e);
         switch (s) {
         case REPO_OK:
                 reply_event(r, 200, &e);

@@ -97,7 +97,6 @@ handle_positions_list(struct req *r)
         struct list_page lp = { 0 };
         json_t *errors = NULL;
         struct db *db = req_app(r)->db;
-        struct db_conn *c;
         enum repo_status s;
         size_t n = 0;
 
@@ -115,10 +114,8 @@ handle_positions_list(struct req *r)
         jw_obj(&lp.w);
         jw_key(&lp.w, "items");
         jw_arr(&lp.w);
-        c = db_reader_acquire(db);
-        s = repo_positions_list(c, pg.has_cursor ? pg.cursor_id : NULL, pg.limit, list_row, &lp,
+        s = repo_positions_list(db, pg.has_cursor ? pg.cursor_id : NULL, pg.limit, list_row, &lp,
                                 &n);
-        db_reader_release(db, c);
         if (s != REPO_OK) {
                 jw_clear(&lp.w);
                 reply_unavailable(r);
@@ -134,11 +131,9 @@ void
 handle_positions_get(struct req *r)
 {
         struct db *db = req_app(r)->db;
-        struct db_conn *c = db_reader_acquire(db);
         struct position p;
-        enum repo_status s = repo_positions_get(c, req_param(r), &p);
+        enum repo_status s = repo_positions_get(db, req_param(r), &p);
 
-        db_reader_release(db, c);
         switch (s) {
         case REPO_OK: reply_position(r, 200, &p); return;
         case REPO_NOT_FOUND: reply_not_found(r); return;

@@ -272,7 +272,6 @@ handle_quotes_list(struct req *r)
         json_t *errors = NULL;
         struct list_acc acc = { 0 };
         struct quote_filter f;
-        struct db_conn *c;
         enum repo_status s;
 
         if (!parse_query(r, list_fields, NFIELDS(list_fields), &in, &page, &errors)) {
@@ -287,10 +286,8 @@ handle_quotes_list(struct req *r)
                                    .symbol_src = in.symbol_src.set ? in.symbol_src.v : NULL,
                                    .symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL,
                                    .now_us = ts_now_us() };
-        c = db_reader_acquire(req_app(r)->db);
-        s = repo_quotes_list(c, &f, page.has_cursor, page.cursor_key, page.cursor_id, page.limit,
+        s = repo_quotes_list(req_app(r)->db, &f, page.has_cursor, page.cursor_key, page.cursor_id, page.limit,
                              list_row, &acc);
-        db_reader_release(req_app(r)->db, c);
         if (s != REPO_OK) {
                 jw_clear(&acc.w);
                 reply_problem(r, 503, unavailable, NULL);
@@ -475,15 +472,12 @@ void
 handle_quotes_get(struct req *r)
 {
         const struct app *app = req_app(r);
-        struct db_conn *c;
         struct quote q;
         enum repo_status s;
 
         if (!no_query(r))
                 return;
-        c = db_reader_acquire(app->db);
-        s = repo_quotes_get(c, req_param(r), &q);
-        db_reader_release(app->db, c);
+        s = repo_quotes_get(app->db, req_param(r), &q);
         switch (s) {
         case REPO_OK: reply_quote(r, 200, &q); return;
         case REPO_NOT_FOUND: reply_not_found(r, req_param(r)); return;

@@ -23,8 +23,8 @@ read_row(struct db_stmt *st, struct balance *ret)
         ret->updated_at = db_column_int64(st, 4);
 }
 
-enum repo_status
-repo_balances_get(struct db_conn *c, const char *asset, struct balance *ret)
+static enum repo_status
+balances_get(struct db_conn *c, const char *asset, struct balance *ret)
 {
         static const char sql[] =
                 "SELECT " BALANCE_COLUMNS " FROM account_balances WHERE asset = ?1";
@@ -65,8 +65,8 @@ repo_balances_list_sql(size_t *ret_n)
         return all;
 }
 
-enum repo_status
-repo_balances_list(struct db_conn *c, const char *after, int limit, struct balance *ret_items,
+static enum repo_status
+balances_list(struct db_conn *c, const char *after, int limit, struct balance *ret_items,
                    size_t *ret_n)
 {
         struct db_stmt *st = db_stmt(c, after != NULL ? sql_list_after : sql_list_first);
@@ -240,4 +240,48 @@ repo_balances_delete_job(struct db_conn *c, void *arg)
         if (s == REPO_OK && db_changes(c) == 0)
                 s = REPO_NOT_FOUND;
         return s;
+}
+
+struct get_read {
+        const char *asset;
+        struct balance *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)balances_get(c, a->asset, a->ret);
+}
+
+enum repo_status
+repo_balances_get(struct db *d, const char *asset, struct balance *ret)
+{
+        struct get_read a = { asset, ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
+}
+
+struct list_read {
+        const char *after;
+        int limit;
+        struct balance *ret_items;
+        size_t *ret_n;
+};
+
+static int
+list_read(struct db_conn *c, void *arg)
+{
+        struct list_read *a = arg;
+
+        return (int)balances_list(c, a->after, a->limit, a->ret_items, a->ret_n);
+}
+
+enum repo_status
+repo_balances_list(struct db *d, const char *after, int limit, struct balance *ret_items, size_t *ret_n)
+{
+        struct list_read a = { after, limit, ret_items, ret_n };
+
+        return (enum repo_status)db_read(d, list_read, &a);
 }

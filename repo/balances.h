@@ -26,13 +26,13 @@ struct balance {
 
 /* Loads the balance of asset. REPO_OK with *ret filled, REPO_NOT_FOUND, or
  * REPO_ERROR (logged); *ret is written only on REPO_OK. */
-enum repo_status repo_balances_get(struct db_conn *c, const char *asset, struct balance *ret);
+enum repo_status repo_balances_get(struct db *d, const char *asset, struct balance *ret);
 
 /* Lists up to limit balances in ascending asset order, starting after
  * `after` (NULL for the first page). ret_items must hold limit entries (the
  * caller's memory). REPO_OK with *ret_n rows, or REPO_ERROR (logged) with
  * *ret_n untouched. */
-enum repo_status repo_balances_list(struct db_conn *c, const char *after, int limit,
+enum repo_status repo_balances_list(struct db *d, const char *after, int limit,
                                     struct balance *ret_items, size_t *ret_n);
 
 /* The SQL of every list query above (static strings), for EXPLAIN QUERY PLAN

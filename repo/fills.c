@@ -57,8 +57,8 @@ step_one_fill(struct db_conn *c, struct db_stmt *st, const char *what, struct fi
         return s;
 }
 
-enum repo_status
-repo_fills_get(struct db_conn *c, const char *fill_id, struct fill *ret)
+static enum repo_status
+fills_get(struct db_conn *c, const char *fill_id, struct fill *ret)
 {
         static const char sql[] = "SELECT " FILL_COLUMNS " FROM fills WHERE fill_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
@@ -200,7 +200,7 @@ static enum repo_status
 plan_position(struct db_conn *c, struct fill_create *fc, struct fill_plan *pl, int64_t now)
 {
         const struct fill *f = &fc->fill;
-        enum repo_status s = repo_positions_get(c, f->symbol, &pl->pos);
+        enum repo_status s = repo_positions_load(c, f->symbol, &pl->pos);
 
         pl->pos_is_new = s == REPO_NOT_FOUND;
         if (pl->pos_is_new)
@@ -278,7 +278,7 @@ redelivered(struct db_conn *c, struct fill_create *fc, enum repo_status otherwis
 {
         struct fill stored;
         enum fill_conflict why = FILL_CONFLICT_FILL_ID;
-        enum repo_status s = repo_fills_get(c, fc->fill.fill_id, &stored);
+        enum repo_status s = fills_get(c, fc->fill.fill_id, &stored);
 
         if (s == REPO_NOT_FOUND && fc->fill.has_trade_id) {
                 why = FILL_CONFLICT_TRADE_ID;
@@ -420,8 +420,8 @@ repo_fills_list_sql(size_t *ret_n)
         return all;
 }
 
-enum repo_status
-repo_fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
+static enum repo_status
+fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
                 void (*row)(void *cls, const struct fill *f), void *cls, size_t *ret_n)
 {
         const char *sql = ff->order_id ? (ff->symbol ? sql_list_order_symbol : sql_list_order)
@@ -453,4 +453,49 @@ repo_fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
                 return REPO_ERROR;
         *ret_n = n;
         return REPO_OK;
+}
+
+struct get_read {
+        const char *fill_id;
+        struct fill *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)fills_get(c, a->fill_id, a->ret);
+}
+
+enum repo_status
+repo_fills_get(struct db *d, const char *fill_id, struct fill *ret)
+{
+        struct get_read a = { fill_id, ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
+}
+
+struct list_read {
+        const struct fill_filter *ff;
+        int limit;
+        void (*row)(void *cls, const struct fill *f);
+        void *cls;
+        size_t *ret_n;
+};
+
+static int
+list_read(struct db_conn *c, void *arg)
+{
+        struct list_read *a = arg;
+
+        return (int)fills_list(c, a->ff, a->limit, a->row, a->cls, a->ret_n);
+}
+
+enum repo_status
+repo_fills_list(struct db *d, const struct fill_filter *ff, int limit, void (*row)(void *cls, const struct fill *f), void *cls, size_t *ret_n)
+{
+        struct list_read a = { ff, limit, row, cls, ret_n };
+
+        return (enum repo_status)db_read(d, list_read, &a);
 }

@@ -73,7 +73,7 @@ int repo_fills_create_job(struct db_conn *c, void *arg);
 
 /* Reads the fill fill_id. REPO_OK with *ret filled, REPO_NOT_FOUND, or
  * REPO_ERROR (logged); *ret is written only on REPO_OK. */
-enum repo_status repo_fills_get(struct db_conn *c, const char *fill_id, struct fill *ret);
+enum repo_status repo_fills_get(struct db *d, const char *fill_id, struct fill *ret);
 
 /* Filters and position of a list page. Rows come newest executed_at first
  * (ties by fill_id descending) and strictly before (before_key, before_id):
@@ -91,7 +91,7 @@ struct fill_filter {
 /* Calls row(cls, f) for up to limit fills matching filter; f is borrowed
  * for the call. *ret_n is the number of rows visited. REPO_OK or REPO_ERROR
  * (logged). */
-enum repo_status repo_fills_list(struct db_conn *c, const struct fill_filter *filter, int limit,
+enum repo_status repo_fills_list(struct db *d, const struct fill_filter *filter, int limit,
                                  void (*row)(void *cls, const struct fill *f), void *cls,
                                  size_t *ret_n);
 

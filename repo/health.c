@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-enum repo_status
-repo_health_get(struct db_conn *c, struct health *ret)
+static enum repo_status
+health_get(struct db_conn *c, struct health *ret)
 {
         /* One statement: /health is polled often and must stay cheap. */
         static const char sql[] = "SELECT (SELECT journal_mode FROM pragma_journal_mode()),"
@@ -34,4 +34,24 @@ repo_health_get(struct db_conn *c, struct health *ret)
         }
         db_stmt_done(st);
         return s;
+}
+
+struct get_read {
+        struct health *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)health_get(c, a->ret);
+}
+
+enum repo_status
+repo_health_get(struct db *d, struct health *ret)
+{
+        struct get_read a = { ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
 }

@@ -18,6 +18,6 @@ struct health {
 
 /* Queries c for the facts above. REPO_OK and *ret filled, or REPO_ERROR
  * (logged) with *ret untouched. */
-enum repo_status repo_health_get(struct db_conn *c, struct health *ret);
+enum repo_status repo_health_get(struct db *d, struct health *ret);
 
 #endif

@@ -65,8 +65,8 @@ scalars(struct db_conn *c, struct db_gauges *g)
         return rc;
 }
 
-enum repo_status
-repo_metrics_get(struct db_conn *c, struct db_gauges *ret)
+static enum repo_status
+metrics_get(struct db_conn *c, struct db_gauges *ret)
 {
         static const char sql_orders[] = "SELECT status, count(*) FROM orders GROUP BY status";
         static const char sql_outbox[] = "SELECT status, count(*) FROM outbox GROUP BY status";
@@ -85,4 +85,24 @@ repo_metrics_get(struct db_conn *c, struct db_gauges *ret)
         }
         db_read_end(c);
         return s;
+}
+
+struct get_read {
+        struct db_gauges *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)metrics_get(c, a->ret);
+}
+
+enum repo_status
+repo_metrics_get(struct db *d, struct db_gauges *ret)
+{
+        struct get_read a = { ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
 }

@@ -29,6 +29,6 @@ extern const char *const repo_metrics_outbox_statuses[REPO_METRICS_OUTBOX_STATUS
 
 /* Reads every gauge in one read transaction on c. REPO_OK with *ret filled,
  * or REPO_ERROR (logged). */
-enum repo_status repo_metrics_get(struct db_conn *c, struct db_gauges *ret);
+enum repo_status repo_metrics_get(struct db *d, struct db_gauges *ret);
 
 #endif

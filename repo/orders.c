@@ -174,8 +174,8 @@ write_failure(struct db_conn *c, int rc, const char *what)
 
 /* ---- reads ---- */
 
-enum repo_status
-repo_orders_get(struct db_conn *c, const char *order_id, struct order *ret)
+static enum repo_status
+orders_get(struct db_conn *c, const char *order_id, struct order *ret)
 {
         static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
@@ -271,8 +271,8 @@ bind_list(struct db_stmt *st, const struct order_filter *f)
         db_bind_int64(st, 8, f->limit);
 }
 
-enum repo_status
-repo_orders_list(struct db_conn *c, const struct order_filter *f,
+static enum repo_status
+orders_list(struct db_conn *c, const struct order_filter *f,
                  void (*each)(void *cls, const struct order *o), void *cls, size_t *ret_count)
 {
         size_t nsql;
@@ -408,7 +408,7 @@ static int
 create_conflict(struct db_conn *c, struct order_create *oc)
 {
         struct order stored;
-        enum repo_status s = repo_orders_get(c, oc->in.order_id, &stored);
+        enum repo_status s = orders_get(c, oc->in.order_id, &stored);
 
         if (s == REPO_OK) {
                 if (!same_content(&stored, &oc->in)) {
@@ -639,7 +639,7 @@ repo_orders_update_job(struct db_conn *c, void *arg)
         /* A job may run twice (its batch rerun): start from clean outputs. */
         u->changed = false;
         u->refusal = ORDER_REFUSED_NONE;
-        s = repo_orders_get(c, u->order_id, &o);
+        s = orders_get(c, u->order_id, &o);
 
         if (s != REPO_OK)
                 return s;
@@ -665,4 +665,48 @@ repo_orders_update_job(struct db_conn *c, void *arg)
         u->out = o;
         u->changed = changed;
         return REPO_OK;
+}
+
+struct get_read {
+        const char *order_id;
+        struct order *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)orders_get(c, a->order_id, a->ret);
+}
+
+enum repo_status
+repo_orders_get(struct db *d, const char *order_id, struct order *ret)
+{
+        struct get_read a = { order_id, ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
+}
+
+struct list_read {
+        const struct order_filter *f;
+        void (*each)(void *cls, const struct order *o);
+        void *cls;
+        size_t *ret_count;
+};
+
+static int
+list_read(struct db_conn *c, void *arg)
+{
+        struct list_read *a = arg;
+
+        return (int)orders_list(c, a->f, a->each, a->cls, a->ret_count);
+}
+
+enum repo_status
+repo_orders_list(struct db *d, const struct order_filter *f, void (*each)(void *cls, const struct order *o), void *cls, size_t *ret_count)
+{
+        struct list_read a = { f, each, cls, ret_count };
+
+        return (enum repo_status)db_read(d, list_read, &a);
 }

@@ -139,7 +139,7 @@ int repo_orders_update_job(struct db_conn *c, void *arg);
 /* Reads order_id on c (a reader or the writer) with one cached statement.
  * REPO_OK and *ret filled, REPO_NOT_FOUND, or REPO_ERROR (logged); *ret is
  * written only on REPO_OK. */
-enum repo_status repo_orders_get(struct db_conn *c, const char *order_id, struct order *ret);
+enum repo_status repo_orders_get(struct db *d, const char *order_id, struct order *ret);
 
 /* Filters of GET /orders: each has_x false means "any". Bounds exclusive. */
 struct order_filter {
@@ -167,7 +167,7 @@ struct order_filter {
  * at most f->limit of them, calling each(cls, order) per row (the order is
  * borrowed for the call). Sets *ret_count to the rows seen. REPO_OK or
  * REPO_ERROR (logged; rows already passed to each stay passed). */
-enum repo_status repo_orders_list(struct db_conn *c, const struct order_filter *f,
+enum repo_status repo_orders_list(struct db *d, const struct order_filter *f,
                                   void (*each)(void *cls, const struct order *o), void *cls,
                                   size_t *ret_count);
 

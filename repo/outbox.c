@@ -140,8 +140,8 @@ step_one(struct db_conn *c, struct db_stmt *st, const char *what, struct outbox_
 
 /* ---- create and get ---- */
 
-enum repo_status
-repo_outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret)
+static enum repo_status
+outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret)
 {
         static const char sql[] = "SELECT " COLS " FROM outbox WHERE event_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
@@ -183,7 +183,7 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
                 /* The only UNIQUE column is event_id: a repeated create. */
                 db_stmt_done(st);
                 st = NULL;
-                s = repo_outbox_get(c, in->event_id, &in->event);
+                s = outbox_get(c, in->event_id, &in->event);
                 in->existed = s == REPO_OK;
                 if (s == REPO_NOT_FOUND)
                         s = REPO_ERROR;
@@ -274,8 +274,8 @@ fail:
         return REPO_ERROR;
 }
 
-enum repo_status
-repo_outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after_seq, int limit,
+static enum repo_status
+outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after_seq, int limit,
                  struct outbox_event **ret_items, size_t *ret_n)
 {
         unsigned which = (f->status ? BY_STATUS : 0) | (f->event_type ? BY_TYPE : 0) |
@@ -530,4 +530,49 @@ repo_outbox_retry_job(struct db_conn *c, void *arg)
                 return REPO_ERROR;
         db_bind_text(st, 1, in->event_id);
         return update_one(c, st, "outbox retry", &in->event);
+}
+
+struct get_read {
+        const char *event_id;
+        struct outbox_event *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)outbox_get(c, a->event_id, a->ret);
+}
+
+enum repo_status
+repo_outbox_get(struct db *d, const char *event_id, struct outbox_event *ret)
+{
+        struct get_read a = { event_id, ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
+}
+
+struct list_read {
+        const struct outbox_filter *f;
+        int64_t after_seq;
+        int limit;
+        struct outbox_event **ret_items;
+        size_t *ret_n;
+};
+
+static int
+list_read(struct db_conn *c, void *arg)
+{
+        struct list_read *a = arg;
+
+        return (int)outbox_list(c, a->f, a->after_seq, a->limit, a->ret_items, a->ret_n);
+}
+
+enum repo_status
+repo_outbox_list(struct db *d, const struct outbox_filter *f, int64_t after_seq, int limit, struct outbox_event **ret_items, size_t *ret_n)
+{
+        struct list_read a = { f, after_seq, limit, ret_items, ret_n };
+
+        return (enum repo_status)db_read(d, list_read, &a);
 }

@@ -87,7 +87,7 @@ int repo_outbox_create_job(struct db_conn *c, void *arg);
 /* Loads the event event_id into *ret (caller owns: outbox_event_clear).
  * REPO_OK, REPO_NOT_FOUND or REPO_ERROR (logged); *ret untouched unless
  * REPO_OK. */
-enum repo_status repo_outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret);
+enum repo_status repo_outbox_get(struct db *d, const char *event_id, struct outbox_event *ret);
 
 /* Filters of a list; NULL means "any". Borrowed. */
 struct outbox_filter {
@@ -101,7 +101,7 @@ struct outbox_filter {
  * owns: outbox_events_free; may be NULL when *ret_n is 0). REPO_ERROR
  * (logged) otherwise, with nothing written. Every filter combination runs
  * its own static statement backed by an index. */
-enum repo_status repo_outbox_list(struct db_conn *c, const struct outbox_filter *f,
+enum repo_status repo_outbox_list(struct db *d, const struct outbox_filter *f,
                                   int64_t after_seq, int limit, struct outbox_event **ret_items,
                                   size_t *ret_n);
 

@@ -125,7 +125,7 @@ row_to_position(struct db_stmt *st, struct position *p)
 }
 
 enum repo_status
-repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret)
+repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret)
 {
         static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
         struct db_stmt *st = db_stmt(c, sql);
@@ -196,8 +196,8 @@ repo_positions_update(struct db_conn *c, const struct position *p)
 static const char sql_list[] = "SELECT " POSITION_COLUMNS " FROM positions"
                                " WHERE symbol > ?1 ORDER BY symbol LIMIT ?2";
 
-enum repo_status
-repo_positions_list(struct db_conn *c, const char *after, int limit,
+static enum repo_status
+positions_list(struct db_conn *c, const char *after, int limit,
                     void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
 {
         struct db_stmt *st = db_stmt(c, sql_list);
@@ -239,7 +239,7 @@ repo_positions_reconcile_job(struct db_conn *c, void *arg)
 {
         struct position_reconcile *pr = arg;
         struct position p = { 0 };
-        enum repo_status s = repo_positions_get(c, pr->symbol, &p);
+        enum repo_status s = repo_positions_load(c, pr->symbol, &p);
         char *payload;
 
         if (s != REPO_OK && s != REPO_NOT_FOUND)
@@ -272,7 +272,7 @@ repo_positions_mark_job(struct db_conn *c, void *arg)
 {
         struct position_mark *pm = arg;
         struct position p;
-        enum repo_status s = repo_positions_get(c, pm->symbol, &p);
+        enum repo_status s = repo_positions_load(c, pm->symbol, &p);
 
         if (s != REPO_OK)
                 return s;
@@ -285,4 +285,49 @@ repo_positions_mark_job(struct db_conn *c, void *arg)
         if (s == REPO_OK)
                 pm->result = p;
         return s;
+}
+
+struct get_read {
+        const char *symbol;
+        struct position *ret;
+};
+
+static int
+get_read(struct db_conn *c, void *arg)
+{
+        struct get_read *a = arg;
+
+        return (int)repo_positions_load(c, a->symbol, a->ret);
+}
+
+enum repo_status
+repo_positions_get(struct db *d, const char *symbol, struct position *ret)
+{
+        struct get_read a = { symbol, ret };
+
+        return (enum repo_status)db_read(d, get_read, &a);
+}
+
+struct list_read {
+        const char *after;
+        int limit;
+        void (*row)(void *cls, const struct position *p);
+        void *cls;
+        size_t *ret_n;
+};
+
+static int
+list_read(struct db_conn *c, void *arg)
+{
+        struct list_read *a = arg;
+
+        return (int)positions_list(c, a->after, a->limit, a->row, a->cls, a->ret_n);
+}
+
+enum repo_status
+repo_positions_list(struct db *d, const char *after, int limit, void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
+{
+        struct list_read a = { after, limit, row, cls, ret_n };
+
+        return (enum repo_status)db_read(d, list_read, &a);
 }

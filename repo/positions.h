@@ -57,7 +57,10 @@ bool position_mark_to_market(struct position *p);
 
 /* Reads the position of symbol. REPO_OK with *ret filled, REPO_NOT_FOUND, or
  * REPO_ERROR (logged); *ret is written only on REPO_OK. */
-enum repo_status repo_positions_get(struct db_conn *c, const char *symbol, struct position *ret);
+enum repo_status repo_positions_get(struct db *d, const char *symbol, struct position *ret);
+
+/* repo_positions_get on the caller's connection, inside a write job. */
+enum repo_status repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret);
 
 /* Inserts *p, whose symbol has no row yet (the caller has just looked).
  * Runs inside the caller's write job. REPO_OK or REPO_ERROR (logged). */
@@ -72,7 +75,7 @@ enum repo_status repo_positions_update(struct db_conn *c, const struct position 
 /* Calls row(cls, p) for up to limit positions with symbol > after (NULL or
  * "" for the first page), by symbol ascending; p is borrowed for the call.
  * *ret_n is the number of rows visited. REPO_OK or REPO_ERROR (logged). */
-enum repo_status repo_positions_list(struct db_conn *c, const char *after, int limit,
+enum repo_status repo_positions_list(struct db *d, const char *after, int limit,
                                      void (*row)(void *cls, const struct position *p), void *cls,
                                      size_t *ret_n);
 

@@ -48,7 +48,7 @@ struct quote {
 
 /* Loads the quote quote_id into *ret. REPO_OK, REPO_NOT_FOUND, or
  * REPO_ERROR (logged); *ret is written only on REPO_OK. */
-enum repo_status repo_quotes_get(struct db_conn *c, const char *quote_id, struct quote *ret);
+enum repo_status repo_quotes_get(struct db *d, const char *quote_id, struct quote *ret);
 
 /* Filters of a list; a NULL pointer means "any". status "active" means
  * active and not past expires_at at now_us. */
@@ -64,7 +64,7 @@ struct quote_filter {
  * rows. Calls on_row for each row in order; the quote is borrowed for the
  * call only. REPO_OK (possibly after no rows) or REPO_ERROR (logged; on_row
  * may have been called for some rows first). */
-enum repo_status repo_quotes_list(struct db_conn *c, const struct quote_filter *f, bool has_cursor,
+enum repo_status repo_quotes_list(struct db *d, const struct quote_filter *f, bool has_cursor,
                                   int64_t after_key, const char *after_id, int limit,
                                   void (*on_row)(void *cls, const struct quote *q), void *cls);
 

@@ -4,6 +4,11 @@
 #ifndef TRADESTORE_REPO_H
 #define TRADESTORE_REPO_H
 
+/* The database (db/db.h); request code passes it to repo's reads and never
+ * holds a connection. */
+struct db;
+struct db_conn;
+
 enum repo_status {
         REPO_OK = 0,
         REPO_NOT_FOUND,

@@ -62,7 +62,7 @@ static const struct key_desc keys[] = {
           .help = "journal_mode=WAL, so readers never block the writer; "
                   "false uses DELETE" },
         { FIELD(database, connection_pool_size), .env = "DB_CONNECTION_POOL_SIZE", .type = KEY_INT,
-          .min = 1, .max = 64, .def = "4", .help = "read-only connections in the reader pool" },
+          .min = 1, .max = 64, .def = "4", .help = "read-only connections in the reader pool; raised to server.threads if lower" },
         { FIELD(database, query_timeout), .env = "DB_QUERY_TIMEOUT", .type = KEY_INT, .min = 1,
           .max = 3600, .def = "5",
           .help = "seconds a statement waits for a lock (SQLite busy timeout)" },

@@ -30,7 +30,11 @@ service_db_options(const struct config *cfg, struct db_options *ret)
 {
         db_options_default(ret, cfg->database.path);
         ret->wal_mode = cfg->database.wal_mode;
+        /* At least one reader per HTTP thread: a request thread never waits
+         * for a connection (db_read). */
         ret->pool_size = cfg->database.connection_pool_size;
+        if (ret->pool_size < config_threads_effective(cfg))
+                ret->pool_size = config_threads_effective(cfg);
         ret->busy_timeout_ms = cfg->database.query_timeout * 1000;
         ret->cache_size = cfg->database.cache_size;
         ret->temp_store = cfg->database.temp_store;

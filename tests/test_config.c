@@ -5,6 +5,8 @@
  * Each test gets a fresh mkdtemp directory for the YAML files it writes.
  * SRCDIR (the repository root) comes from the compiler command line. */
 #include "server/config.h"
+#include "db/db.h"
+#include "server/service.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -950,6 +952,26 @@ START_TEST(threads_zero_means_the_number_of_cores)
 }
 END_TEST
 
+/* Request threads read through db_read, one connection each at a time: a
+ * pool smaller than the thread count would make an HTTP thread wait for a
+ * connection (stalling every client it serves). */
+START_TEST(reader_pool_has_a_connection_for_every_http_thread)
+{
+        struct config c;
+        struct db_options o;
+
+        config_init(&c);
+        c.server.threads = 8;
+        c.database.connection_pool_size = 2;
+        service_db_options(&c, &o);
+        ck_assert_int_ge(o.pool_size, 8);
+        c.database.connection_pool_size = 12;
+        service_db_options(&c, &o);
+        ck_assert_int_eq(o.pool_size, 12);
+        config_clear(&c);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *
@@ -985,6 +1007,7 @@ config_suite(void)
         tcase_add_test(t, print_shows_each_value_with_its_source);
         tcase_add_test(t, printed_config_loads_back_to_the_same_values);
         tcase_add_test(t, threads_zero_means_the_number_of_cores);
+        tcase_add_test(t, reader_pool_has_a_connection_for_every_http_thread);
         suite_add_tcase(s, t);
         return s;
 }
