@@ -18,7 +18,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         gcc libc6-dev pkg-config meson ninja-build python3 \
-        libmicrohttpd-dev libjansson-dev libsqlite3-dev libyaml-dev \
+        libmicrohttpd-dev libjansson-dev libsqlite3-dev libyaml-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -37,7 +37,7 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libjansson4 libsqlite3-0 libyaml-0-2 \
+        libmicrohttpd12 libjansson4 libsqlite3-0 libyaml-0-2 libpq5 \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed uid/gid, so a bind-mounted host folder can be chowned to match

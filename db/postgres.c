@@ -1,0 +1,770 @@
+/* The PostgreSQL backend (see postgres.h).
+ *
+ * One statement text serves both backends. Two rewrites make SQLite's SQL
+ * mean the same on PostgreSQL, both at prepare time:
+ *   - ?N placeholders become $N;
+ *   - an INSERT without its own ON CONFLICT clause gets ON CONFLICT DO
+ *     NOTHING, and inserting no row is reported as DB_E_UNIQUE. On SQLite a
+ *     failed INSERT leaves the transaction usable (repo/ then reads the row
+ *     that is there, for idempotent creates); on PostgreSQL any error aborts
+ *     the transaction, so a unique violation must not be an error there.
+ * Values travel as text (int64 in decimal), so no conversion can round. */
+#include "db/postgres.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+#define MAX_PARAMS 32
+#define INT64_TEXT 24
+#define STMT_NAME 16
+
+struct pg_stmt {
+        struct pg_conn *c;
+        const char *sql; /* key: the address of a static SQL string */
+        char name[STMT_NAME];
+        bool insert; /* rewritten with ON CONFLICT DO NOTHING */
+        int nparams;
+        const char *vals[MAX_PARAMS];
+        char ints[MAX_PARAMS][INT64_TEXT];
+        PGresult *res;
+        int row;
+        int nrows;
+};
+
+struct pg_conn {
+        PGconn *pg;
+        struct pg_stmt **slots; /* open addressing, power-of-two size */
+        size_t nslots;
+        size_t nused;
+        unsigned next_name;
+        int64_t changes;
+        bool in_tx;
+        bool must_retry; /* a statement met 40001/40P01 in this transaction */
+        struct pg_conn *next_free;
+};
+
+struct pg_db {
+        struct pg_options opt;
+        char *url;
+        struct pg_conn **conns;
+        int nconns;
+
+        pthread_mutex_t pool_mu;
+        pthread_cond_t pool_cv;
+        struct pg_conn *free_conns;
+        int busy;
+
+        pthread_mutex_t q_mu;
+        pthread_cond_t q_cv;
+        struct db_job *q_head;
+        struct db_job *q_tail;
+        int q_len;
+        bool stopping;
+        pthread_t *workers;
+        int nworkers;
+
+        atomic_ulong jobs_committed;
+        atomic_ulong jobs_rolled_back;
+        atomic_ulong jobs_failed;
+        atomic_ulong retries;
+        atomic_ulong refused;
+};
+
+/* ---- text ---- */
+
+void
+pg_translate(const char *sql, char *out)
+{
+        char quote = 0;
+
+        for (const char *p = sql; *p != '\0'; p++) {
+                char ch = *p;
+
+                if (quote != 0) {
+                        if (ch == quote)
+                                quote = 0;
+                } else if (ch == '\'' || ch == '"') {
+                        quote = ch;
+                } else if (ch == '?' && p[1] >= '0' && p[1] <= '9') {
+                        ch = '$';
+                }
+                *out++ = ch;
+        }
+        *out = '\0';
+}
+
+void
+pg_mask_url(const char *url, char *out, size_t cap)
+{
+        const char *scheme = strstr(url, "://");
+        const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+        const char *colon = NULL;
+        const char *kw;
+
+        if (at != NULL)
+                colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
+        if (colon != NULL)
+                snprintf(out, cap, "%.*s:****%s", (int)(colon - url), url, at);
+        else
+                snprintf(out, cap, "%s", url);
+        /* password=... as a keyword or a query parameter */
+        kw = strstr(out, "password=");
+        if (kw != NULL) {
+                size_t head = (size_t)(kw - out) + strlen("password=");
+                const char *end = kw + strlen("password=");
+
+                end += strcspn(end, " &");
+                if (head + 4 < cap) {
+                        memmove(out + head + 4, end, strlen(end) + 1);
+                        memcpy(out + head, "****", 4);
+                }
+        }
+}
+
+/* The first line of libpq's message (they end in "\n"), for one log line. */
+static void
+first_line(const char *msg, char *err, size_t errlen)
+{
+        size_t n = strcspn(msg != NULL ? msg : "", "\n");
+
+        if (errlen > 0)
+                snprintf(err, errlen, "%.*s", (int)n, msg != NULL ? msg : "");
+}
+
+/* ---- connections ---- */
+
+static int64_t
+monotonic_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+}
+
+struct pg_conn *
+pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen)
+{
+        int64_t deadline = monotonic_ms() + (int64_t)connect_timeout_s * 1000;
+        int backoff = 100;
+        struct pg_conn *c = calloc(1, sizeof(*c));
+
+        if (c == NULL) {
+                first_line("out of memory", err, errlen);
+                return NULL;
+        }
+        for (;;) {
+                c->pg = PQconnectdb(url);
+                if (PQstatus(c->pg) == CONNECTION_OK)
+                        break;
+                first_line(PQerrorMessage(c->pg), err, errlen);
+                PQfinish(c->pg);
+                c->pg = NULL;
+                if (monotonic_ms() + backoff > deadline) {
+                        free(c);
+                        return NULL;
+                }
+                sleep_ms(backoff);
+                backoff = backoff >= 1000 ? 2000 : backoff * 2;
+        }
+        /* Text ids compare bytewise on both backends; our own notices are noise. */
+        if (pg_exec(c, "SET client_min_messages = warning", err, errlen) != 0) {
+                pg_conn_close(c);
+                return NULL;
+        }
+        return c;
+}
+
+static void
+stmt_free(struct pg_stmt *st)
+{
+        if (st == NULL)
+                return;
+        PQclear(st->res);
+        free(st);
+}
+
+void
+pg_conn_close(struct pg_conn *c)
+{
+        if (c == NULL)
+                return;
+        for (size_t i = 0; i < c->nslots; i++)
+                stmt_free(c->slots[i]);
+        free(c->slots);
+        PQfinish(c->pg);
+        free(c);
+}
+
+int
+pg_exec(struct pg_conn *c, const char *sql, char *err, size_t errlen)
+{
+        PGresult *res = PQexec(c->pg, sql);
+        ExecStatusType s = PQresultStatus(res);
+        int rc = 0;
+
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+                first_line(PQresultErrorMessage(res), err, errlen);
+                rc = -1;
+        }
+        PQclear(res);
+        return rc;
+}
+
+/* Runs a statement whose failure leaves nothing to do but log (BEGIN,
+ * COMMIT, ROLLBACK). Returns the SQLSTATE class outcome: 0, or a
+ * db_step_error. */
+static int step_error(struct pg_conn *c, const PGresult *res);
+
+static int
+exec_simple(struct pg_conn *c, const char *sql)
+{
+        PGresult *res = PQexec(c->pg, sql);
+        int rc = 0;
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                rc = step_error(c, res);
+        PQclear(res);
+        return rc;
+}
+
+/* ---- statements ---- */
+
+static size_t
+slot_index(const char *sql, size_t nslots)
+{
+        uintptr_t k = (uintptr_t)sql;
+
+        k ^= k >> 17;
+        k *= (uintptr_t)0x9E3779B97F4A7C15ull;
+        return (size_t)(k >> 7) & (nslots - 1);
+}
+
+static int
+cache_grow(struct pg_conn *c)
+{
+        size_t n = c->nslots ? c->nslots * 2 : 64;
+        struct pg_stmt **slots = calloc(n, sizeof(*slots));
+
+        if (slots == NULL)
+                return -1;
+        for (size_t i = 0; i < c->nslots; i++) {
+                struct pg_stmt *st = c->slots[i];
+                size_t j;
+
+                if (st == NULL)
+                        continue;
+                for (j = slot_index(st->sql, n); slots[j] != NULL; j = (j + 1) & (n - 1))
+                        ;
+                slots[j] = st;
+        }
+        free(c->slots);
+        c->slots = slots;
+        c->nslots = n;
+        return 0;
+}
+
+/* The highest ?N of sql (its parameter count). */
+static int
+count_params(const char *sql)
+{
+        int n = 0;
+
+        for (const char *p = sql; (p = strchr(p, '?')) != NULL; p++) {
+                int v = atoi(p + 1);
+
+                if (v > n)
+                        n = v;
+        }
+        return n;
+}
+
+/* sql translated, with ON CONFLICT DO NOTHING for a plain INSERT (before
+ * its RETURNING, if any). Caller frees. */
+static char *
+rewrite(const char *sql, bool *ret_insert)
+{
+        static const char clause[] = " ON CONFLICT DO NOTHING";
+        size_t len = strlen(sql);
+        char *out = malloc(len + sizeof(clause) + 1);
+        char *ret;
+
+        *ret_insert = strncmp(sql, "INSERT INTO", 11) == 0 && strstr(sql, "ON CONFLICT") == NULL;
+        if (out == NULL)
+                return NULL;
+        pg_translate(sql, out);
+        if (!*ret_insert)
+                return out;
+        ret = strstr(out, " RETURNING ");
+        if (ret == NULL) {
+                strcat(out, clause);
+        } else {
+                memmove(ret + strlen(clause), ret, strlen(ret) + 1);
+                memcpy(ret, clause, strlen(clause));
+        }
+        return out;
+}
+
+static struct pg_stmt *
+prepare(struct pg_conn *c, const char *sql)
+{
+        struct pg_stmt *st = calloc(1, sizeof(*st));
+        char *text;
+        PGresult *res;
+
+        if (st == NULL)
+                return NULL;
+        st->c = c;
+        st->sql = sql;
+        st->nparams = count_params(sql);
+        snprintf(st->name, sizeof(st->name), "s%u", c->next_name++);
+        text = rewrite(sql, &st->insert);
+        if (text == NULL || st->nparams > MAX_PARAMS) {
+                log_msg(LOG_ERROR, "db_prepare", "postgres: cannot prepare a statement of %d parameters", st->nparams);
+                free(text);
+                free(st);
+                return NULL;
+        }
+        res = PQprepare(c->pg, st->name, text, st->nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                char msg[256];
+
+                first_line(PQresultErrorMessage(res), msg, sizeof(msg));
+                log_msg(LOG_ERROR, "db_prepare", "postgres: prepare failed: %s (%.120s)", msg, text);
+                PQclear(res);
+                free(text);
+                free(st);
+                return NULL;
+        }
+        PQclear(res);
+        free(text);
+        return st;
+}
+
+struct pg_stmt *
+pg_stmt(struct pg_conn *c, const char *sql)
+{
+        size_t i;
+
+        if ((c->nused + 1) * 2 > c->nslots && cache_grow(c) != 0)
+                return NULL;
+        for (i = slot_index(sql, c->nslots); c->slots[i] != NULL; i = (i + 1) & (c->nslots - 1))
+                if (c->slots[i]->sql == sql)
+                        return c->slots[i];
+        c->slots[i] = prepare(c, sql);
+        if (c->slots[i] != NULL)
+                c->nused++;
+        return c->slots[i];
+}
+
+void
+pg_stmt_done(struct pg_stmt *st)
+{
+        if (st == NULL)
+                return;
+        PQclear(st->res);
+        st->res = NULL;
+        memset(st->vals, 0, sizeof(st->vals));
+}
+
+void
+pg_bind_int64(struct pg_stmt *st, int i, int64_t v)
+{
+        if (i < 1 || i > st->nparams)
+                return;
+        snprintf(st->ints[i - 1], INT64_TEXT, "%" PRId64, v);
+        st->vals[i - 1] = st->ints[i - 1];
+}
+
+void
+pg_bind_text(struct pg_stmt *st, int i, const char *v)
+{
+        if (i >= 1 && i <= st->nparams)
+                st->vals[i - 1] = v;
+}
+
+void
+pg_bind_null(struct pg_stmt *st, int i)
+{
+        if (i >= 1 && i <= st->nparams)
+                st->vals[i - 1] = NULL;
+}
+
+/* Maps a failed result's SQLSTATE to a db_step_error (and logs it unless it
+ * is an expected constraint outcome). */
+static int
+step_error(struct pg_conn *c, const PGresult *res)
+{
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        char msg[256];
+
+        if (state == NULL)
+                state = "";
+        if (strcmp(state, "23505") == 0)
+                return DB_E_UNIQUE;
+        if (strcmp(state, "23514") == 0)
+                return DB_E_CHECK;
+        if (strcmp(state, "23503") == 0)
+                return DB_E_FOREIGN_KEY;
+        if (strcmp(state, "23502") == 0)
+                return DB_E_NOT_NULL;
+        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+                c->must_retry = true;
+                return DB_E_BUSY;
+        }
+        if (strcmp(state, "55P03") == 0)
+                return DB_E_BUSY;
+        first_line(PQresultErrorMessage(res), msg, sizeof(msg));
+        log_msg(LOG_ERROR, "db_error", "postgres: %s (SQLSTATE %s)", msg, state);
+        if (strcmp(state, "53100") == 0)
+                return DB_E_FULL;
+        return DB_E_ERROR;
+}
+
+int
+pg_step(struct pg_stmt *st)
+{
+        if (st->res == NULL) {
+                ExecStatusType s;
+
+                st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->vals, NULL, NULL,
+                                         0);
+                s = PQresultStatus(st->res);
+                if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK)
+                        return step_error(st->c, st->res);
+                st->c->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
+                st->nrows = PQntuples(st->res);
+                st->row = -1;
+                if (st->insert && st->c->changes == 0)
+                        return DB_E_UNIQUE;
+        }
+        if (st->row + 1 < st->nrows) {
+                st->row++;
+                return DB_ROW;
+        }
+        st->row = st->nrows;
+        return DB_DONE;
+}
+
+int64_t
+pg_column_int64(struct pg_stmt *st, int col)
+{
+        if (st->row < 0 || st->row >= st->nrows || PQgetisnull(st->res, st->row, col))
+                return 0;
+        return strtoll(PQgetvalue(st->res, st->row, col), NULL, 10);
+}
+
+bool
+pg_column_null(struct pg_stmt *st, int col)
+{
+        return st->row < 0 || st->row >= st->nrows || PQgetisnull(st->res, st->row, col);
+}
+
+const char *
+pg_column_str(struct pg_stmt *st, int col)
+{
+        if (pg_column_null(st, col))
+                return "";
+        return PQgetvalue(st->res, st->row, col);
+}
+
+int64_t
+pg_changes(struct pg_conn *c)
+{
+        return c->changes;
+}
+
+int
+pg_read_begin(struct pg_conn *c)
+{
+        if (exec_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+                return -1;
+        c->in_tx = true;
+        return 0;
+}
+
+void
+pg_read_end(struct pg_conn *c)
+{
+        if (!c->in_tx)
+                return;
+        if (exec_simple(c, "COMMIT") != 0)
+                exec_simple(c, "ROLLBACK");
+        c->in_tx = false;
+}
+
+/* ---- the pool ---- */
+
+static struct pg_conn *
+acquire(struct pg_db *d)
+{
+        struct pg_conn *c;
+
+        pthread_mutex_lock(&d->pool_mu);
+        while (d->free_conns == NULL)
+                pthread_cond_wait(&d->pool_cv, &d->pool_mu);
+        c = d->free_conns;
+        d->free_conns = c->next_free;
+        d->busy++;
+        pthread_mutex_unlock(&d->pool_mu);
+        return c;
+}
+
+/* Returns c to the pool; a connection the server dropped is replaced. */
+static void
+release(struct pg_db *d, struct pg_conn *c)
+{
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+                log_msg(LOG_WARN, "db_reconnect", "postgres: a pooled connection was lost; reconnecting");
+                PQreset(c->pg);
+                for (size_t i = 0; i < c->nslots; i++) {
+                        stmt_free(c->slots[i]); /* prepared statements died with it */
+                        c->slots[i] = NULL;
+                }
+                c->nused = 0;
+        }
+        pthread_mutex_lock(&d->pool_mu);
+        c->next_free = d->free_conns;
+        d->free_conns = c;
+        d->busy--;
+        pthread_cond_signal(&d->pool_cv);
+        pthread_mutex_unlock(&d->pool_mu);
+}
+
+int
+pg_read(struct pg_db *d, db_job_fn fn, void *arg)
+{
+        struct pg_conn *c = acquire(d);
+        int rc = fn((struct db_conn *)c, arg);
+
+        pg_read_end(c);
+        release(d, c);
+        return rc;
+}
+
+/* One job in its own SERIALIZABLE transaction, rerun after a serialization
+ * failure or deadlock. Returns the job's result, or DB_COMMIT_FAILED /
+ * DB_UNAVAILABLE. */
+static int
+run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
+{
+        for (int attempt = 0;; attempt++) {
+                int rc;
+
+                c->must_retry = false;
+                if (exec_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") != 0)
+                        return DB_UNAVAILABLE;
+                rc = fn((struct db_conn *)c, arg);
+                if (rc == 0 && !c->must_retry && exec_simple(c, "COMMIT") == 0) {
+                        atomic_fetch_add(&d->jobs_committed, 1);
+                        return 0;
+                }
+                exec_simple(c, "ROLLBACK"); /* a no-op after a failed COMMIT */
+                if (!c->must_retry) {
+                        atomic_fetch_add(rc == 0 ? &d->jobs_failed : &d->jobs_rolled_back, 1);
+                        return rc == 0 ? DB_COMMIT_FAILED : rc;
+                }
+                if (attempt >= d->opt.max_retries) {
+                        log_msg(LOG_WARN, "db_retry", "postgres: a write lost %d serialization retries", attempt + 1);
+                        atomic_fetch_add(&d->jobs_failed, 1);
+                        return DB_UNAVAILABLE;
+                }
+                atomic_fetch_add(&d->retries, 1);
+                sleep_ms(attempt); /* 0, 1, 2 ... ms: let the winner finish */
+        }
+}
+
+int
+pg_write(struct pg_db *d, db_job_fn fn, void *arg)
+{
+        struct pg_conn *c = acquire(d);
+        int rc = run_job(d, c, fn, arg);
+
+        release(d, c);
+        return rc;
+}
+
+void
+pg_submit(struct pg_db *d, struct db_job *job)
+{
+        pthread_mutex_lock(&d->q_mu);
+        if (d->stopping || (d->opt.max_queue > 0 && d->q_len >= d->opt.max_queue)) {
+                bool stopping = d->stopping;
+
+                pthread_mutex_unlock(&d->q_mu);
+                if (!stopping)
+                        atomic_fetch_add(&d->refused, 1);
+                job->done(job, stopping ? DB_UNAVAILABLE : DB_OVERLOADED);
+                return;
+        }
+        job->next = NULL;
+        if (d->q_tail != NULL)
+                d->q_tail->next = job;
+        else
+                d->q_head = job;
+        d->q_tail = job;
+        d->q_len++;
+        pthread_cond_signal(&d->q_cv);
+        pthread_mutex_unlock(&d->q_mu);
+}
+
+static struct db_job *
+next_job(struct pg_db *d)
+{
+        struct db_job *job;
+
+        pthread_mutex_lock(&d->q_mu);
+        while (d->q_head == NULL && !d->stopping)
+                pthread_cond_wait(&d->q_cv, &d->q_mu);
+        job = d->q_head;
+        if (job != NULL) {
+                d->q_head = job->next;
+                if (d->q_head == NULL)
+                        d->q_tail = NULL;
+                d->q_len--;
+        }
+        pthread_mutex_unlock(&d->q_mu);
+        return job;
+}
+
+static void *
+worker_main(void *arg)
+{
+        struct pg_db *d = arg;
+        struct db_job *job;
+
+        while ((job = next_job(d)) != NULL) {
+                struct pg_conn *c = acquire(d);
+                int rc = run_job(d, c, job->fn, job->arg);
+
+                release(d, c);
+                job->done(job, rc);
+        }
+        return NULL;
+}
+
+/* ---- open and close ---- */
+
+static int
+open_pool(struct pg_db *d, char *err, size_t errlen)
+{
+        d->conns = calloc((size_t)d->opt.pool_size, sizeof(*d->conns));
+        if (d->conns == NULL)
+                return -1;
+        for (int i = 0; i < d->opt.pool_size; i++) {
+                /* The first connection waits out the server's start; the
+                 * others find it up. */
+                d->conns[i] = pg_conn_open(d->url, i == 0 ? d->opt.connect_timeout_s : 0, err,
+                                           errlen);
+                if (d->conns[i] == NULL)
+                        return -1;
+                d->nconns++;
+                d->conns[i]->next_free = d->free_conns;
+                d->free_conns = d->conns[i];
+        }
+        return 0;
+}
+
+static int
+start_workers(struct pg_db *d)
+{
+        d->workers = calloc((size_t)d->opt.workers, sizeof(*d->workers));
+        if (d->workers == NULL)
+                return -1;
+        for (int i = 0; i < d->opt.workers; i++) {
+                if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0)
+                        return -1;
+                d->nworkers++;
+        }
+        return 0;
+}
+
+int
+pg_open(const struct pg_options *opt, struct pg_db **ret, char *err, size_t errlen)
+{
+        struct pg_db *d = calloc(1, sizeof(*d));
+
+        first_line("", err, errlen);
+        if (d == NULL)
+                return -1;
+        d->opt = *opt;
+        if (d->opt.pool_size < 1)
+                d->opt.pool_size = 1;
+        if (d->opt.workers < 1)
+                d->opt.workers = 1;
+        d->url = strdup(opt->url);
+        pthread_mutex_init(&d->pool_mu, NULL);
+        pthread_cond_init(&d->pool_cv, NULL);
+        pthread_mutex_init(&d->q_mu, NULL);
+        pthread_cond_init(&d->q_cv, NULL);
+        d->opt.url = d->url;
+        if (d->url == NULL || open_pool(d, err, errlen) != 0 || start_workers(d) != 0) {
+                if (err != NULL && errlen > 0 && err[0] == '\0')
+                        first_line("out of memory or threads", err, errlen);
+                pg_close(d);
+                return -1;
+        }
+        *ret = d;
+        return 0;
+}
+
+void
+pg_close(struct pg_db *d)
+{
+        if (d == NULL)
+                return;
+        pthread_mutex_lock(&d->q_mu);
+        d->stopping = true;
+        pthread_cond_broadcast(&d->q_cv);
+        pthread_mutex_unlock(&d->q_mu);
+        /* Workers drain the queue before they see stopping with nothing left. */
+        for (int i = 0; i < d->nworkers; i++)
+                pthread_join(d->workers[i], NULL);
+        free(d->workers);
+        for (int i = 0; i < d->nconns; i++)
+                pg_conn_close(d->conns[i]);
+        free(d->conns);
+        pthread_mutex_destroy(&d->pool_mu);
+        pthread_cond_destroy(&d->pool_cv);
+        pthread_mutex_destroy(&d->q_mu);
+        pthread_cond_destroy(&d->q_cv);
+        free(d->url);
+        free(d);
+}
+
+void
+pg_stats(struct pg_db *d, struct db_stats *ret)
+{
+        *ret = (struct db_stats){ 0 };
+        ret->jobs_committed = atomic_load(&d->jobs_committed);
+        ret->jobs_rolled_back = atomic_load(&d->jobs_rolled_back);
+        ret->jobs_failed = atomic_load(&d->jobs_failed);
+        ret->reruns = atomic_load(&d->retries);
+        ret->refused = atomic_load(&d->refused);
+        pthread_mutex_lock(&d->q_mu);
+        ret->queue_length = d->q_len;
+        pthread_mutex_unlock(&d->q_mu);
+        ret->queue_limit = d->opt.max_queue;
+        pthread_mutex_lock(&d->pool_mu);
+        ret->readers_busy = d->busy;
+        ret->readers_total = d->nconns;
+        pthread_mutex_unlock(&d->pool_mu);
+}

@@ -1,0 +1,398 @@
+/* Tests of the PostgreSQL backend (db/postgres.c) against a real server:
+ * meson runs this under scripts/pgtest, which starts a throwaway cluster and
+ * sets TRADESTORE_TEST_PG_URL. The text helpers (placeholder translation,
+ * password masking) need no server.
+ *
+ * Jobs run on worker threads, so they never ck_assert: they record what
+ * they saw and the test thread asserts. */
+#include "db/postgres.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define THREADS 8
+#define INCREMENTS 40
+
+static struct pg_db *d;
+
+static const char *
+url(void)
+{
+        const char *u = getenv("TRADESTORE_TEST_PG_URL");
+
+        ck_assert_msg(u != NULL, "TRADESTORE_TEST_PG_URL is not set: run under scripts/pgtest");
+        return u;
+}
+
+static void
+exec_ok(const char *sql)
+{
+        char err[256] = "";
+        struct pg_conn *c = pg_conn_open(url(), 5, err, sizeof(err));
+
+        ck_assert_msg(c != NULL, "connect: %s", err);
+        ck_assert_msg(pg_exec(c, sql, err, sizeof(err)) == 0, "%s: %s", sql, err);
+        pg_conn_close(c);
+}
+
+static void
+setup(void)
+{
+        struct pg_options o = { .url = url(), .pool_size = 4, .workers = 2,
+                                .connect_timeout_s = 5, .max_retries = 50 };
+        char err[256] = "";
+
+        exec_ok("DROP TABLE IF EXISTS child; DROP TABLE IF EXISTS t;"
+                "CREATE TABLE t (id TEXT PRIMARY KEY COLLATE \"C\", n BIGINT, s TEXT,"
+                " CHECK (n IS NULL OR n <> -13));"
+                "CREATE TABLE child (id TEXT PRIMARY KEY REFERENCES t (id))");
+        ck_assert_msg(pg_open(&o, &d, err, sizeof(err)) == 0, "pg_open: %s", err);
+}
+
+static void
+teardown(void)
+{
+        pg_close(d);
+        d = NULL;
+}
+
+/* ---- text helpers ---- */
+
+START_TEST(placeholders_become_dollars_outside_quotes)
+{
+        static const char sql[] = "SELECT '?1', \"a?2\" FROM t WHERE a = ?1 AND b = ?12 OR c = '?'";
+        char out[sizeof(sql)];
+
+        pg_translate(sql, out);
+        ck_assert_str_eq(out, "SELECT '?1', \"a?2\" FROM t WHERE a = $1 AND b = $12 OR c = '?'");
+}
+END_TEST
+
+START_TEST(passwords_are_masked_in_every_form)
+{
+        char out[256];
+
+        pg_mask_url("postgresql://bot:s3cret@db.example:5432/book?sslmode=require", out,
+                    sizeof(out));
+        ck_assert_str_eq(out, "postgresql://bot:****@db.example:5432/book?sslmode=require");
+        pg_mask_url("postgresql://db/book?user=bot&password=s3cret&sslmode=require", out,
+                    sizeof(out));
+        ck_assert_str_eq(out, "postgresql://db/book?user=bot&password=****&sslmode=require");
+        pg_mask_url("host=db user=bot password=s3cret dbname=book", out, sizeof(out));
+        ck_assert_str_eq(out, "host=db user=bot password=**** dbname=book");
+        pg_mask_url("postgresql://bot@db/book", out, sizeof(out));
+        ck_assert_str_eq(out, "postgresql://bot@db/book");
+}
+END_TEST
+
+START_TEST(an_unreachable_server_fails_after_the_timeout_with_the_reason)
+{
+        struct pg_options o = { .url = "postgresql:///x?host=/nonexistent-tradestore&user=u"
+                                       "&password=s3cret",
+                                .pool_size = 1, .workers = 1, .connect_timeout_s = 1 };
+        struct pg_db *x = NULL;
+        char err[256] = "";
+        time_t t0 = time(NULL);
+
+        ck_assert_int_eq(pg_open(&o, &x, err, sizeof(err)), -1);
+        ck_assert_ptr_null(x);
+        ck_assert_int_le(time(NULL) - t0, 4);
+        ck_assert_msg(strstr(err, "nonexistent-tradestore") != NULL, "reason: %s", err);
+        ck_assert_msg(strstr(err, "s3cret") == NULL, "a password in: %s", err);
+        ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+/* ---- statements ---- */
+
+struct seen {
+        int rc[8];
+        int64_t n[4];
+        bool null;
+        char s[64];
+};
+
+static int
+round_trip_job(struct db_conn *dc, void *arg)
+{
+        static const char ins[] = "INSERT INTO t (id, n, s) VALUES (?1, ?2, ?3)";
+        static const char sel[] = "SELECT n, s FROM t WHERE id = ?1";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        const char *ids[] = { "max", "min", "null" };
+        const int64_t ns[] = { INT64_MAX, INT64_MIN, 0 };
+        struct pg_stmt *st;
+
+        for (int i = 0; i < 3; i++) {
+                st = pg_stmt(c, ins);
+                pg_bind_text(st, 1, ids[i]);
+                if (i < 2)
+                        pg_bind_int64(st, 2, ns[i]);
+                else
+                        pg_bind_null(st, 2);
+                pg_bind_text(st, 3, "€ 1.5");
+                v->rc[i] = pg_step(st);
+                pg_stmt_done(st);
+        }
+        for (int i = 0; i < 3; i++) {
+                st = pg_stmt(c, sel);
+                pg_bind_text(st, 1, ids[i]);
+                v->rc[3 + i] = pg_step(st);
+                v->n[i] = pg_column_int64(st, 0);
+                if (i == 2)
+                        v->null = pg_column_null(st, 0);
+                snprintf(v->s, sizeof(v->s), "%s", pg_column_str(st, 1));
+                pg_stmt_done(st);
+        }
+        return 0;
+}
+
+START_TEST(int64_extremes_null_and_text_round_trip_exactly)
+{
+        struct seen v = { 0 };
+
+        ck_assert_int_eq(pg_write(d, round_trip_job, &v), 0);
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_eq(v.rc[i], DB_DONE);
+        for (int i = 3; i < 6; i++)
+                ck_assert_int_eq(v.rc[i], DB_ROW);
+        ck_assert(v.n[0] == INT64_MAX);
+        ck_assert(v.n[1] == INT64_MIN);
+        ck_assert(v.null);
+        ck_assert_str_eq(v.s, "€ 1.5");
+}
+END_TEST
+
+/* SQLite lets a transaction go on after a failed INSERT (repo/ then reads
+ * the stored row for an idempotent create); so must PostgreSQL. */
+static int
+duplicate_then_read_job(struct db_conn *dc, void *arg)
+{
+        static const char ins[] = "INSERT INTO t (id, n) VALUES (?1, ?2) RETURNING n";
+        static const char sel[] = "SELECT n FROM t WHERE id = ?1";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st;
+
+        for (int i = 0; i < 2; i++) {
+                st = pg_stmt(c, ins);
+                pg_bind_text(st, 1, "a");
+                pg_bind_int64(st, 2, 7 + i);
+                v->rc[i] = pg_step(st);
+                v->n[i] = v->rc[i] == DB_ROW ? pg_column_int64(st, 0) : -1;
+                pg_stmt_done(st);
+        }
+        st = pg_stmt(c, sel);
+        pg_bind_text(st, 1, "a");
+        v->rc[2] = pg_step(st);
+        v->n[2] = pg_column_int64(st, 0);
+        pg_stmt_done(st);
+        return 0;
+}
+
+START_TEST(a_duplicate_insert_is_unique_and_the_transaction_goes_on)
+{
+        struct seen v = { 0 };
+
+        ck_assert_int_eq(pg_write(d, duplicate_then_read_job, &v), 0);
+        ck_assert_int_eq(v.rc[0], DB_ROW);
+        ck_assert_int_eq(v.n[0], 7);
+        ck_assert_int_eq(v.rc[1], DB_E_UNIQUE);
+        ck_assert_int_eq(v.rc[2], DB_ROW);
+        ck_assert_int_eq(v.n[2], 7); /* the first insert committed, the second wrote nothing */
+}
+END_TEST
+
+static int
+check_fk_job(struct db_conn *dc, void *arg)
+{
+        static const char ins[] = "INSERT INTO t (id, n) VALUES ('c', -13)";
+        static const char child[] = "INSERT INTO child (id) VALUES ('nope')";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st = pg_stmt(c, v->s[0] == 'f' ? child : ins);
+
+        v->rc[0] = pg_step(st);
+        pg_stmt_done(st);
+        return 1; /* refused: roll back */
+}
+
+START_TEST(constraint_failures_map_to_their_errors_and_roll_back)
+{
+        struct seen v = { 0 };
+
+        ck_assert_int_eq(pg_write(d, check_fk_job, &v), 1);
+        ck_assert_int_eq(v.rc[0], DB_E_CHECK);
+        v.s[0] = 'f';
+        ck_assert_int_eq(pg_write(d, check_fk_job, &v), 1);
+        ck_assert_int_eq(v.rc[0], DB_E_FOREIGN_KEY);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+/* Read, then write what was read plus one: the lost-update race. */
+static int
+increment_job(struct db_conn *dc, void *arg)
+{
+        static const char sel[] = "SELECT n FROM t WHERE id = 'counter'";
+        static const char upd[] = "UPDATE t SET n = ?1 WHERE id = 'counter'";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct pg_stmt *st = pg_stmt(c, sel);
+        int64_t n;
+        int rc;
+
+        (void)arg;
+        if (pg_step(st) != DB_ROW) {
+                pg_stmt_done(st);
+                return 0; /* a serialization failure: the runner reruns it */
+        }
+        n = pg_column_int64(st, 0);
+        pg_stmt_done(st);
+        st = pg_stmt(c, upd);
+        pg_bind_int64(st, 1, n + 1);
+        rc = pg_step(st);
+        pg_stmt_done(st);
+        return rc == DB_DONE || rc == DB_E_BUSY ? 0 : 1;
+}
+
+static void *
+incrementer(void *arg)
+{
+        int *failures = arg;
+
+        for (int i = 0; i < INCREMENTS; i++)
+                if (pg_write(d, increment_job, NULL) != 0)
+                        (*failures)++;
+        return NULL;
+}
+
+static int
+read_counter(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT n FROM t WHERE id = 'counter'");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+START_TEST(concurrent_read_modify_write_jobs_lose_no_update)
+{
+        pthread_t th[THREADS];
+        int failures[THREADS] = { 0 };
+        int64_t n = 0;
+        struct db_stats st;
+
+        exec_ok("INSERT INTO t (id, n) VALUES ('counter', 0)");
+        for (int i = 0; i < THREADS; i++)
+                pthread_create(&th[i], NULL, incrementer, &failures[i]);
+        for (int i = 0; i < THREADS; i++)
+                pthread_join(th[i], NULL);
+        for (int i = 0; i < THREADS; i++)
+                ck_assert_int_eq(failures[i], 0);
+        pg_read(d, read_counter, &n);
+        ck_assert_int_eq(n, THREADS * INCREMENTS);
+        pg_stats(d, &st);
+        ck_assert_uint_eq(st.jobs_committed, THREADS * INCREMENTS);
+}
+END_TEST
+
+struct async {
+        struct db_job job;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int result;
+        bool done;
+};
+
+static void
+async_done(struct db_job *job, int result)
+{
+        struct async *a = job->done_arg;
+
+        pthread_mutex_lock(&a->mu);
+        a->result = result;
+        a->done = true;
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+}
+
+static int
+insert_b_job(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "INSERT INTO t (id, n) VALUES ('b', 1)");
+        int rc = pg_step(st);
+
+        (void)arg;
+        pg_stmt_done(st);
+        return rc == DB_DONE ? 0 : 1;
+}
+
+static int
+count_b(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT count(*) FROM t WHERE id = 'b'");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+START_TEST(a_submitted_job_is_reported_after_its_commit)
+{
+        struct async a = { .job = { .fn = insert_b_job, .done = async_done } };
+        int64_t n = -1;
+
+        a.job.done_arg = &a;
+        pthread_mutex_init(&a.mu, NULL);
+        pthread_cond_init(&a.cv, NULL);
+        pg_submit(d, &a.job);
+        pthread_mutex_lock(&a.mu);
+        while (!a.done)
+                pthread_cond_wait(&a.cv, &a.mu);
+        pthread_mutex_unlock(&a.mu);
+        ck_assert_int_eq(a.result, 0);
+        pg_read(d, count_b, &n);
+        ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+static Suite *
+pg_suite(void)
+{
+        Suite *s = suite_create("postgres");
+        TCase *text = tcase_create("text");
+        TCase *server = tcase_create("server");
+
+        tcase_add_test(text, placeholders_become_dollars_outside_quotes);
+        tcase_add_test(text, passwords_are_masked_in_every_form);
+        tcase_add_test(text, an_unreachable_server_fails_after_the_timeout_with_the_reason);
+        suite_add_tcase(s, text);
+        tcase_add_checked_fixture(server, setup, teardown);
+        tcase_set_timeout(server, 60);
+        tcase_add_test(server, int64_extremes_null_and_text_round_trip_exactly);
+        tcase_add_test(server, a_duplicate_insert_is_unique_and_the_transaction_goes_on);
+        tcase_add_test(server, constraint_failures_map_to_their_errors_and_roll_back);
+        tcase_add_test(server, concurrent_read_modify_write_jobs_lose_no_update);
+        tcase_add_test(server, a_submitted_job_is_reported_after_its_commit);
+        suite_add_tcase(s, server);
+        return s;
+}
+
+int
+main(void)
+{
+        SRunner *sr = srunner_create(pg_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
