@@ -122,15 +122,10 @@ version_table_exists(sqlite3 *db, bool *ret_exists)
                        0, ret_exists);
 }
 
-/* Compares one applied version (the row of st) with the embedded list,
- * walking m in step: *j is the first embedded migration not yet matched. */
-static int
-check_applied(sqlite3_stmt *st, const struct migration *m, size_t n, size_t *j, char *err,
-              size_t errlen)
+int
+migrate_check_row(int version, const char *desc, const char *stored, const struct migration *m,
+                  size_t n, size_t *j, char *err, size_t errlen)
 {
-        int version = sqlite3_column_int(st, 0);
-        const char *desc = (const char *)sqlite3_column_text(st, 1);
-        const char *stored = (const char *)sqlite3_column_text(st, 2);
         int latest = n > 0 ? m[n - 1].version : 0;
         char sum[SHA256_HEX_LEN + 1];
 
@@ -190,7 +185,10 @@ migrate_check(sqlite3 *db, const struct migration *m, size_t n, char *err, size_
         if (rc != SQLITE_OK)
                 goto out;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (check_applied(st, m, n, &j, err, errlen) != 0)
+                if (migrate_check_row(sqlite3_column_int(st, 0),
+                                      (const char *)sqlite3_column_text(st, 1),
+                                      (const char *)sqlite3_column_text(st, 2), m, n, &j, err,
+                                      errlen) != 0)
                         goto out;
         }
         if (rc == SQLITE_DONE)

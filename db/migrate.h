@@ -38,6 +38,18 @@ extern const size_t migrations_embedded_count;
 int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n, char *err,
                   size_t errlen);
 
+/* Compares one applied version (schema_version's version, description and
+ * checksum, read in ascending order) with m, walking it in step: *j is the
+ * first migration of m not yet matched (start at 0). Returns 0, or -1 with
+ * err set. Shared by both backends' runners. */
+int migrate_check_row(int version, const char *desc, const char *stored,
+                      const struct migration *m, size_t n, size_t *j, char *err, size_t errlen);
+
+/* The same migrations for PostgreSQL (migrations/postgres/), with the same
+ * numbers and names. */
+extern const struct migration migrations_postgres[];
+extern const size_t migrations_postgres_count;
+
 /* Refuses a database at version 0 (no schema_version, or an empty one) that
  * holds schema objects: another application's file, or one whose history was
  * lost ("non-empty schema without schema history"). Writes nothing. Returns

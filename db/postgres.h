@@ -58,6 +58,15 @@ void pg_conn_close(struct pg_conn *c);
  * the server's message in err. */
 int pg_exec(struct pg_conn *c, const char *sql, char *err, size_t errlen);
 
+struct migration;
+
+/* Brings the database up to m's latest version under a session advisory
+ * lock (instances starting together migrate it once). The same checks as
+ * migrate_apply (db/migrate.h). Returns 0 with *ret_applied, or -1 with the
+ * reason in err. */
+int pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_applied,
+               char *err, size_t errlen);
+
 /* The statement interface of db.h, for connections of this backend. */
 struct pg_stmt *pg_stmt(struct pg_conn *c, const char *sql);
 void pg_stmt_done(struct pg_stmt *st);

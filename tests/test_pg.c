@@ -7,6 +7,8 @@
  * they saw and the test thread asserts. */
 #include "db/postgres.h"
 
+#include "db/migrate.h"
+
 #include <check.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -363,12 +365,109 @@ START_TEST(a_submitted_job_is_reported_after_its_commit)
 }
 END_TEST
 
+/* ---- migrations ---- */
+
+START_TEST(postgres_migrations_mirror_the_sqlite_ones)
+{
+        ck_assert_uint_eq(migrations_postgres_count, migrations_embedded_count);
+        for (size_t i = 0; i < migrations_embedded_count; i++) {
+                ck_assert_int_eq(migrations_postgres[i].version, migrations_embedded[i].version);
+                ck_assert_str_eq(migrations_postgres[i].name, migrations_embedded[i].name);
+        }
+}
+END_TEST
+
+static void
+reset_schema(void)
+{
+        exec_ok("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+}
+
+static int
+migrate_once(int *ret_applied, char *err, size_t errlen)
+{
+        struct pg_conn *c = pg_conn_open(url(), 5, err, errlen);
+        int rc;
+
+        ck_assert_msg(c != NULL, "connect: %s", err);
+        rc = pg_migrate(c, migrations_postgres, migrations_postgres_count, ret_applied, err,
+                        errlen);
+        pg_conn_close(c);
+        return rc;
+}
+
+START_TEST(an_empty_database_is_migrated_once_and_then_left_alone)
+{
+        char err[512] = "";
+        int applied = -1;
+
+        reset_schema();
+        ck_assert_msg(migrate_once(&applied, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_int_eq(applied, (int)migrations_postgres_count);
+        exec_ok("INSERT INTO account_balances VALUES ('USDT', 1, 2, 3, 0)");
+        ck_assert_msg(migrate_once(&applied, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_int_eq(applied, 0);
+        exec_ok("UPDATE schema_version SET checksum = 'x' WHERE version = 1");
+        ck_assert_int_eq(migrate_once(&applied, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "was changed after it was applied") != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(tables_without_history_are_refused_untouched)
+{
+        char err[512] = "";
+        int applied = -1;
+
+        reset_schema();
+        exec_ok("CREATE TABLE customers (id int)");
+        ck_assert_int_eq(migrate_once(&applied, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "non-empty schema without schema history") != NULL, "%s", err);
+        exec_ok("SELECT 1 FROM customers"); /* still there */
+        ck_assert_int_eq(applied, -1);
+}
+END_TEST
+
+struct racer {
+        int applied;
+        int rc;
+        char err[256];
+};
+
+static void *
+migrate_racer(void *arg)
+{
+        struct racer *r = arg;
+
+        r->rc = migrate_once(&r->applied, r->err, sizeof(r->err));
+        return NULL;
+}
+
+START_TEST(instances_starting_together_migrate_once)
+{
+        pthread_t th[3];
+        struct racer r[3] = { 0 };
+        int total = 0;
+
+        reset_schema();
+        for (int i = 0; i < 3; i++)
+                pthread_create(&th[i], NULL, migrate_racer, &r[i]);
+        for (int i = 0; i < 3; i++)
+                pthread_join(th[i], NULL);
+        for (int i = 0; i < 3; i++) {
+                ck_assert_msg(r[i].rc == 0, "%s", r[i].err);
+                total += r[i].applied;
+        }
+        ck_assert_int_eq(total, (int)migrations_postgres_count);
+}
+END_TEST
+
 static Suite *
 pg_suite(void)
 {
         Suite *s = suite_create("postgres");
         TCase *text = tcase_create("text");
         TCase *server = tcase_create("server");
+        TCase *migrate = tcase_create("migrate");
 
         tcase_add_test(text, placeholders_become_dollars_outside_quotes);
         tcase_add_test(text, passwords_are_masked_in_every_form);
@@ -382,6 +481,12 @@ pg_suite(void)
         tcase_add_test(server, concurrent_read_modify_write_jobs_lose_no_update);
         tcase_add_test(server, a_submitted_job_is_reported_after_its_commit);
         suite_add_tcase(s, server);
+        tcase_add_test(migrate, postgres_migrations_mirror_the_sqlite_ones);
+        tcase_add_test(migrate, an_empty_database_is_migrated_once_and_then_left_alone);
+        tcase_add_test(migrate, tables_without_history_are_refused_untouched);
+        tcase_add_test(migrate, instances_starting_together_migrate_once);
+        tcase_set_timeout(migrate, 60);
+        suite_add_tcase(s, migrate);
         return s;
 }
 
