@@ -9,6 +9,7 @@
 #include "db/db.h"
 
 #include "common/log.h"
+#include "db/postgres.h"
 #include "db/storage.h"
 
 #include <errno.h>
@@ -41,6 +42,7 @@ struct db_conn {
 };
 
 struct db {
+        struct pg_db *pg; /* the PostgreSQL backend, or NULL */
         char *path;
         struct db_options opt;
         struct db_conn *writer;
@@ -88,6 +90,15 @@ struct db {
  * writer commits a write. Process-wide on purpose: a full disk is a property
  * of the disk, not of one connection, and every answer should name it. */
 static atomic_bool disk_full;
+
+/* One backend per process: the first db_open or db_conn_open with a URL
+ * makes every connection, statement and job of the process PostgreSQL's
+ * (db/postgres.c); the functions below forward to it. A statement handle
+ * carries no tag of its own (it is SQLite's sqlite3_stmt), hence a flag. */
+static atomic_bool on_pg;
+#define PG atomic_load_explicit(&on_pg, memory_order_relaxed)
+#define PGC(c) ((struct pg_conn *)(c))
+#define PGS(st) ((struct pg_stmt *)(st))
 
 void
 db_options_default(struct db_options *opt, const char *path)
@@ -205,30 +216,48 @@ S(struct db_stmt *st)
 struct db_stmt *
 db_stmt(struct db_conn *c, const char *sql)
 {
+        if (PG)
+                return (struct db_stmt *)pg_stmt(PGC(c), sql);
         return (struct db_stmt *)stmt_get(c, sql);
 }
 
 void
 db_stmt_done(struct db_stmt *st)
 {
+        if (PG) {
+                pg_stmt_done(PGS(st));
+                return;
+        }
         stmt_reset(S(st));
 }
 
 void
 db_bind_int64(struct db_stmt *st, int i, int64_t v)
 {
+        if (PG) {
+                pg_bind_int64(PGS(st), i, v);
+                return;
+        }
         sqlite3_bind_int64(S(st), i, v);
 }
 
 void
 db_bind_text(struct db_stmt *st, int i, const char *v)
 {
+        if (PG) {
+                pg_bind_text(PGS(st), i, v);
+                return;
+        }
         sqlite3_bind_text(S(st), i, v, -1, SQLITE_STATIC);
 }
 
 void
 db_bind_null(struct db_stmt *st, int i)
 {
+        if (PG) {
+                pg_bind_null(PGS(st), i);
+                return;
+        }
         sqlite3_bind_null(S(st), i);
 }
 
@@ -257,24 +286,32 @@ step_result(int rc)
 int
 db_step(struct db_stmt *st)
 {
+        if (PG)
+                return pg_step(PGS(st));
         return step_result(sqlite3_step(S(st)));
 }
 
 int64_t
 db_column_int64(struct db_stmt *st, int col)
 {
+        if (PG)
+                return pg_column_int64(PGS(st), col);
         return sqlite3_column_int64(S(st), col);
 }
 
 bool
 db_column_null(struct db_stmt *st, int col)
 {
+        if (PG)
+                return pg_column_null(PGS(st), col);
         return sqlite3_column_type(S(st), col) == SQLITE_NULL;
 }
 
 const char *
 db_column_str(struct db_stmt *st, int col)
 {
+        if (PG)
+                return pg_column_str(PGS(st), col);
         const unsigned char *t = sqlite3_column_text(S(st), col);
 
         return t != NULL ? (const char *)t : "";
@@ -283,8 +320,9 @@ db_column_str(struct db_stmt *st, int col)
 bool
 db_column_text(struct db_stmt *st, int col, char *dst, size_t cap)
 {
-        const unsigned char *t = sqlite3_column_text(S(st), col);
-        size_t n = t ? (size_t)sqlite3_column_bytes(S(st), col) : 0;
+        bool null = db_column_null(st, col);
+        const char *t = null ? NULL : db_column_str(st, col);
+        size_t n = t ? (PG ? strlen(t) : (size_t)sqlite3_column_bytes(S(st), col)) : 0;
         bool whole = t != NULL && n < cap;
 
         if (cap == 0)
@@ -297,21 +335,41 @@ db_column_text(struct db_stmt *st, int col, char *dst, size_t cap)
         return whole;
 }
 
+bool
+db_is_postgres(void)
+{
+        return PG;
+}
+
+const char *
+db_sql(const char *sqlite_sql, const char *pg_sql)
+{
+        return PG ? pg_sql : sqlite_sql;
+}
+
 int64_t
 db_changes(struct db_conn *c)
 {
+        if (PG)
+                return pg_changes(PGC(c));
         return sqlite3_changes64(c->h);
 }
 
 sqlite3 *
 db_handle(struct db_conn *c)
 {
+        if (PG)
+                return NULL;
         return c->h;
 }
 
 void
 db_log_error(struct db_conn *c, const char *what)
 {
+        if (PG) { /* pg_step logged the server's words */
+                log_msg(LOG_ERROR, "db_error", "%s failed", what);
+                return;
+        }
         log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
                 sqlite3_extended_errcode(c->h));
         if (sqlite3_errcode(c->h) == SQLITE_FULL)
@@ -423,6 +481,19 @@ global_init(void)
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+static struct db_conn *
+open_pg_conn(const struct db_options *opt)
+{
+        char err[512] = "";
+        struct pg_conn *c;
+
+        atomic_store(&on_pg, true);
+        c = pg_conn_open(opt->url, opt->connect_timeout_s, err, sizeof(err));
+        if (c == NULL)
+                log_msg(LOG_ERROR, "db_open_failed", "cannot connect to PostgreSQL: %s", err);
+        return (struct db_conn *)c;
+}
+
 struct db_conn *
 db_conn_open(const struct db_options *opt, bool read_only)
 {
@@ -430,6 +501,8 @@ db_conn_open(const struct db_options *opt, bool read_only)
         struct db_conn *c;
 
         pthread_once(&once, global_init);
+        if (opt->url != NULL && opt->url[0] != '\0')
+                return open_pg_conn(opt);
         c = calloc(1, sizeof(*c));
         if (c != NULL)
                 c->busy_count = &c->own_busy_count;
@@ -455,6 +528,10 @@ fail:
 void
 db_conn_close(struct db_conn *c)
 {
+        if (PG) {
+                pg_conn_close(PGC(c));
+                return;
+        }
         if (c == NULL)
                 return;
         for (size_t i = 0; i < c->nslots; i++)
@@ -469,6 +546,8 @@ db_conn_close(struct db_conn *c)
 int
 db_read_begin(struct db_conn *c)
 {
+        if (PG)
+                return pg_read_begin(PGC(c));
         static const char sql[] = "BEGIN";
         sqlite3_stmt *st = stmt_get(c, sql);
         int rc;
@@ -487,6 +566,10 @@ db_read_begin(struct db_conn *c)
 void
 db_read_end(struct db_conn *c)
 {
+        if (PG) {
+                pg_read_end(PGC(c));
+                return;
+        }
         static const char sql[] = "COMMIT";
         sqlite3_stmt *st;
 
@@ -703,6 +786,10 @@ writer_main(void *arg)
 void
 db_submit(struct db *d, struct db_job *job)
 {
+        if (d->pg != NULL) {
+                pg_submit(d->pg, job);
+                return;
+        }
         job->next = NULL;
         pthread_mutex_lock(&d->q_mu);
         if (d->stopping) {
@@ -748,6 +835,8 @@ sync_done(struct db_job *job, int result)
 int
 db_write(struct db *d, db_job_fn fn, void *arg)
 {
+        if (d->pg != NULL)
+                return pg_write(d->pg, fn, arg);
         struct sync_wait w = { .d = d };
         struct db_job job = { .fn = fn, .arg = arg, .done = sync_done, .done_arg = &w };
 
@@ -764,6 +853,8 @@ db_write(struct db *d, db_job_fn fn, void *arg)
 struct db_conn *
 db_reader_acquire(struct db *d)
 {
+        if (d->pg != NULL)
+                return (struct db_conn *)pg_acquire(d->pg);
         struct db_conn *c;
 
         pthread_mutex_lock(&d->pool_mu);
@@ -779,6 +870,10 @@ db_reader_acquire(struct db *d)
 void
 db_reader_release(struct db *d, struct db_conn *c)
 {
+        if (d->pg != NULL) {
+                pg_release(d->pg, PGC(c));
+                return;
+        }
         db_read_end(c);
         pthread_mutex_lock(&d->pool_mu);
         c->next_free = d->free_readers;
@@ -791,6 +886,8 @@ db_reader_release(struct db *d, struct db_conn *c)
 int
 db_read(struct db *d, db_job_fn fn, void *arg)
 {
+        if (d->pg != NULL)
+                return pg_read(d->pg, fn, arg);
         struct db_conn *c = db_reader_acquire(d);
         int rc = fn(c, arg);
 
@@ -801,6 +898,14 @@ db_read(struct db *d, db_job_fn fn, void *arg)
 void
 db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
 {
+        if (d->pg != NULL) {
+                struct db_stats st;
+
+                pg_stats(d->pg, &st);
+                *ret_busy = st.readers_busy;
+                *ret_total = st.readers_total;
+                return;
+        }
         pthread_mutex_lock(&d->pool_mu);
         *ret_busy = d->busy_readers;
         *ret_total = d->nreaders;
@@ -847,6 +952,8 @@ wal_crowds_disk(const struct db *d, int64_t wal)
 int
 db_checkpoint(struct db *d, int mode)
 {
+        if (d->pg != NULL)
+                return 0; /* PostgreSQL checkpoints itself */
         int log_frames = 0, done_frames = 0;
         int rc;
 
@@ -936,6 +1043,10 @@ checkpointer_main(void *arg)
 void
 db_stats(struct db *d, struct db_stats *ret)
 {
+        if (d->pg != NULL) {
+                pg_stats(d->pg, ret);
+                return;
+        }
         *ret = (struct db_stats){
                 .busy = atomic_load(&d->busy_count),
                 .jobs_committed = atomic_load(&d->jobs_committed),
@@ -973,6 +1084,38 @@ open_readers(struct db *d)
         return 0;
 }
 
+/* Writes on PostgreSQL run in this many transactions at once (each on its
+ * own pooled connection, beside the readers). */
+#define PG_WRITERS 4
+
+static int
+open_pg(const struct db_options *opt, struct db *d)
+{
+        struct pg_options po = { .url = opt->url,
+                                 .pool_size = opt->pool_size + PG_WRITERS,
+                                 .workers = PG_WRITERS,
+                                 .connect_timeout_s = opt->connect_timeout_s,
+                                 .max_queue = opt->max_queue,
+                                 .max_retries = 20 };
+        char err[512] = "";
+        char masked[512];
+
+        atomic_store(&on_pg, true);
+        pg_mask_url(opt->url, masked, sizeof(masked));
+        d->path = strdup(masked);
+        if (d->path == NULL || pg_open(&po, &d->pg, err, sizeof(err)) != 0) {
+                log_msg(LOG_ERROR, "db_open_failed", "cannot connect to PostgreSQL at %s: %s",
+                        masked, err);
+                free(d->path);
+                free(d);
+                return -1;
+        }
+        d->opt = *opt;
+        d->opt.path = d->path;
+        d->opt.url = NULL;
+        return 0;
+}
+
 int
 db_open(const struct db_options *opt, struct db **ret_db)
 {
@@ -980,6 +1123,12 @@ db_open(const struct db_options *opt, struct db **ret_db)
 
         if (d == NULL)
                 return -1;
+        if (opt->url != NULL && opt->url[0] != '\0') {
+                if (open_pg(opt, d) != 0)
+                        return -1;
+                *ret_db = d;
+                return 0;
+        }
         pthread_mutex_init(&d->pool_mu, NULL);
         pthread_cond_init(&d->pool_cv, NULL);
         pthread_mutex_init(&d->q_mu, NULL);
@@ -1032,6 +1181,12 @@ db_close(struct db *d)
 {
         if (d == NULL)
                 return;
+        if (d->pg != NULL) {
+                pg_close(d->pg);
+                free(d->path);
+                free(d);
+                return;
+        }
         pthread_mutex_lock(&d->q_mu);
         d->stopping = true;
         pthread_cond_broadcast(&d->q_cv);

@@ -25,6 +25,8 @@ struct db_conn;
 
 struct db_options {
         const char *path;             /* database file; borrowed for db_open */
+        const char *url;              /* PostgreSQL URI instead of path, or NULL/"" */
+        int connect_timeout_s;        /* PostgreSQL: retry an unreachable server */
         bool wal_mode;                /* journal_mode=WAL (else DELETE) */
         int pool_size;                /* read-only connections, >= 1 */
         int busy_timeout_ms;          /* sqlite3_busy_timeout on every connection */
@@ -143,6 +145,13 @@ const char *db_column_str(struct db_stmt *st, int col);
 /* Copies text column col into dst (cap bytes, always NUL-terminated: ""
  * for NULL, cut short when too long). True when not NULL and it fit whole. */
 bool db_column_text(struct db_stmt *st, int col, char *dst, size_t cap);
+
+/* Whether this process runs on PostgreSQL (database.url) rather than SQLite. */
+bool db_is_postgres(void);
+
+/* The text of a query whose dialects differ: sqlite_sql or pg_sql for the
+ * backend in use. Both static strings, written side by side in repo/. */
+const char *db_sql(const char *sqlite_sql, const char *pg_sql);
 
 /* Rows changed by the last INSERT, UPDATE or DELETE on c. */
 int64_t db_changes(struct db_conn *c);

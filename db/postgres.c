@@ -130,6 +130,34 @@ pg_mask_url(const char *url, char *out, size_t cap)
         }
 }
 
+int
+pg_url_check(const char *url, char *err, size_t errlen)
+{
+        char *msg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(url, &msg);
+        char reason[256];
+        char masked[512];
+
+        if (opts != NULL) {
+                PQconninfoFree(opts);
+                return 0;
+        }
+        /* libpq quotes the piece it could not read, which may be the
+         * password: say where, not what. */
+        snprintf(reason, sizeof(reason), "%s", msg != NULL ? msg : "out of memory");
+        reason[strcspn(reason, "\n")] = '\0';
+        reason[strcspn(reason, "\"")] = '\0';
+        for (size_t n = strlen(reason); n > 0 && strchr(": ", reason[n - 1]) != NULL; n--)
+                reason[n - 1] = '\0';
+        PQfreemem(msg);
+        pg_mask_url(url, masked, sizeof(masked));
+        snprintf(err, errlen,
+                 "not a libpq connection URI (%s) in %s; write"
+                 " postgresql://user@host:5432/dbname?sslmode=require",
+                 reason, masked);
+        return -1;
+}
+
 /* The first line of libpq's message (they end in "\n"), for one log line. */
 static void
 first_line(const char *msg, char *err, size_t errlen)
@@ -513,8 +541,8 @@ pg_read_end(struct pg_conn *c)
 
 /* ---- the pool ---- */
 
-static struct pg_conn *
-acquire(struct pg_db *d)
+struct pg_conn *
+pg_acquire(struct pg_db *d)
 {
         struct pg_conn *c;
 
@@ -528,10 +556,10 @@ acquire(struct pg_db *d)
         return c;
 }
 
-/* Returns c to the pool; a connection the server dropped is replaced. */
-static void
-release(struct pg_db *d, struct pg_conn *c)
+void
+pg_release(struct pg_db *d, struct pg_conn *c)
 {
+        pg_read_end(c);
         if (PQstatus(c->pg) != CONNECTION_OK) {
                 log_msg(LOG_WARN, "db_reconnect", "postgres: a pooled connection was lost; reconnecting");
                 PQreset(c->pg);
@@ -552,11 +580,10 @@ release(struct pg_db *d, struct pg_conn *c)
 int
 pg_read(struct pg_db *d, db_job_fn fn, void *arg)
 {
-        struct pg_conn *c = acquire(d);
+        struct pg_conn *c = pg_acquire(d);
         int rc = fn((struct db_conn *)c, arg);
 
-        pg_read_end(c);
-        release(d, c);
+        pg_release(d, c);
         return rc;
 }
 
@@ -595,10 +622,10 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
 int
 pg_write(struct pg_db *d, db_job_fn fn, void *arg)
 {
-        struct pg_conn *c = acquire(d);
+        struct pg_conn *c = pg_acquire(d);
         int rc = run_job(d, c, fn, arg);
 
-        release(d, c);
+        pg_release(d, c);
         return rc;
 }
 
@@ -652,10 +679,10 @@ worker_main(void *arg)
         struct db_job *job;
 
         while ((job = next_job(d)) != NULL) {
-                struct pg_conn *c = acquire(d);
+                struct pg_conn *c = pg_acquire(d);
                 int rc = run_job(d, c, job->fn, job->arg);
 
-                release(d, c);
+                pg_release(d, c);
                 job->done(job, rc);
         }
         return NULL;

@@ -50,6 +50,12 @@ int pg_write(struct pg_db *d, db_job_fn fn, void *arg);
 void pg_submit(struct pg_db *d, struct db_job *job);
 int pg_read(struct pg_db *d, db_job_fn fn, void *arg);
 
+/* Lends a pooled connection (waiting while all are in use) and takes it
+ * back, ending a read transaction left open; a connection the server
+ * dropped is reset on its way back. */
+struct pg_conn *pg_acquire(struct pg_db *d);
+void pg_release(struct pg_db *d, struct pg_conn *c);
+
 /* One connection outside the pool (migrations, the CLI). NULL with err. */
 struct pg_conn *pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen);
 void pg_conn_close(struct pg_conn *c);
@@ -88,6 +94,10 @@ void pg_translate(const char *sql, char *out);
 /* url with any password replaced by "****" (for `tradestore config` and
  * logs). Writes at most cap bytes, NUL-terminated. */
 void pg_mask_url(const char *url, char *out, size_t cap);
+
+/* 0 when libpq can parse url, else -1 with the reason in err (never the
+ * password). */
+int pg_url_check(const char *url, char *err, size_t errlen);
 
 /* Counters, as db_stats. */
 void pg_stats(struct pg_db *d, struct db_stats *ret);

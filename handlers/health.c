@@ -73,7 +73,9 @@ write_body(struct jw *w, bool ok, const struct health *h, int pool_size, const c
                 jw_kstr(w, "reason", reason);
         jw_kbool(w, "connected", ok);
         if (ok) {
-                jw_kbool(w, "wal_mode", h->wal_mode);
+                jw_kstr(w, "backend", h->postgres ? "postgresql" : "sqlite");
+                if (!h->postgres) /* PostgreSQL always logs ahead */
+                        jw_kbool(w, "wal_mode", h->wal_mode);
                 jw_kbool(w, "foreign_keys", h->foreign_keys);
                 jw_kint(w, "pool_size", pool_size);
                 /* MiB as an exact decimal: 1e8 / 2^20 = 390625 / 4096. */

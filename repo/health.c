@@ -14,7 +14,10 @@ health_get(struct db_conn *c, struct health *ret)
                                   " (SELECT page_count FROM pragma_page_count())"
                                   "   * (SELECT page_size FROM pragma_page_size()),"
                                   " (SELECT coalesce(max(version), 0) FROM schema_version)";
-        struct db_stmt *st = db_stmt(c, sql);
+        /* PostgreSQL always logs ahead and enforces foreign keys. */
+        static const char sql_pg[] = "SELECT 'wal', 1, pg_database_size(current_database()),"
+                                     " (SELECT coalesce(max(version), 0) FROM schema_version)";
+        struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         enum repo_status s = REPO_ERROR;
         const char *mode;
 
@@ -27,6 +30,7 @@ health_get(struct db_conn *c, struct health *ret)
                         .foreign_keys = db_column_int64(st, 1) == 1,
                         .size_bytes = db_column_int64(st, 2),
                         .schema_version = db_column_int64(st, 3),
+                        .postgres = db_is_postgres(),
                 };
                 s = REPO_OK;
         } else {

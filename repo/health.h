@@ -10,7 +10,8 @@
 struct db_conn;
 
 struct health {
-        bool wal_mode;
+        bool postgres; /* the backend: PostgreSQL, else SQLite */
+        bool wal_mode; /* SQLite's journal_mode is WAL */
         bool foreign_keys;
         int64_t size_bytes;
         int schema_version;

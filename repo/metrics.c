@@ -46,7 +46,12 @@ scalars(struct db_conn *c, struct db_gauges *g)
                                   " (SELECT count(*) FROM quotes WHERE status = 'active'),"
                                   " (SELECT created_at FROM outbox WHERE status = 'pending'"
                                   "   ORDER BY seq LIMIT 1)";
-        struct db_stmt *st = db_stmt(c, sql);
+        static const char sql_pg[] = "SELECT pg_database_size(current_database()),"
+                                     " (SELECT coalesce(max(version), 0) FROM schema_version),"
+                                     " (SELECT count(*) FROM quotes WHERE status = 'active'),"
+                                     " (SELECT created_at FROM outbox WHERE status = 'pending'"
+                                     "   ORDER BY seq LIMIT 1)";
+        struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         int rc = -1;
 
         if (st == NULL)

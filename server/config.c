@@ -8,6 +8,8 @@
  * also finds duplicate keys in a file. */
 #include "server/config.h"
 
+#include "db/postgres.h"
+
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -40,6 +42,7 @@ struct key_desc {
         const char *def;            /* default, as a user would write it */
         const char *help;
         bool secret; /* never printed: config_print shows "<redacted>" */
+        bool url;    /* a connection URI: printed with its password masked */
 };
 
 /* The key is the member's path in struct config, so the name, the offset
@@ -58,6 +61,13 @@ static const char *const log_level_values[] = { "debug", "info", "warn", "error"
 static const struct key_desc keys[] = {
         { FIELD(database, path), .env = "DB_PATH", .type = KEY_STRING, .min = 1, .max = STRING_MAX,
           .def = "./data/tradestore.db", .help = "SQLite database file" },
+        { FIELD(database, url), .env = "DB_URL", .type = KEY_STRING, .min = 0, .max = STRING_MAX,
+          .def = "", .url = true,
+          .help = "PostgreSQL connection URI (postgresql://user@host:5432/db?sslmode=...); "
+                  "empty: SQLite at database.path" },
+        { FIELD(database, connect_timeout), .env = "DB_CONNECT_TIMEOUT", .type = KEY_INT,
+          .min = 0, .max = 3600, .def = "30",
+          .help = "seconds to retry an unreachable PostgreSQL server at start-up" },
         { FIELD(database, wal_mode), .env = "DB_WAL_MODE", .type = KEY_BOOL, .def = "true",
           .help = "journal_mode=WAL, so readers never block the writer; "
                   "false uses DELETE" },
@@ -865,6 +875,8 @@ config_validate(const struct config *c, char *err, size_t errlen)
                 if (check_field(c, &keys[i], why, sizeof(why)) != 0)
                         return fail(err, errlen, "%s: %s", keys[i].name, why);
         }
+        if (c->database.url[0] != '\0' && pg_url_check(c->database.url, why, sizeof(why)) != 0)
+                return fail(err, errlen, "database.url: %s", why);
         if (c->outbox.retry_base_seconds > c->outbox.retry_max_seconds)
                 return fail(err, errlen,
                             "outbox.retry_base_seconds: %d is greater than "
@@ -930,6 +942,15 @@ print_source(FILE *out, const struct config *c, size_t i)
         }
 }
 
+static void
+print_url(FILE *out, const char *url)
+{
+        char masked[STRING_MAX + 8];
+
+        pg_mask_url(url, masked, sizeof(masked));
+        print_string(out, masked);
+}
+
 void
 config_print(const struct config *c, FILE *out)
 {
@@ -941,6 +962,8 @@ config_print(const struct config *c, FILE *out)
                 fprintf(out, "  %s: ", d->key);
                 if (d->secret && get_string(c, d)[0] != '\0')
                         fputs("\"<redacted>\"", out);
+                else if (d->url)
+                        print_url(out, get_string(c, d));
                 else if (d->type == KEY_BOOL)
                         fputs(get_bool(c, d) ? "true" : "false", out);
                 else if (d->type == KEY_INT)

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 /* The number of keys in the table; config.c asserts it at compile time. */
-#define CONFIG_KEY_COUNT 33
+#define CONFIG_KEY_COUNT 35
 
 /* Ordered by precedence: a higher source beats a lower one. */
 enum config_source {
@@ -30,6 +30,8 @@ enum config_source {
 struct config {
         struct {
                 char *path;
+                char *url;           /* PostgreSQL URI; "" = SQLite at path */
+                int connect_timeout; /* seconds to wait for PostgreSQL at start-up */
                 bool wal_mode;
                 int connection_pool_size;  /* reader connections */
                 int query_timeout;         /* seconds; the SQLite busy timeout */

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/postgres.h"
 #include "common/ts.h"
 #include "repo/admin.h"
 #include "server/auth.h"
@@ -51,6 +52,7 @@ static const char usage_options[] =
         "Options:\n"
         "  --config FILE    YAML configuration file (env TRADESTORE_CONFIG)\n"
         "  --db PATH        database file (database.path, env DB_PATH)\n"
+        "  --db-url URI     PostgreSQL instead of SQLite (database.url, env DB_URL)\n"
         "  --host HOST      listen address (server.host, env HTTP_HOST)\n"
         "  --port PORT      listen port (server.port, env HTTP_PORT)\n"
         "  --threads N      HTTP threads, 0 = one per core (server.threads)\n"
@@ -106,7 +108,7 @@ static const struct {
 } flag_keys[] = {
         { "--db", "database.path" },           { "--host", "server.host" },
         { "--port", "server.port" },           { "--threads", "server.threads" },
-        { "--log-level", "server.log_level" },
+        { "--log-level", "server.log_level" }, { "--db-url", "database.url" },
 };
 
 static const char *
@@ -235,6 +237,7 @@ static int
 cmd_serve(void)
 {
         struct service *svc = NULL;
+        char where[512];
         sigset_t set;
         int sig = 0;
 
@@ -249,9 +252,10 @@ cmd_serve(void)
                         "tradestore did not start; see the errors above");
                 return EXIT_FAILURE;
         }
+        pg_mask_url(config.database.url, where, sizeof(where));
         log_msg(LOG_INFO, "started", "tradestore %s serving http://%s:%u with database %s",
                 TRADESTORE_VERSION, config.server.host, (unsigned)service_port(svc),
-                config.database.path);
+                where[0] != '\0' ? where : config.database.path);
         sigwait(&set, &sig);
         log_msg(LOG_INFO, "stopping", "received %s: finishing requests in flight",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");

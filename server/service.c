@@ -5,6 +5,7 @@
 #include "common/ts.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/postgres.h"
 #include "db/storage.h"
 #include "handlers/health.h"
 #include "server/config.h"
@@ -29,6 +30,8 @@ void
 service_db_options(const struct config *cfg, struct db_options *ret)
 {
         db_options_default(ret, cfg->database.path);
+        ret->url = cfg->database.url;
+        ret->connect_timeout_s = cfg->database.connect_timeout;
         ret->wal_mode = cfg->database.wal_mode;
         /* At least one reader per HTTP thread: a request thread never waits
          * for a connection (db_read). */
@@ -76,6 +79,32 @@ fail:
         return -1;
 }
 
+/* service_migrate on PostgreSQL: pg_migrate on a connection of its own. */
+static int
+migrate_postgres(const struct config *cfg, char *err, unsigned long errlen)
+{
+        struct pg_conn *c = pg_conn_open(cfg->database.url, cfg->database.connect_timeout, err,
+                                         errlen);
+        char masked[512];
+        int applied = 0;
+        int rc;
+
+        pg_mask_url(cfg->database.url, masked, sizeof(masked));
+        if (c == NULL) {
+                char why[512];
+
+                snprintf(why, sizeof(why), "%s", err);
+                snprintf(err, errlen, "cannot connect to PostgreSQL at %s after %d s: %s", masked,
+                         cfg->database.connect_timeout, why);
+                return -1;
+        }
+        rc = pg_migrate(c, migrations_postgres, migrations_postgres_count, &applied, err, errlen);
+        pg_conn_close(c);
+        if (rc == 0 && applied > 0)
+                log_msg(LOG_INFO, "migrated", "applied %d migration(s) to %s", applied, masked);
+        return rc;
+}
+
 int
 service_migrate(const struct config *cfg, char *err, unsigned long errlen)
 {
@@ -84,6 +113,8 @@ service_migrate(const struct config *cfg, char *err, unsigned long errlen)
         int applied = 0;
         int rc;
 
+        if (cfg->database.url[0] != '\0')
+                return migrate_postgres(cfg, err, errlen);
         if (make_parent_dirs(cfg->database.path, err, errlen) != 0)
                 return -1;
         /* Refuse what cannot be served before a read-write open changes it. */

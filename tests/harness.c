@@ -5,6 +5,7 @@
 #include "tests/harness.h"
 
 #include "common/log.h"
+#include "db/postgres.h"
 #include "server/service.h"
 
 #include <check.h>
@@ -17,6 +18,29 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* Under scripts/pgtest (TRADESTORE_TEST_PG_URL set) the same suites run on
+ * PostgreSQL: each test gets an empty schema, as it gets a new file on
+ * SQLite. */
+static void
+use_postgres_if_asked(struct harness *h)
+{
+        const char *url = getenv("TRADESTORE_TEST_PG_URL");
+        char err[512] = "";
+        struct pg_conn *c;
+
+        if (url == NULL || url[0] == '\0')
+                return;
+        c = pg_conn_open(url, 10, err, sizeof(err));
+        ck_assert_msg(c != NULL, "PostgreSQL: %s", err);
+        ck_assert_msg(pg_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", err,
+                              sizeof(err)) == 0,
+                      "PostgreSQL: %s", err);
+        pg_conn_close(c);
+        ck_assert_int_eq(config_set(&h->cfg, "database.url", url, CONFIG_SRC_FLAG, err, sizeof(err)),
+                         0);
+        h->postgres = true;
+}
 
 void
 harness_init(struct harness *h)
@@ -32,6 +56,7 @@ harness_init(struct harness *h)
         ck_assert_int_eq(
                 config_set(&h->cfg, "database.path", h->db_path, CONFIG_SRC_FLAG, err, sizeof(err)),
                 0);
+        use_postgres_if_asked(h);
         ck_assert_int_eq(config_set(&h->cfg, "server.port", "0", CONFIG_SRC_FLAG, err, sizeof(err)),
                          0);
         ck_assert_int_eq(

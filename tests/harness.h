@@ -17,6 +17,7 @@ struct harness {
         char dir[256]; /* temp folder holding the database */
         char db_path[320];
         char base_url[64]; /* http://127.0.0.1:PORT */
+        bool postgres;     /* database.url: the suite runs on PostgreSQL */
 };
 
 struct http_resp {

@@ -413,7 +413,7 @@ static const struct {
 } rejected[] = {
         { "database.pool_sise", "4",
           "unknown key 'database.pool_sise' (known keys in database: path, "
-          "wal_mode, connection_pool_size, query_timeout, quote_retention_days, "
+          "url, connect_timeout, wal_mode, connection_pool_size, query_timeout, quote_retention_days, "
           "fill_retention_days, outbox_retention_days, cache_size, temp_store, "
           "synchronous, auto_vacuum, checkpoint_interval, backup_dir, "
           "maintenance_interval, max_write_queue)" },
@@ -602,9 +602,16 @@ START_TEST(every_key_has_an_env_variable_that_sets_it)
                 config_set(&c, "server.tls_key", "/k.pem", CONFIG_SRC_FLAG, err, sizeof(err)), 0);
         ck_assert_int_eq(config_set(&c, "auth.tokens", "read:x", CONFIG_SRC_FLAG, err, sizeof(err)),
                          0);
+        ck_assert_int_eq(config_set(&c, "database.url", "postgresql://bot@db/book", CONFIG_SRC_FLAG,
+                                    err, sizeof(err)),
+                         0);
         for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
                 env[2 * i] = config_key_env(i);
                 env[2 * i + 1] = value_text(&c, config_key_name(i), values[i], sizeof(values[i]));
+                if (values[i][0] == '"') { /* the printed scalar was quoted; a variable is raw */
+                        values[i][strlen(values[i]) - 1] = '\0';
+                        env[2 * i + 1] = values[i] + 1;
+                }
         }
         config_init(&d);
         fake_env = env;
@@ -643,7 +650,7 @@ static const struct {
 } bad_files[] = {
         { "database:\n  path: /x\n  pool_sise: 4\n",
           { "line 3: unknown key 'database.pool_sise' (known keys in database: "
-            "path, wal_mode, connection_pool_size," } },
+            "path, url, connect_timeout, wal_mode, connection_pool_size," } },
         { "databse:\n  path: x\n",
           { "line 1: unknown section 'databse' (known sections: database, server, "
             "auth, outbox)" } },
