@@ -370,11 +370,65 @@ START_TEST(zero_byte_file_is_initialised_and_says_so)
 }
 END_TEST
 
+/* ---- PostgreSQL (database.url): refusals before anything is served ---- */
+
+static void
+pg_env_teardown(void)
+{
+        unsetenv("DB_URL");
+        unsetenv("DB_CONNECT_TIMEOUT");
+        fixture_teardown();
+}
+
+START_TEST(unreachable_postgres_exits_1_after_connect_timeout_naming_why)
+{
+        time_t t0 = time(NULL);
+        int rc;
+
+        setenv("DB_URL", "postgresql://bot:s3cret@/book?host=/nonexistent-tradestore-pg", 1);
+        setenv("DB_CONNECT_TIMEOUT", "1", 1);
+        rc = run_server("serve", false, NULL);
+        ck_assert_msg(rc == 1, "exit %d, want 1; output:\n%s", rc, out);
+        ck_assert_int_le(time(NULL) - t0, 6);
+        ck_assert_msg(strstr(out, "cannot connect to PostgreSQL") != NULL, "%s", out);
+        ck_assert_msg(strstr(out, "nonexistent-tradestore-pg") != NULL, "no reason in:\n%s", out);
+        ck_assert_msg(strstr(out, "s3cret") == NULL, "the password is in the output:\n%s", out);
+        ck_assert_msg(!exists(""), "a SQLite file was made at %s", db_path);
+}
+END_TEST
+
+START_TEST(malformed_database_url_exits_2_naming_the_key)
+{
+        int rc;
+
+        setenv("DB_URL", "postgresql://bot:s3cret@db/book?no_such_option=1", 1);
+        rc = run_server("serve", false, NULL);
+        ck_assert_msg(rc == 2, "exit %d, want 2; output:\n%s", rc, out);
+        ck_assert_msg(strstr(out, "database.url") != NULL, "%s", out);
+        ck_assert_msg(strstr(out, "s3cret") == NULL, "the password is in the output:\n%s", out);
+}
+END_TEST
+
+START_TEST(config_shows_the_url_with_its_password_masked)
+{
+        int rc;
+
+        setenv("DB_URL", "postgresql://bot:s3cret@db.example:5432/book?sslmode=require", 1);
+        rc = run_server("config", false, NULL);
+        ck_assert_msg(rc == 0, "exit %d; output:\n%s", rc, out);
+        ck_assert_msg(strstr(out, "postgresql://bot:****@db.example:5432/book?sslmode=require") !=
+                              NULL,
+                      "%s", out);
+        ck_assert_msg(strstr(out, "s3cret") == NULL, "the password is in the output:\n%s", out);
+}
+END_TEST
+
 static Suite *
 startup_suite(void)
 {
         Suite *s = suite_create("startup");
         TCase *tc = tcase_create("refusals");
+        TCase *pg;
 
         tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
         tcase_set_timeout(tc, 120);
@@ -387,6 +441,13 @@ startup_suite(void)
         tcase_add_test(tc, stale_wal_and_shm_from_a_crash_are_recovered);
         tcase_add_test(tc, zero_byte_file_is_initialised_and_says_so);
         suite_add_tcase(s, tc);
+        pg = tcase_create("postgres");
+        tcase_add_checked_fixture(pg, fixture_setup, pg_env_teardown);
+        tcase_set_timeout(pg, 60);
+        tcase_add_test(pg, unreachable_postgres_exits_1_after_connect_timeout_naming_why);
+        tcase_add_test(pg, malformed_database_url_exits_2_naming_the_key);
+        tcase_add_test(pg, config_shows_the_url_with_its_password_masked);
+        suite_add_tcase(s, pg);
         return s;
 }
 
