@@ -367,7 +367,8 @@ void
 db_log_error(struct db_conn *c, const char *what)
 {
         if (PG) { /* pg_step logged the server's words */
-                log_msg(LOG_ERROR, "db_error", "%s failed", what);
+                log_msg(pg_retrying(PGC(c)) ? LOG_DEBUG : LOG_ERROR, "db_error", "%s failed%s",
+                        what, pg_retrying(PGC(c)) ? " (serialization: retried)" : "");
                 return;
         }
         log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),

@@ -454,27 +454,37 @@ migrate_apply(sqlite3 *db, const char *db_path, const struct migration *m, size_
 
 /* Prints the status line of one embedded migration; st is the prepared
  * "SELECT applied_at, checksum ... WHERE version = ?1". */
-static int
-print_known(sqlite3_stmt *st, const struct migration *mig, FILE *out)
+void
+migrate_print_line(FILE *out, const struct migration *mig, bool applied, int64_t applied_at,
+                   const char *stored)
 {
         char when[RFC3339_LEN];
         char sum[SHA256_HEX_LEN + 1];
-        const char *stored;
+
+        if (!applied) {
+                fprintf(out, "%s  pending\n", mig->name);
+                return;
+        }
+        format_utc(applied_at, false, when, sizeof(when));
+        sha256_hex(mig->sql, strlen(mig->sql), sum);
+        fprintf(out, "%s  applied %s%s\n", mig->name, when,
+                stored && strcmp(stored, sum) == 0
+                        ? ""
+                        : "  CHANGED since it was applied (checksum differs)");
+}
+
+static int
+print_known(sqlite3_stmt *st, const struct migration *mig, FILE *out)
+{
         int rc;
 
         sqlite3_bind_int(st, 1, mig->version);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                fprintf(out, "%s  pending\n", mig->name);
-        } else if (rc == SQLITE_ROW) {
-                format_utc(sqlite3_column_int64(st, 0), false, when, sizeof(when));
-                stored = (const char *)sqlite3_column_text(st, 1);
-                sha256_hex(mig->sql, strlen(mig->sql), sum);
-                fprintf(out, "%s  applied %s%s\n", mig->name, when,
-                        stored && strcmp(stored, sum) == 0
-                                ? ""
-                                : "  CHANGED since it was applied (checksum differs)");
-        }
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+                migrate_print_line(out, mig, rc == SQLITE_ROW,
+                                   rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0,
+                                   rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1)
+                                                    : NULL);
         sqlite3_reset(st);
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }

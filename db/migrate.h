@@ -15,7 +15,9 @@
 #ifndef TRADESTORE_MIGRATE_H
 #define TRADESTORE_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct sqlite3;
@@ -74,6 +76,11 @@ int migrate_apply(struct sqlite3 *db, const char *db_path, const struct migratio
  * one line per applied version that m does not know. Returns 0, or -1 when
  * the database cannot be read (logged). */
 int migrate_status(struct sqlite3 *db, const struct migration *m, size_t n, FILE *out);
+
+/* One line of migrate_status for mig: "NNN_x  pending", or "NNN_x  applied
+ * <UTC time>" noting a checksum that differs from stored. */
+void migrate_print_line(FILE *out, const struct migration *mig, bool applied, int64_t applied_at,
+                        const char *stored);
 
 /* The highest applied version: 0 when none (or no schema_version), -1 when
  * the database cannot be read (logged). */

@@ -188,6 +188,15 @@ sleep_ms(int ms)
                 ;
 }
 
+/* The server's notices and warnings go to the log (at debug: the ones our
+ * statements cause are expected), not to stderr. */
+static void
+on_notice(void *arg, const char *message)
+{
+        (void)arg;
+        log_msg(LOG_DEBUG, "db_notice", "postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 struct pg_conn *
 pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen)
 {
@@ -213,7 +222,8 @@ pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen)
                 sleep_ms(backoff);
                 backoff = backoff >= 1000 ? 2000 : backoff * 2;
         }
-        /* Text ids compare bytewise on both backends; our own notices are noise. */
+        PQsetNoticeProcessor(c->pg, on_notice, NULL);
+        /* Our own statements' notices ("relation exists, skipping") are noise. */
         if (pg_exec(c, "SET client_min_messages = warning", err, errlen) != 0) {
                 pg_conn_close(c);
                 return NULL;
@@ -310,20 +320,28 @@ cache_grow(struct pg_conn *c)
         return 0;
 }
 
-/* The highest ?N of sql (its parameter count). */
+/* The highest ?N of sql (its parameter count); used[i] says whether ?i+1
+ * appears. */
 static int
-count_params(const char *sql)
+count_params(const char *sql, bool used[MAX_PARAMS])
 {
         int n = 0;
 
+        memset(used, 0, MAX_PARAMS * sizeof(used[0]));
         for (const char *p = sql; (p = strchr(p, '?')) != NULL; p++) {
                 int v = atoi(p + 1);
 
                 if (v > n)
                         n = v;
+                if (v >= 1 && v <= MAX_PARAMS)
+                        used[v - 1] = true;
         }
         return n;
 }
+
+/* PostgreSQL infers each parameter's type from its use; one a statement
+ * never uses (SQLite allows gaps: repo/ binds by number) gets text. */
+#define TEXTOID 25
 
 /* sql translated, with ON CONFLICT DO NOTHING for a plain INSERT (before
  * its RETURNING, if any). Caller frees. */
@@ -355,6 +373,8 @@ static struct pg_stmt *
 prepare(struct pg_conn *c, const char *sql)
 {
         struct pg_stmt *st = calloc(1, sizeof(*st));
+        bool used[MAX_PARAMS];
+        Oid types[MAX_PARAMS];
         char *text;
         PGresult *res;
 
@@ -362,7 +382,7 @@ prepare(struct pg_conn *c, const char *sql)
                 return NULL;
         st->c = c;
         st->sql = sql;
-        st->nparams = count_params(sql);
+        st->nparams = count_params(sql, used);
         snprintf(st->name, sizeof(st->name), "s%u", c->next_name++);
         text = rewrite(sql, &st->insert);
         if (text == NULL || st->nparams > MAX_PARAMS) {
@@ -371,7 +391,9 @@ prepare(struct pg_conn *c, const char *sql)
                 free(st);
                 return NULL;
         }
-        res = PQprepare(c->pg, st->name, text, st->nparams, NULL);
+        for (int i = 0; i < st->nparams; i++)
+                types[i] = used[i] ? 0 : TEXTOID;
+        res = PQprepare(c->pg, st->name, text, st->nparams, types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 char msg[256];
 
@@ -514,6 +536,12 @@ pg_column_str(struct pg_stmt *st, int col)
         return PQgetvalue(st->res, st->row, col);
 }
 
+bool
+pg_retrying(const struct pg_conn *c)
+{
+        return c->must_retry;
+}
+
 int64_t
 pg_changes(struct pg_conn *c)
 {
@@ -604,7 +632,8 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
                         atomic_fetch_add(&d->jobs_committed, 1);
                         return 0;
                 }
-                exec_simple(c, "ROLLBACK"); /* a no-op after a failed COMMIT */
+                if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) /* not after a failed COMMIT */
+                        exec_simple(c, "ROLLBACK");
                 if (!c->must_retry) {
                         atomic_fetch_add(rc == 0 ? &d->jobs_failed : &d->jobs_rolled_back, 1);
                         return rc == 0 ? DB_COMMIT_FAILED : rc;

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "db/db.h"
 
@@ -73,6 +74,9 @@ struct migration;
 int pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_applied,
                char *err, size_t errlen);
 
+/* Prints migrate_status's lines for m (db/migrate.h). 0 or -1 (logged). */
+int pg_migrate_status(struct pg_conn *c, const struct migration *m, size_t n, FILE *out);
+
 /* The statement interface of db.h, for connections of this backend. */
 struct pg_stmt *pg_stmt(struct pg_conn *c, const char *sql);
 void pg_stmt_done(struct pg_stmt *st);
@@ -84,6 +88,9 @@ int64_t pg_column_int64(struct pg_stmt *st, int col);
 bool pg_column_null(struct pg_stmt *st, int col);
 const char *pg_column_str(struct pg_stmt *st, int col);
 int64_t pg_changes(struct pg_conn *c);
+/* Whether the transaction on c met a serialization failure or deadlock and
+ * will be run again (its errors are expected, not worth an error line). */
+bool pg_retrying(const struct pg_conn *c);
 int pg_read_begin(struct pg_conn *c);
 void pg_read_end(struct pg_conn *c);
 

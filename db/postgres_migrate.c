@@ -156,3 +156,36 @@ pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_appl
         pg_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", NULL, 0);
         return rc;
 }
+
+int
+pg_migrate_status(struct pg_conn *c, const struct migration *m, size_t n, FILE *out)
+{
+        static const char sql[] = "SELECT applied_at, checksum FROM schema_version"
+                                  " WHERE version = ?1";
+        char err[256];
+
+        if (pg_exec(c,
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version BIGINT PRIMARY KEY, description TEXT NOT NULL,"
+                    " checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                    err, sizeof(err)) != 0) {
+                log_msg(LOG_ERROR, "migration_status", "cannot read schema_version: %s", err);
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct pg_stmt *st = pg_stmt(c, sql);
+                int rc;
+
+                if (st == NULL)
+                        return -1;
+                pg_bind_int64(st, 1, m[i].version);
+                rc = pg_step(st);
+                if (rc == DB_ROW || rc == DB_DONE)
+                        migrate_print_line(out, &m[i], rc == DB_ROW, pg_column_int64(st, 0),
+                                           rc == DB_ROW ? pg_column_str(st, 1) : NULL);
+                pg_stmt_done(st);
+                if (rc != DB_ROW && rc != DB_DONE)
+                        return -1;
+        }
+        return 0;
+}

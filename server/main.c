@@ -291,6 +291,11 @@ cmd_backup(const char *to)
         int64_t size = 0;
         enum repo_status s;
 
+        if (config.database.url[0] != '\0') {
+                fprintf(stderr, "tradestore backup: the database is PostgreSQL (database.url):"
+                                " back it up with pg_dump, or pg_basebackup for the cluster\n");
+                return EXIT_FAILURE;
+        }
         service_db_options(&config, &opt);
         c = db_conn_open(&opt, true);
         if (c == NULL) {
@@ -383,6 +388,28 @@ cmd_maintain(unsigned steps)
         return rc;
 }
 
+/* cmd_migrate on PostgreSQL (database.url). */
+static int
+cmd_migrate_postgres(bool status)
+{
+        char err[1024];
+        struct pg_conn *c;
+        int rc;
+
+        if (!status && service_migrate(&config, err, sizeof(err)) != 0) {
+                fprintf(stderr, "tradestore migrate: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        c = pg_conn_open(config.database.url, config.database.connect_timeout, err, sizeof(err));
+        if (c == NULL) {
+                fprintf(stderr, "tradestore migrate: cannot connect to PostgreSQL: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        rc = pg_migrate_status(c, migrations_postgres, migrations_postgres_count, stdout);
+        pg_conn_close(c);
+        return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static int
 cmd_migrate(bool status)
 {
@@ -391,6 +418,8 @@ cmd_migrate(bool status)
         struct db_conn *c;
         int rc;
 
+        if (config.database.url[0] != '\0')
+                return cmd_migrate_postgres(status);
         if (!status) {
                 if (service_migrate(&config, err, sizeof(err)) != 0) {
                         fprintf(stderr, "tradestore migrate: %s\n", err);
