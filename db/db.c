@@ -335,6 +335,20 @@ db_column_text(struct db_stmt *st, int col, char *dst, size_t cap)
         return whole;
 }
 
+void
+db_job_locks_rows(struct db_conn *c)
+{
+        if (PG)
+                pg_read_committed(PGC(c));
+}
+
+void
+db_job_retry(struct db_conn *c)
+{
+        if (PG)
+                pg_retry(PGC(c));
+}
+
 bool
 db_is_postgres(void)
 {
@@ -1087,7 +1101,7 @@ open_readers(struct db *d)
 
 /* Writes on PostgreSQL run in this many transactions at once (each on its
  * own pooled connection, beside the readers). */
-#define PG_WRITERS 4
+#define PG_WRITERS 16
 
 static int
 open_pg(const struct db_options *opt, struct db *d)

@@ -153,6 +153,20 @@ bool db_is_postgres(void);
  * backend in use. Both static strings, written side by side in repo/. */
 const char *db_sql(const char *sqlite_sql, const char *pg_sql);
 
+/* Called first in a write job that reads every row it changes with a
+ * locking read (db_sql(..., "... FOR UPDATE")), always in the same order
+ * (orders, then positions): on PostgreSQL the job then runs at READ
+ * COMMITTED, and concurrent jobs on the same rows wait for each other
+ * instead of failing and rerunning as SERIALIZABLE ones would. A no-op on
+ * SQLite, whose one writer runs jobs one at a time. */
+void db_job_locks_rows(struct db_conn *c);
+
+/* Asks for the job to be run again from the start in a new transaction
+ * (PostgreSQL: a row another transaction inserted meanwhile, e.g. the first
+ * position of a symbol). The job must then return non-zero. A no-op on
+ * SQLite. */
+void db_job_retry(struct db_conn *c);
+
 /* Rows changed by the last INSERT, UPDATE or DELETE on c. */
 int64_t db_changes(struct db_conn *c);
 

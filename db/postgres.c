@@ -48,6 +48,7 @@ struct pg_conn {
         unsigned next_name;
         int64_t changes;
         bool in_tx;
+        bool queried;    /* a statement ran in this transaction */
         bool must_retry; /* a statement met 40001/40P01 in this transaction */
         struct pg_conn *next_free;
 };
@@ -495,6 +496,7 @@ pg_step(struct pg_stmt *st)
         if (st->res == NULL) {
                 ExecStatusType s;
 
+                st->c->queried = true;
                 st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->vals, NULL, NULL,
                                          0);
                 s = PQresultStatus(st->res);
@@ -534,6 +536,21 @@ pg_column_str(struct pg_stmt *st, int col)
         if (pg_column_null(st, col))
                 return "";
         return PQgetvalue(st->res, st->row, col);
+}
+
+void
+pg_read_committed(struct pg_conn *c)
+{
+        /* Allowed until the transaction's first query; later it would fail
+         * (and the job would still be correct, as SERIALIZABLE). */
+        if (c->in_tx && !c->queried)
+                exec_simple(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+}
+
+void
+pg_retry(struct pg_conn *c)
+{
+        c->must_retry = true;
 }
 
 bool
@@ -627,7 +644,10 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
                 c->must_retry = false;
                 if (exec_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") != 0)
                         return DB_UNAVAILABLE;
+                c->in_tx = true;
+                c->queried = false;
                 rc = fn((struct db_conn *)c, arg);
+                c->in_tx = false;
                 if (rc == 0 && !c->must_retry && exec_simple(c, "COMMIT") == 0) {
                         atomic_fetch_add(&d->jobs_committed, 1);
                         return 0;

@@ -88,6 +88,10 @@ int64_t pg_column_int64(struct pg_stmt *st, int col);
 bool pg_column_null(struct pg_stmt *st, int col);
 const char *pg_column_str(struct pg_stmt *st, int col);
 int64_t pg_changes(struct pg_conn *c);
+/* db_job_locks_rows and db_job_retry (db.h) for this backend. */
+void pg_read_committed(struct pg_conn *c);
+void pg_retry(struct pg_conn *c);
+
 /* Whether the transaction on c met a serialization failure or deadlock and
  * will be run again (its errors are expected, not worth an error line). */
 bool pg_retrying(const struct pg_conn *c);

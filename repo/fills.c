@@ -110,7 +110,9 @@ order_load(struct db_conn *c, const char *order_id, struct order_state *ret)
 {
         static const char sql[] = "SELECT symbol, side, status, quantity, filled_quantity,"
                                   " fill_notional FROM orders WHERE order_id = ?1";
-        struct db_stmt *st = db_stmt(c, sql);
+        static const char sql_pg[] = "SELECT symbol, side, status, quantity, filled_quantity,"
+                                     " fill_notional FROM orders WHERE order_id = ?1 FOR UPDATE";
+        struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         enum repo_status s = REPO_ERROR;
         int rc;
 
@@ -200,7 +202,7 @@ static enum repo_status
 plan_position(struct db_conn *c, struct fill_create *fc, struct fill_plan *pl, int64_t now)
 {
         const struct fill *f = &fc->fill;
-        enum repo_status s = repo_positions_load(c, f->symbol, &pl->pos);
+        enum repo_status s = repo_positions_lock(c, f->symbol, &pl->pos);
 
         pl->pos_is_new = s == REPO_NOT_FOUND;
         if (pl->pos_is_new)
@@ -366,6 +368,8 @@ repo_fills_create_job(struct db_conn *c, void *arg)
         /* A job may run twice (its batch rerun): start from clean outputs. */
         fc->existed = false;
         fc->conflict = FILL_CONFLICT_NONE;
+        /* The order, then the position: each locked as it is read. */
+        db_job_locks_rows(c);
         s = order_load(c, f->order_id, &o);
 
         if (s == REPO_OK)

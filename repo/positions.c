@@ -124,10 +124,9 @@ row_to_position(struct db_stmt *st, struct position *p)
         p->basis_residual = db_column_int64(st, 7);
 }
 
-enum repo_status
-repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret)
+static enum repo_status
+select_position(struct db_conn *c, const char *sql, const char *symbol, struct position *ret)
 {
-        static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
         struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
         int rc;
@@ -148,11 +147,30 @@ repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret)
         return s;
 }
 
+enum repo_status
+repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret)
+{
+        static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
+
+        return select_position(c, sql, symbol, ret);
+}
+
+enum repo_status
+repo_positions_lock(struct db_conn *c, const char *symbol, struct position *ret)
+{
+        static const char sql[] = "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1";
+        static const char sql_pg[] =
+                "SELECT " POSITION_COLUMNS " FROM positions WHERE symbol = ?1 FOR UPDATE";
+
+        return select_position(c, db_sql(sql, sql_pg), symbol, ret);
+}
+
 /* Binds p to ?1..?8 in the order of POSITION_COLUMNS and steps st. */
 static enum repo_status
 write_position(struct db_conn *c, struct db_stmt *st, const struct position *p, const char *what)
 {
         enum repo_status s = REPO_ERROR;
+        int rc;
 
         db_bind_text(st, 1, p->symbol);
         db_bind_int64(st, 2, p->quantity);
@@ -163,10 +181,17 @@ write_position(struct db_conn *c, struct db_stmt *st, const struct position *p, 
                 db_bind_int64(st, 6, p->mark_price);
         db_bind_int64(st, 7, p->last_updated);
         db_bind_int64(st, 8, p->basis_residual);
-        if (db_step(st) == DB_DONE)
+        rc = db_step(st);
+        if (rc == DB_DONE) {
                 s = REPO_OK;
-        else
+        } else if (rc == DB_E_UNIQUE && db_is_postgres()) {
+                /* A concurrent job created the symbol's position after this
+                 * one found none: run again, and lock it this time. */
+                db_job_retry(c);
+                s = REPO_BUSY;
+        } else {
                 db_log_error(c, what);
+        }
         db_stmt_done(st);
         return s;
 }

@@ -62,6 +62,11 @@ enum repo_status repo_positions_get(struct db *d, const char *symbol, struct pos
 /* repo_positions_get on the caller's connection, inside a write job. */
 enum repo_status repo_positions_load(struct db_conn *c, const char *symbol, struct position *ret);
 
+/* repo_positions_load that also locks the row until the job's transaction
+ * ends (PostgreSQL's FOR UPDATE; SQLite's one writer needs none). For jobs
+ * that change the position (db_job_locks_rows). */
+enum repo_status repo_positions_lock(struct db_conn *c, const char *symbol, struct position *ret);
+
 /* Inserts *p, whose symbol has no row yet (the caller has just looked).
  * Runs inside the caller's write job. REPO_OK or REPO_ERROR (logged). */
 enum repo_status repo_positions_create(struct db_conn *c, const struct position *p);
