@@ -23,9 +23,18 @@ read_row(struct db_stmt *st, struct balance *ret)
         ret->updated_at = db_column_int64(st, 4);
 }
 
-static enum repo_status
-balances_get(struct db_conn *c, const char *asset, struct balance *ret)
+/* The arguments of repo_balances_get, for its db_read job below. */
+struct get_read {
+        const char *asset;
+        struct balance *ret;
+};
+
+static int
+balances_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        const char *asset = a->asset;
+        struct balance *ret = a->ret;
         static const char sql[] =
                 "SELECT " BALANCE_COLUMNS " FROM account_balances WHERE asset = ?1";
         struct db_stmt *st = db_stmt(c, sql);
@@ -65,10 +74,22 @@ repo_balances_list_sql(size_t *ret_n)
         return all;
 }
 
-static enum repo_status
-balances_list(struct db_conn *c, const char *after, int limit, struct balance *ret_items,
-                   size_t *ret_n)
+/* The arguments of repo_balances_list, for its db_read job below. */
+struct list_read {
+        const char *after;
+        int limit;
+        struct balance *ret_items;
+        size_t *ret_n;
+};
+
+static int
+balances_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const char *after = a->after;
+        int limit = a->limit;
+        struct balance *ret_items = a->ret_items;
+        size_t *ret_n = a->ret_n;
         struct db_stmt *st = db_stmt(c, after != NULL ? sql_list_after : sql_list_first);
         size_t n = 0;
         int rc = DB_DONE;
@@ -242,46 +263,19 @@ repo_balances_delete_job(struct db_conn *c, void *arg)
         return s;
 }
 
-struct get_read {
-        const char *asset;
-        struct balance *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)balances_get(c, a->asset, a->ret);
-}
-
 enum repo_status
 repo_balances_get(struct db *d, const char *asset, struct balance *ret)
 {
         struct get_read a = { asset, ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
-}
-
-struct list_read {
-        const char *after;
-        int limit;
-        struct balance *ret_items;
-        size_t *ret_n;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)balances_list(c, a->after, a->limit, a->ret_items, a->ret_n);
+        return (enum repo_status)db_read(d, balances_get, &a);
 }
 
 enum repo_status
-repo_balances_list(struct db *d, const char *after, int limit, struct balance *ret_items, size_t *ret_n)
+repo_balances_list(struct db *d, const char *after, int limit, struct balance *ret_items,
+                   size_t *ret_n)
 {
         struct list_read a = { after, limit, ret_items, ret_n };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, balances_list, &a);
 }

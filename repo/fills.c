@@ -57,9 +57,18 @@ step_one_fill(struct db_conn *c, struct db_stmt *st, const char *what, struct fi
         return s;
 }
 
-static enum repo_status
-fills_get(struct db_conn *c, const char *fill_id, struct fill *ret)
+/* The arguments of repo_fills_get, for its db_read job below. */
+struct get_read {
+        const char *fill_id;
+        struct fill *ret;
+};
+
+static int
+fills_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        const char *fill_id = a->fill_id;
+        struct fill *ret = a->ret;
         static const char sql[] = "SELECT " FILL_COLUMNS " FROM fills WHERE fill_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
 
@@ -280,7 +289,7 @@ redelivered(struct db_conn *c, struct fill_create *fc, enum repo_status otherwis
 {
         struct fill stored;
         enum fill_conflict why = FILL_CONFLICT_FILL_ID;
-        enum repo_status s = fills_get(c, fc->fill.fill_id, &stored);
+        enum repo_status s = fills_get(c, &(struct get_read){ fc->fill.fill_id, &stored });
 
         if (s == REPO_NOT_FOUND && fc->fill.has_trade_id) {
                 why = FILL_CONFLICT_TRADE_ID;
@@ -424,10 +433,24 @@ repo_fills_list_sql(size_t *ret_n)
         return all;
 }
 
-static enum repo_status
-fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
-                void (*row)(void *cls, const struct fill *f), void *cls, size_t *ret_n)
+/* The arguments of repo_fills_list, for its db_read job below. */
+struct list_read {
+        const struct fill_filter *ff;
+        int limit;
+        void (*row)(void *cls, const struct fill *f);
+        void *cls;
+        size_t *ret_n;
+};
+
+static int
+fills_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const struct fill_filter *ff = a->ff;
+        int limit = a->limit;
+        void (*row)(void *cls, const struct fill *f) = a->row;
+        void *cls = a->cls;
+        size_t *ret_n = a->ret_n;
         const char *sql = ff->order_id ? (ff->symbol ? sql_list_order_symbol : sql_list_order)
                                        : (ff->symbol ? sql_list_symbol : sql_list_all);
         struct db_stmt *st = db_stmt(c, sql);
@@ -459,47 +482,19 @@ fills_list(struct db_conn *c, const struct fill_filter *ff, int limit,
         return REPO_OK;
 }
 
-struct get_read {
-        const char *fill_id;
-        struct fill *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)fills_get(c, a->fill_id, a->ret);
-}
-
 enum repo_status
 repo_fills_get(struct db *d, const char *fill_id, struct fill *ret)
 {
         struct get_read a = { fill_id, ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
-}
-
-struct list_read {
-        const struct fill_filter *ff;
-        int limit;
-        void (*row)(void *cls, const struct fill *f);
-        void *cls;
-        size_t *ret_n;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)fills_list(c, a->ff, a->limit, a->row, a->cls, a->ret_n);
+        return (enum repo_status)db_read(d, fills_get, &a);
 }
 
 enum repo_status
-repo_fills_list(struct db *d, const struct fill_filter *ff, int limit, void (*row)(void *cls, const struct fill *f), void *cls, size_t *ret_n)
+repo_fills_list(struct db *d, const struct fill_filter *ff, int limit,
+                void (*row)(void *cls, const struct fill *f), void *cls, size_t *ret_n)
 {
         struct list_read a = { ff, limit, row, cls, ret_n };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, fills_list, &a);
 }

@@ -5,9 +5,16 @@
 
 #include <string.h>
 
-static enum repo_status
-health_get(struct db_conn *c, struct health *ret)
+/* The arguments of repo_health_get, for its db_read job below. */
+struct get_read {
+        struct health *ret;
+};
+
+static int
+health_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        struct health *ret = a->ret;
         /* One statement: /health is polled often and must stay cheap. */
         static const char sql[] = "SELECT (SELECT journal_mode FROM pragma_journal_mode()),"
                                   " (SELECT foreign_keys FROM pragma_foreign_keys()),"
@@ -40,22 +47,10 @@ health_get(struct db_conn *c, struct health *ret)
         return s;
 }
 
-struct get_read {
-        struct health *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)health_get(c, a->ret);
-}
-
 enum repo_status
 repo_health_get(struct db *d, struct health *ret)
 {
         struct get_read a = { ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
+        return (enum repo_status)db_read(d, health_get, &a);
 }

@@ -70,9 +70,16 @@ scalars(struct db_conn *c, struct db_gauges *g)
         return rc;
 }
 
-static enum repo_status
-metrics_get(struct db_conn *c, struct db_gauges *ret)
+/* The arguments of repo_metrics_get, for its db_read job below. */
+struct get_read {
+        struct db_gauges *ret;
+};
+
+static int
+metrics_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        struct db_gauges *ret = a->ret;
         static const char sql_orders[] = "SELECT status, count(*) FROM orders GROUP BY status";
         static const char sql_outbox[] = "SELECT status, count(*) FROM outbox GROUP BY status";
         struct db_gauges g = { 0 };
@@ -92,22 +99,10 @@ metrics_get(struct db_conn *c, struct db_gauges *ret)
         return s;
 }
 
-struct get_read {
-        struct db_gauges *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)metrics_get(c, a->ret);
-}
-
 enum repo_status
 repo_metrics_get(struct db *d, struct db_gauges *ret)
 {
         struct get_read a = { ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
+        return (enum repo_status)db_read(d, metrics_get, &a);
 }

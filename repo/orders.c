@@ -174,9 +174,18 @@ write_failure(struct db_conn *c, int rc, const char *what)
 
 /* ---- reads ---- */
 
-static enum repo_status
-orders_get(struct db_conn *c, const char *order_id, struct order *ret)
+/* The arguments of repo_orders_get, for its db_read job below. */
+struct get_read {
+        const char *order_id;
+        struct order *ret;
+};
+
+static int
+orders_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        const char *order_id = a->order_id;
+        struct order *ret = a->ret;
         static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
@@ -271,10 +280,22 @@ bind_list(struct db_stmt *st, const struct order_filter *f)
         db_bind_int64(st, 8, f->limit);
 }
 
-static enum repo_status
-orders_list(struct db_conn *c, const struct order_filter *f,
-                 void (*each)(void *cls, const struct order *o), void *cls, size_t *ret_count)
+/* The arguments of repo_orders_list, for its db_read job below. */
+struct list_read {
+        const struct order_filter *f;
+        void (*each)(void *cls, const struct order *o);
+        void *cls;
+        size_t *ret_count;
+};
+
+static int
+orders_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const struct order_filter *f = a->f;
+        void (*each)(void *cls, const struct order *o) = a->each;
+        void *cls = a->cls;
+        size_t *ret_count = a->ret_count;
         size_t nsql;
         const char *const *sql = repo_orders_list_sql(&nsql);
         unsigned which = (f->has_symbol ? 1u : 0u) | (f->has_status ? 2u : 0u) |
@@ -408,7 +429,7 @@ static int
 create_conflict(struct db_conn *c, struct order_create *oc)
 {
         struct order stored;
-        enum repo_status s = orders_get(c, oc->in.order_id, &stored);
+        enum repo_status s = orders_get(c, &(struct get_read){ oc->in.order_id, &stored });
 
         if (s == REPO_OK) {
                 if (!same_content(&stored, &oc->in)) {
@@ -639,7 +660,7 @@ repo_orders_update_job(struct db_conn *c, void *arg)
         /* A job may run twice (its batch rerun): start from clean outputs. */
         u->changed = false;
         u->refusal = ORDER_REFUSED_NONE;
-        s = orders_get(c, u->order_id, &o);
+        s = orders_get(c, &(struct get_read){ u->order_id, &o });
 
         if (s != REPO_OK)
                 return s;
@@ -667,46 +688,19 @@ repo_orders_update_job(struct db_conn *c, void *arg)
         return REPO_OK;
 }
 
-struct get_read {
-        const char *order_id;
-        struct order *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)orders_get(c, a->order_id, a->ret);
-}
-
 enum repo_status
 repo_orders_get(struct db *d, const char *order_id, struct order *ret)
 {
         struct get_read a = { order_id, ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
-}
-
-struct list_read {
-        const struct order_filter *f;
-        void (*each)(void *cls, const struct order *o);
-        void *cls;
-        size_t *ret_count;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)orders_list(c, a->f, a->each, a->cls, a->ret_count);
+        return (enum repo_status)db_read(d, orders_get, &a);
 }
 
 enum repo_status
-repo_orders_list(struct db *d, const struct order_filter *f, void (*each)(void *cls, const struct order *o), void *cls, size_t *ret_count)
+repo_orders_list(struct db *d, const struct order_filter *f,
+                 void (*each)(void *cls, const struct order *o), void *cls, size_t *ret_count)
 {
         struct list_read a = { f, each, cls, ret_count };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, orders_list, &a);
 }

@@ -140,9 +140,18 @@ step_one(struct db_conn *c, struct db_stmt *st, const char *what, struct outbox_
 
 /* ---- create and get ---- */
 
-static enum repo_status
-outbox_get(struct db_conn *c, const char *event_id, struct outbox_event *ret)
+/* The arguments of repo_outbox_get, for its db_read job below. */
+struct get_read {
+        const char *event_id;
+        struct outbox_event *ret;
+};
+
+static int
+outbox_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        const char *event_id = a->event_id;
+        struct outbox_event *ret = a->ret;
         static const char sql[] = "SELECT " COLS " FROM outbox WHERE event_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s;
@@ -183,7 +192,7 @@ repo_outbox_create_job(struct db_conn *c, void *arg)
                 /* The only UNIQUE column is event_id: a repeated create. */
                 db_stmt_done(st);
                 st = NULL;
-                s = outbox_get(c, in->event_id, &in->event);
+                s = outbox_get(c, &(struct get_read){ in->event_id, &in->event });
                 in->existed = s == REPO_OK;
                 if (s == REPO_NOT_FOUND)
                         s = REPO_ERROR;
@@ -274,10 +283,24 @@ fail:
         return REPO_ERROR;
 }
 
-static enum repo_status
-outbox_list(struct db_conn *c, const struct outbox_filter *f, int64_t after_seq, int limit,
-                 struct outbox_event **ret_items, size_t *ret_n)
+/* The arguments of repo_outbox_list, for its db_read job below. */
+struct list_read {
+        const struct outbox_filter *f;
+        int64_t after_seq;
+        int limit;
+        struct outbox_event **ret_items;
+        size_t *ret_n;
+};
+
+static int
+outbox_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const struct outbox_filter *f = a->f;
+        int64_t after_seq = a->after_seq;
+        int limit = a->limit;
+        struct outbox_event **ret_items = a->ret_items;
+        size_t *ret_n = a->ret_n;
         unsigned which = (f->status ? BY_STATUS : 0) | (f->event_type ? BY_TYPE : 0) |
                          (f->aggregate_id ? BY_AGGREGATE : 0);
         struct db_stmt *st = db_stmt(c, list_sql[which]);
@@ -532,47 +555,19 @@ repo_outbox_retry_job(struct db_conn *c, void *arg)
         return update_one(c, st, "outbox retry", &in->event);
 }
 
-struct get_read {
-        const char *event_id;
-        struct outbox_event *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)outbox_get(c, a->event_id, a->ret);
-}
-
 enum repo_status
 repo_outbox_get(struct db *d, const char *event_id, struct outbox_event *ret)
 {
         struct get_read a = { event_id, ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
-}
-
-struct list_read {
-        const struct outbox_filter *f;
-        int64_t after_seq;
-        int limit;
-        struct outbox_event **ret_items;
-        size_t *ret_n;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)outbox_list(c, a->f, a->after_seq, a->limit, a->ret_items, a->ret_n);
+        return (enum repo_status)db_read(d, outbox_get, &a);
 }
 
 enum repo_status
-repo_outbox_list(struct db *d, const struct outbox_filter *f, int64_t after_seq, int limit, struct outbox_event **ret_items, size_t *ret_n)
+repo_outbox_list(struct db *d, const struct outbox_filter *f, int64_t after_seq, int limit,
+                 struct outbox_event **ret_items, size_t *ret_n)
 {
         struct list_read a = { f, after_seq, limit, ret_items, ret_n };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, outbox_list, &a);
 }

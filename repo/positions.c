@@ -221,10 +221,24 @@ repo_positions_update(struct db_conn *c, const struct position *p)
 static const char sql_list[] = "SELECT " POSITION_COLUMNS " FROM positions"
                                " WHERE symbol > ?1 ORDER BY symbol LIMIT ?2";
 
-static enum repo_status
-positions_list(struct db_conn *c, const char *after, int limit,
-                    void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
+/* The arguments of repo_positions_list, for its db_read job below. */
+struct list_read {
+        const char *after;
+        int limit;
+        void (*row)(void *cls, const struct position *p);
+        void *cls;
+        size_t *ret_n;
+};
+
+static int
+positions_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const char *after = a->after;
+        int limit = a->limit;
+        void (*row)(void *cls, const struct position *p) = a->row;
+        void *cls = a->cls;
+        size_t *ret_n = a->ret_n;
         struct db_stmt *st = db_stmt(c, sql_list);
         struct position p;
         size_t n = 0;
@@ -333,26 +347,11 @@ repo_positions_get(struct db *d, const char *symbol, struct position *ret)
         return (enum repo_status)db_read(d, get_read, &a);
 }
 
-struct list_read {
-        const char *after;
-        int limit;
-        void (*row)(void *cls, const struct position *p);
-        void *cls;
-        size_t *ret_n;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)positions_list(c, a->after, a->limit, a->row, a->cls, a->ret_n);
-}
-
 enum repo_status
-repo_positions_list(struct db *d, const char *after, int limit, void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
+repo_positions_list(struct db *d, const char *after, int limit,
+                    void (*row)(void *cls, const struct position *p), void *cls, size_t *ret_n)
 {
         struct list_read a = { after, limit, row, cls, ret_n };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, positions_list, &a);
 }

@@ -111,9 +111,18 @@ bind_opt(struct db_stmt *st, int idx, bool has, int64_t v)
                 db_bind_null(st, idx);
 }
 
-static enum repo_status
-quotes_get(struct db_conn *c, const char *quote_id, struct quote *ret)
+/* The arguments of repo_quotes_get, for its db_read job below. */
+struct get_read {
+        const char *quote_id;
+        struct quote *ret;
+};
+
+static int
+quotes_get(struct db_conn *c, void *arg)
 {
+        const struct get_read *a = arg;
+        const char *quote_id = a->quote_id;
+        struct quote *ret = a->ret;
         static const char sql[] = "SELECT " QUOTE_COLS " FROM quotes WHERE quote_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
@@ -158,11 +167,28 @@ list_status_kind(const char *status)
         return strcmp(status, "active") == 0 ? LIST_ACTIVE : LIST_OTHER_STATUS;
 }
 
-static enum repo_status
-quotes_list(struct db_conn *c, const struct quote_filter *f, bool has_cursor,
-                 int64_t after_key, const char *after_id, int limit,
-                 void (*on_row)(void *cls, const struct quote *q), void *cls)
+/* The arguments of repo_quotes_list, for its db_read job below. */
+struct list_read {
+        const struct quote_filter *f;
+        bool has_cursor;
+        int64_t after_key;
+        const char *after_id;
+        int limit;
+        void (*on_row)(void *cls, const struct quote *q);
+        void *cls;
+};
+
+static int
+quotes_list(struct db_conn *c, void *arg)
 {
+        const struct list_read *a = arg;
+        const struct quote_filter *f = a->f;
+        bool has_cursor = a->has_cursor;
+        int64_t after_key = a->after_key;
+        const char *after_id = a->after_id;
+        int limit = a->limit;
+        void (*on_row)(void *cls, const struct quote *q) = a->on_row;
+        void *cls = a->cls;
         int status_kind = list_status_kind(f->status);
         int symbols = (f->symbol_src ? LIST_BY_SRC : 0) | (f->symbol_dst ? LIST_BY_DST : 0);
         struct db_stmt *st = db_stmt(c, list_sql[status_kind * 4 + symbols]);
@@ -254,7 +280,7 @@ create_one(struct db_conn *c, struct quote *q, int64_t now, bool *ret_existed)
         }
         if (rc != DB_E_UNIQUE)
                 return rc == DB_E_CHECK ? REPO_INVALID : REPO_ERROR;
-        s = quotes_get(c, q->quote_id, &stored);
+        s = quotes_get(c, &(struct get_read){ q->quote_id, &stored });
         if (s != REPO_OK)
                 return REPO_ERROR; /* the key exists: not finding it is an error */
         if (!same_content(q, &stored))
@@ -323,7 +349,7 @@ repo_quotes_set_status_job(struct db_conn *c, void *arg)
         if (changed)
                 return REPO_OK;
         /* Not changed: either there is no such quote or it is not active. */
-        s = quotes_get(c, job->quote_id, &job->q);
+        s = quotes_get(c, &(struct get_read){ job->quote_id, &job->q });
         return (int)(s == REPO_OK ? REPO_CONFLICT : s);
 }
 
@@ -404,49 +430,20 @@ repo_quotes_expire_job(struct db_conn *c, void *arg)
         return rc == DB_DONE ? REPO_OK : REPO_ERROR;
 }
 
-struct get_read {
-        const char *quote_id;
-        struct quote *ret;
-};
-
-static int
-get_read(struct db_conn *c, void *arg)
-{
-        struct get_read *a = arg;
-
-        return (int)quotes_get(c, a->quote_id, a->ret);
-}
-
 enum repo_status
 repo_quotes_get(struct db *d, const char *quote_id, struct quote *ret)
 {
         struct get_read a = { quote_id, ret };
 
-        return (enum repo_status)db_read(d, get_read, &a);
-}
-
-struct list_read {
-        const struct quote_filter *f;
-        bool has_cursor;
-        int64_t after_key;
-        const char *after_id;
-        int limit;
-        void (*on_row)(void *cls, const struct quote *q);
-        void *cls;
-};
-
-static int
-list_read(struct db_conn *c, void *arg)
-{
-        struct list_read *a = arg;
-
-        return (int)quotes_list(c, a->f, a->has_cursor, a->after_key, a->after_id, a->limit, a->on_row, a->cls);
+        return (enum repo_status)db_read(d, quotes_get, &a);
 }
 
 enum repo_status
-repo_quotes_list(struct db *d, const struct quote_filter *f, bool has_cursor, int64_t after_key, const char *after_id, int limit, void (*on_row)(void *cls, const struct quote *q), void *cls)
+repo_quotes_list(struct db *d, const struct quote_filter *f, bool has_cursor, int64_t after_key,
+                 const char *after_id, int limit, void (*on_row)(void *cls, const struct quote *q),
+                 void *cls)
 {
         struct list_read a = { f, has_cursor, after_key, after_id, limit, on_row, cls };
 
-        return (enum repo_status)db_read(d, list_read, &a);
+        return (enum repo_status)db_read(d, quotes_list, &a);
 }
