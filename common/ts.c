@@ -9,6 +9,7 @@
 
 #include "common/jnum.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -264,4 +265,28 @@ ts_now_us(void)
 
         clock_gettime(CLOCK_REALTIME, &now);
         return (int64_t)now.tv_sec * US_PER_SEC + now.tv_nsec / 1000;
+}
+
+int64_t
+ts_monotonic_us(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * US_PER_SEC + t.tv_nsec / 1000;
+}
+
+int64_t
+ts_monotonic_ms(void)
+{
+        return ts_monotonic_us() / 1000;
+}
+
+void
+ts_sleep_ms(long ms)
+{
+        struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+        while (nanosleep(&t, &t) != 0 && errno == EINTR)
+                ;
 }

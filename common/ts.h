@@ -49,4 +49,12 @@ size_t ts_format(int64_t us, char buf[TS_BUFSZ]);
 /* The current wall-clock time (CLOCK_REALTIME) in microseconds. */
 int64_t ts_now_us(void);
 
+/* CLOCK_MONOTONIC in milliseconds and microseconds: for durations and
+ * deadlines, which a wall-clock step must not stretch or shorten. */
+int64_t ts_monotonic_ms(void);
+int64_t ts_monotonic_us(void);
+
+/* Sleeps ms milliseconds, resuming after a signal. */
+void ts_sleep_ms(long ms);
+
 #endif

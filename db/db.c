@@ -9,7 +9,9 @@
 #include "db/db.h"
 
 #include "common/log.h"
+#include "common/ts.h"
 #include "db/postgres.h"
+#include "db/slot.h"
 #include "db/storage.h"
 
 #include <errno.h>
@@ -120,15 +122,6 @@ db_options_default(struct db_options *opt, const char *path)
 
 /* ---- statement cache ---- */
 
-static size_t
-slot_index(const char *sql, size_t nslots)
-{
-        uintptr_t k = (uintptr_t)sql;
-
-        k ^= k >> 17;
-        k *= (uintptr_t)0x9E3779B97F4A7C15ull;
-        return (size_t)(k >> 7) & (nslots - 1);
-}
 
 static int
 cache_grow(struct db_conn *c)
@@ -143,7 +136,7 @@ cache_grow(struct db_conn *c)
 
                 if (c->slots[i].sql == NULL)
                         continue;
-                j = slot_index(c->slots[i].sql, n);
+                j = db_slot_index(c->slots[i].sql, n);
                 while (slots[j].sql != NULL)
                         j = (j + 1) & (n - 1);
                 slots[j] = c->slots[i];
@@ -162,7 +155,7 @@ stmt_get(struct db_conn *c, const char *sql)
         size_t i;
 
         if (c->nslots > 0) {
-                for (i = slot_index(sql, c->nslots); c->slots[i].sql != NULL;
+                for (i = db_slot_index(sql, c->nslots); c->slots[i].sql != NULL;
                      i = (i + 1) & (c->nslots - 1)) {
                         if (c->slots[i].sql == sql)
                                 return c->slots[i].st;
@@ -187,7 +180,7 @@ stmt_get(struct db_conn *c, const char *sql)
                         }
                 }
         }
-        i = slot_index(sql, c->nslots);
+        i = db_slot_index(sql, c->nslots);
         while (c->slots[i].sql != NULL)
                 i = (i + 1) & (c->nslots - 1);
         c->slots[i] = (struct stmt_slot){ .sql = sql, .st = st };
@@ -999,14 +992,6 @@ on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
         return SQLITE_OK;
 }
 
-static int64_t
-monotonic_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* Checkpoints (PASSIVE: beside the writer) as soon as the writer's commit
  * leaves more than wal_checkpoint_bytes of frames in the WAL (on_wal_commit
@@ -1016,7 +1001,7 @@ static void *
 checkpointer_main(void *arg)
 {
         struct db *d = arg;
-        int64_t last = monotonic_ms();
+        int64_t last = ts_monotonic_ms();
         int done = 0; /* frames the last checkpoint found */
 
         pthread_setname_np(pthread_self(), "db-checkpoint");
@@ -1031,7 +1016,7 @@ checkpointer_main(void *arg)
                 sem_clockwait(&d->ck_kick, CLOCK_MONOTONIC, &until);
                 if (atomic_load(&d->ck_stopping))
                         break;
-                now = monotonic_ms();
+                now = ts_monotonic_ms();
                 frames = atomic_load(&d->wal_frames);
                 if (frames < done)
                         done = 0; /* the WAL restarted */

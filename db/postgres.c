@@ -22,6 +22,8 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/ts.h"
+#include "db/slot.h"
 
 #define MAX_PARAMS 32
 #define INT64_TEXT 24
@@ -171,24 +173,6 @@ first_line(const char *msg, char *err, size_t errlen)
 
 /* ---- connections ---- */
 
-static int64_t
-monotonic_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-                ;
-}
-
 /* The server's notices and warnings go to the log (at debug: the ones our
  * statements cause are expected), not to stderr. */
 static void
@@ -201,7 +185,7 @@ on_notice(void *arg, const char *message)
 struct pg_conn *
 pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen)
 {
-        int64_t deadline = monotonic_ms() + (int64_t)connect_timeout_s * 1000;
+        int64_t deadline = ts_monotonic_ms() + (int64_t)connect_timeout_s * 1000;
         int backoff = 100;
         struct pg_conn *c = calloc(1, sizeof(*c));
 
@@ -216,11 +200,11 @@ pg_conn_open(const char *url, int connect_timeout_s, char *err, size_t errlen)
                 first_line(PQerrorMessage(c->pg), err, errlen);
                 PQfinish(c->pg);
                 c->pg = NULL;
-                if (monotonic_ms() + backoff > deadline) {
+                if (ts_monotonic_ms() + backoff > deadline) {
                         free(c);
                         return NULL;
                 }
-                sleep_ms(backoff);
+                ts_sleep_ms(backoff);
                 backoff = backoff >= 1000 ? 2000 : backoff * 2;
         }
         PQsetNoticeProcessor(c->pg, on_notice, NULL);
@@ -287,15 +271,6 @@ exec_simple(struct pg_conn *c, const char *sql)
 
 /* ---- statements ---- */
 
-static size_t
-slot_index(const char *sql, size_t nslots)
-{
-        uintptr_t k = (uintptr_t)sql;
-
-        k ^= k >> 17;
-        k *= (uintptr_t)0x9E3779B97F4A7C15ull;
-        return (size_t)(k >> 7) & (nslots - 1);
-}
 
 static int
 cache_grow(struct pg_conn *c)
@@ -311,7 +286,7 @@ cache_grow(struct pg_conn *c)
 
                 if (st == NULL)
                         continue;
-                for (j = slot_index(st->sql, n); slots[j] != NULL; j = (j + 1) & (n - 1))
+                for (j = db_slot_index(st->sql, n); slots[j] != NULL; j = (j + 1) & (n - 1))
                         ;
                 slots[j] = st;
         }
@@ -417,7 +392,7 @@ pg_stmt(struct pg_conn *c, const char *sql)
 
         if ((c->nused + 1) * 2 > c->nslots && cache_grow(c) != 0)
                 return NULL;
-        for (i = slot_index(sql, c->nslots); c->slots[i] != NULL; i = (i + 1) & (c->nslots - 1))
+        for (i = db_slot_index(sql, c->nslots); c->slots[i] != NULL; i = (i + 1) & (c->nslots - 1))
                 if (c->slots[i]->sql == sql)
                         return c->slots[i];
         c->slots[i] = prepare(c, sql);
@@ -664,7 +639,7 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
                         return DB_UNAVAILABLE;
                 }
                 atomic_fetch_add(&d->retries, 1);
-                sleep_ms(attempt); /* 0, 1, 2 ... ms: let the winner finish */
+                ts_sleep_ms(attempt); /* 0, 1, 2 ... ms: let the winner finish */
         }
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/dec.h"
 #include "common/jsonw.h"
+#include "common/ts.h"
 #include "repo/health.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -51,14 +52,6 @@ health_cache_free(struct health_cache *hc)
         free(hc);
 }
 
-static int64_t
-monotonic_us(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 /* Writes the body for a probe's result; returns the status. reason, when
  * not NULL, is why the database serves reads but not writes ("degraded"). */
@@ -120,7 +113,7 @@ handle_health(struct req *r)
 {
         const struct app *app = req_app(r);
         struct health_cache *hc = app->health;
-        int64_t now = monotonic_us();
+        int64_t now = ts_monotonic_us();
         unsigned status;
         size_t len;
         char *body;

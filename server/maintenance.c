@@ -24,14 +24,6 @@ struct maintenance {
         pthread_t thread;
 };
 
-static int64_t
-monotonic_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static bool
 should_stop(void *cls)
@@ -56,7 +48,7 @@ run_once(struct maintenance *m)
         };
         bool incremental = strcmp(m->cfg->database.auto_vacuum, "incremental") == 0;
         struct admin_cleanup n = { 0 };
-        int64_t t0 = monotonic_ms();
+        int64_t t0 = ts_monotonic_ms();
         enum repo_status cleaned, optimized, vacuumed = REPO_OK;
 
         cleaned = repo_admin_cleanup_writer(m->d, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH,
@@ -79,7 +71,7 @@ run_once(struct maintenance *m)
                 !incremental          ? ""
                 : vacuumed == REPO_OK ? "; incremental vacuum ok"
                                       : "; incremental vacuum failed",
-                (long long)(monotonic_ms() - t0));
+                (long long)(ts_monotonic_ms() - t0));
 }
 
 static void
