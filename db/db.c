@@ -122,7 +122,6 @@ db_options_default(struct db_options *opt, const char *path)
 
 /* ---- statement cache ---- */
 
-
 static int
 cache_grow(struct db_conn *c)
 {

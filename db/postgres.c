@@ -271,7 +271,6 @@ exec_simple(struct pg_conn *c, const char *sql)
 
 /* ---- statements ---- */
 
-
 static int
 cache_grow(struct pg_conn *c)
 {
