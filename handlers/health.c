@@ -56,8 +56,9 @@ health_cache_free(struct health_cache *hc)
 /* Writes the body for a probe's result; returns the status. reason, when
  * not NULL, is why the database serves reads but not writes ("degraded"). */
 static unsigned
-write_body(struct jw *w, bool ok, const struct health *h, int pool_size, const char *reason)
+write_body(struct jw *w, bool ok, const struct health *h)
 {
+        const char *reason = ok ? h->degraded : NULL;
         char mb[DEC_BUFSZ];
 
         jw_obj(w);
@@ -70,7 +71,7 @@ write_body(struct jw *w, bool ok, const struct health *h, int pool_size, const c
                 if (!h->postgres) /* PostgreSQL always logs ahead */
                         jw_kbool(w, "wal_mode", h->wal_mode);
                 jw_kbool(w, "foreign_keys", h->foreign_keys);
-                jw_kint(w, "pool_size", pool_size);
+                jw_kint(w, "pool_size", h->pool_size);
                 /* MiB as an exact decimal: 1e8 / 2^20 = 390625 / 4096. */
                 dec_format(h->size_bytes * 390625 / 4096, mb);
                 jw_key(w, "size_mb");
@@ -94,8 +95,7 @@ probe(const struct app *app, struct health_cache *hc, int64_t now)
         char *text;
 
         jw_init(&w);
-        status = write_body(&w, ok, &h, app->cfg->database.connection_pool_size,
-                            db_disk_full(app->db) ? DB_DISK_FULL_DETAIL : NULL);
+        status = write_body(&w, ok, &h);
         text = jw_take(&w, &len);
         pthread_mutex_lock(&hc->mu);
         hc->probed = true;

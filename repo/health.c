@@ -51,6 +51,12 @@ enum repo_status
 repo_health_get(struct db *d, struct health *ret)
 {
         struct get_read a = { ret };
+        enum repo_status s = (enum repo_status)db_read(d, health_get, &a);
+        int busy;
 
-        return (enum repo_status)db_read(d, health_get, &a);
+        if (s == REPO_OK) {
+                db_reader_counts(d, &busy, &ret->pool_size);
+                ret->degraded = db_disk_full(d) ? DB_DISK_FULL_DETAIL : NULL;
+        }
+        return s;
 }

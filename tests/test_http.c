@@ -140,6 +140,23 @@ count_rows(const char *db_path, const char *asset)
 
 /* ---- GET /health ---- */
 
+/* /health reports the pool as it is: raised to one reader per HTTP thread
+ * when configured smaller (it reported the configured value). */
+START_TEST(health_pool_size_is_the_pool_in_use)
+{
+        struct http_resp r;
+
+        harness_stop(&h);
+        harness_init(&h);
+        set("database.connection_pool_size", "1");
+        set("server.threads", "3");
+        harness_start(&h);
+        ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &r), 200);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "pool_size")), 3);
+        http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(health_reports_the_database_facts)
 {
         struct http_resp r;
@@ -845,6 +862,7 @@ http_suite(void)
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, health_reports_the_database_facts);
+        tcase_add_test(tc, health_pool_size_is_the_pool_in_use);
         tcase_add_test(tc, health_is_503_unavailable_when_the_database_cannot_be_queried);
         tcase_add_test(tc, an_unknown_path_is_404_problem_json);
         tcase_add_test(tc, head_is_answered_like_get_without_a_body);
