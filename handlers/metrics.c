@@ -83,6 +83,9 @@ render_gauges(const struct db_gauges *g, struct strbuf *out)
 {
         int64_t age_us = g->has_pending ? ts_now_us() - g->oldest_pending_us : 0;
 
+        if (age_us < 0) /* the wall clock stepped back since the event was made */
+                age_us = 0;
+
         strbuf_printf(out,
                       "# HELP tradestore_db_size_bytes Size of the database (pages in use "
                       "and free).\n# TYPE tradestore_db_size_bytes gauge\n"

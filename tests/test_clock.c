@@ -102,6 +102,34 @@ START_TEST(health_reprobes_after_a_second_when_the_wall_clock_steps_back)
 }
 END_TEST
 
+/* An outbox event created, then the wall clock set back an hour: the age
+ * of the oldest pending event must not go negative (it printed
+ * "-3599.-999000", which is not a Prometheus number). */
+START_TEST(outbox_pending_age_stays_a_number_when_the_wall_clock_steps_back)
+{
+        struct http_resp r;
+        const char *line;
+        double age;
+
+        ck_assert_int_eq(http_json(&h, "POST", "/outbox",
+                                   "{\"event_type\":\"t\",\"aggregate_id\":\"a\",\"payload\":{}}",
+                                   &r),
+                         201);
+        http_resp_clear(&r);
+        atomic_store(&wall_back_s, 3600);
+        http_do(&h, "GET", "/metrics", NULL, NULL, NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        line = strstr(r.body, "\ntradestore_outbox_oldest_pending_age_seconds ");
+        ck_assert_ptr_nonnull(line);
+        line += strlen("\ntradestore_outbox_oldest_pending_age_seconds ");
+        ck_assert_msg(strspn(line, "0123456789.") == strcspn(line, "\n"), "not a number: %.40s",
+                      line);
+        age = strtod(line, NULL);
+        ck_assert(age >= 0);
+        http_resp_clear(&r);
+}
+END_TEST
+
 static Suite *
 clock_suite(void)
 {
@@ -111,6 +139,7 @@ clock_suite(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, wrapped_wall_clock_steps_back);
         tcase_add_test(tc, health_reprobes_after_a_second_when_the_wall_clock_steps_back);
+        tcase_add_test(tc, outbox_pending_age_stays_a_number_when_the_wall_clock_steps_back);
         suite_add_tcase(s, tc);
         return s;
 }
