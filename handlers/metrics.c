@@ -18,7 +18,7 @@ render_db_counters(struct db *d, struct strbuf *out)
 {
         struct db_stats st;
 
-        db_stats(d, &st);
+        repo_metrics_db_stats(d, &st);
         strbuf_printf(
                 out,
                 "# HELP tradestore_db_wal_bytes Size of the write-ahead log file.\n"

@@ -106,3 +106,9 @@ repo_metrics_get(struct db *d, struct db_gauges *ret)
 
         return (enum repo_status)db_read(d, metrics_get, &a);
 }
+
+void
+repo_metrics_db_stats(struct db *d, struct db_stats *ret)
+{
+        db_stats(d, ret);
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db/db.h"
 #include "repo/repo.h"
 
 struct db_conn;
@@ -26,6 +27,10 @@ struct db_gauges {
 /* The status names the arrays above are indexed by. */
 extern const char *const repo_metrics_order_statuses[REPO_METRICS_ORDER_STATUSES];
 extern const char *const repo_metrics_outbox_statuses[REPO_METRICS_OUTBOX_STATUSES];
+
+/* The database manager's own counters (jobs, commits, queue, readers, WAL
+ * size): no query, always available. */
+void repo_metrics_db_stats(struct db *d, struct db_stats *ret);
 
 /* Reads every gauge in one read transaction on c. REPO_OK with *ret filled,
  * or REPO_ERROR (logged). */
