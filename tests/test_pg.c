@@ -370,6 +370,16 @@ insert_b_job(struct db_conn *dc, void *arg)
 }
 
 static int
+read_counter_max(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT n FROM t WHERE id = 'max'");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+static int
 count_b(struct db_conn *dc, void *arg)
 {
         struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT count(*) FROM t WHERE id = 'b'");
@@ -395,6 +405,49 @@ START_TEST(a_submitted_job_is_reported_after_its_commit)
         ck_assert_int_eq(a.result, 0);
         pg_read(d, count_b, &n);
         ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+/* ---- the server goes away and comes back ---- */
+
+static void
+server_ctl(const char *what)
+{
+        const char *ctl = getenv("TRADESTORE_TEST_PG_CTL");
+        char cmd[512];
+
+        ck_assert_msg(ctl != NULL, "TRADESTORE_TEST_PG_CTL is not set: run under scripts/pgtest");
+        snprintf(cmd, sizeof(cmd), "%s %s", ctl, what);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+}
+
+/* A restart of PostgreSQL (or a cut connection) fails the jobs that meet it
+ * at once, with DB_UNAVAILABLE for a 503, and the pool reconnects by itself:
+ * no restart of tradestore. */
+START_TEST(jobs_fail_fast_while_the_server_is_down_and_work_again_after)
+{
+        struct seen v = { 0 };
+        int rc = 0;
+        int64_t n = -1;
+
+        exec_ok("INSERT INTO t (id, n) VALUES ('max', 1)");
+        ck_assert_int_eq(pg_write(d, gap_job, &v), 0);
+        server_ctl("stop");
+        for (int i = 0; i < 8; i++) { /* every pooled connection meets the cut */
+                time_t t0 = time(NULL);
+
+                rc = pg_write(d, gap_job, &v);
+                ck_assert_int_le(time(NULL) - t0, 3);
+                ck_assert_int_eq(rc, DB_UNAVAILABLE);
+        }
+        server_ctl("start");
+        for (int i = 0; i < 50 && (rc = pg_write(d, gap_job, &v)) != 0; i++)
+                nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+        ck_assert_int_eq(rc, 0);
+        for (int i = 0; i < 8; i++) /* and every connection of the pool works again */
+                ck_assert_int_eq(pg_write(d, gap_job, &v), 0);
+        ck_assert_int_eq(pg_read(d, read_counter_max, &n), 0);
+        ck_assert_int_eq(n, 42);
 }
 END_TEST
 
@@ -514,6 +567,7 @@ pg_suite(void)
         tcase_add_test(server, constraint_failures_map_to_their_errors_and_roll_back);
         tcase_add_test(server, concurrent_read_modify_write_jobs_lose_no_update);
         tcase_add_test(server, a_submitted_job_is_reported_after_its_commit);
+        tcase_add_test(server, jobs_fail_fast_while_the_server_is_down_and_work_again_after);
         suite_add_tcase(s, server);
         tcase_add_test(migrate, postgres_migrations_mirror_the_sqlite_ones);
         tcase_add_test(migrate, an_empty_database_is_migrated_once_and_then_left_alone);
