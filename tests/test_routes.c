@@ -1,0 +1,110 @@
+/* The rules each route carries in the route table (server/routes.c),
+ * enforced in one place before any handler runs: the query parameters a
+ * route takes (API.md: an unknown one is 400 naming it, on every route) and
+ * the role it needs (checked from the headers, before any body is read). */
+#include "tests/harness.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct harness h;
+
+static void
+setup(void)
+{
+        harness_init(&h);
+}
+
+static void
+teardown(void)
+{
+        harness_stop(&h);
+}
+
+static void
+expect_status(const char *method, const char *path, const char *body, long want)
+{
+        struct http_resp r;
+
+        http_json(&h, method, path, body, &r);
+        ck_assert_msg(r.status == want, "%s %s: %ld, want %ld: %s", method, path, r.status, want,
+                      r.body ? r.body : "");
+        http_resp_clear(&r);
+}
+
+/* Every write and item read that takes no query parameter refuses one
+ * with 400 naming it, and the write is not done. */
+START_TEST(an_unknown_query_parameter_on_a_write_or_item_read_is_400_naming_it)
+{
+        static const struct {
+                const char *method, *path, *body;
+        } cases[] = {
+                { "POST", "/orders?typo=1",
+                  "{\"order_id\":\"o2\",\"symbol\":\"BTCUSDT\",\"side\":\"buy\","
+                  "\"type\":\"market\",\"quantity\":\"1\"}" },
+                { "POST", "/fills?typo=1",
+                  "{\"fill_id\":\"f2\",\"order_id\":\"o1\",\"price\":\"100\","
+                  "\"quantity\":\"0.1\"}" },
+                { "PATCH", "/orders/o1?typo=1", "{\"status\":\"open\"}" },
+                { "PUT", "/positions/BTCUSDT?typo=1",
+                  "{\"quantity\":\"2\",\"avg_entry_price\":\"100\"}" },
+                { "PATCH", "/positions/BTCUSDT?typo=1", "{\"mark_price\":\"101\"}" },
+                { "GET", "/orders/o1?typo=1", NULL },
+                { "GET", "/fills/f1?typo=1", NULL },
+                { "GET", "/positions/BTCUSDT?typo=1", NULL },
+        };
+
+        harness_start(&h);
+        expect_status("POST", "/orders",
+                      "{\"order_id\":\"o1\",\"symbol\":\"BTCUSDT\",\"side\":\"buy\","
+                      "\"type\":\"market\",\"quantity\":\"1\"}",
+                      201);
+        expect_status("POST", "/fills",
+                      "{\"fill_id\":\"f1\",\"order_id\":\"o1\",\"price\":\"100\","
+                      "\"quantity\":\"0.5\"}",
+                      201);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct http_resp r;
+                const json_t *e;
+
+                http_json(&h, cases[i].method, cases[i].path, cases[i].body, &r);
+                ck_assert_msg(r.status == 400, "%s %s: %ld: %s", cases[i].method, cases[i].path,
+                              r.status, r.body ? r.body : "");
+                ck_assert_str_eq(r.ctype, "application/problem+json");
+                e = json_array_get(json_object_get(r.json, "errors"), 0);
+                ck_assert_str_eq(json_string_value(json_object_get(e, "field")), "typo");
+                http_resp_clear(&r);
+        }
+        expect_status("GET", "/orders/o2", NULL, 404);
+        expect_status("GET", "/fills/f2", NULL, 404);
+}
+END_TEST
+
+/* A list still takes its filters and paging, and refuses anything else. */
+START_TEST(a_list_takes_its_own_parameters_only)
+{
+        harness_start(&h);
+        expect_status("GET", "/orders?symbol=BTCUSDT&status=open&limit=5", NULL, 200);
+        expect_status("GET", "/orders?status=nope", NULL, 400);
+        expect_status("GET", "/orders?executed_after=1", NULL, 400);
+        expect_status("GET", "/fills?executed_after=1&limit=2", NULL, 200);
+        expect_status("GET", "/positions?limit=2", NULL, 200);
+        expect_status("GET", "/positions?symbol=BTCUSDT", NULL, 400);
+        expect_status("GET", "/health?x=1", NULL, 400);
+}
+END_TEST
+
+int
+main(void)
+{
+        Suite *s = suite_create("routes");
+        TCase *t = tcase_create("routes");
+
+        tcase_add_checked_fixture(t, setup, teardown);
+        tcase_add_test(t, an_unknown_query_parameter_on_a_write_or_item_read_is_400_naming_it);
+        tcase_add_test(t, a_list_takes_its_own_parameters_only);
+        suite_add_tcase(s, t);
+        return harness_run_suite(s);
+}
