@@ -118,8 +118,6 @@ handle_metrics(struct req *r)
         struct db_gauges g;
         enum repo_status s;
 
-        if (!req_query_check(r, (const char *const[]){ NULL }))
-                return;
         s = repo_metrics_get(app->db, &g);
         metrics_render(app->metrics, http_in_flight(app->http), &out);
         render_db_counters(app->db, &out);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/ts.h"
 #include "db/db.h"
+#include "handlers/parse.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/json_exact.h"
@@ -24,6 +25,7 @@
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -76,6 +78,9 @@ struct req {
         const char *query_twice;        /* the key given twice (in query) */
         const struct route *route;
         unsigned route_status; /* 0 matched, else 404 or 405 */
+        enum route_access access; /* the route's, or the most any route of the path needs */
+        struct query_value *args; /* the route's query parameters, validated (parse.h) */
+        struct page page;
         char allow[64];
         const char *method;
         const char *path; /* libmicrohttpd keeps it for the request */
@@ -161,10 +166,22 @@ req_numbers(const struct req *r)
         return &r->numbers;
 }
 
-const char *
-req_query(const struct req *r, const char *name)
+const struct query_value *
+req_arg(const struct req *r, const char *name)
 {
-        return query_get(&r->query, name);
+        const struct route *rt = r->route;
+
+        for (size_t i = 0; i < rt->nquery; i++)
+                if (strcmp(rt->query[i].name, name) == 0)
+                        return &r->args[i];
+        assert(!"req_arg: not a query parameter of this route");
+        return NULL;
+}
+
+const struct page *
+req_page(const struct req *r)
+{
+        return &r->page;
 }
 
 void *
@@ -232,37 +249,6 @@ problem_add(json_t **errors, const char *field, const char *fmt, ...)
         if (e == NULL) /* out of memory: the entry must still be counted */
                 e = json_pack("{s:s, s:s}", "field", "?", "message", "invalid field");
         json_array_append_new(*errors, e);
-}
-
-void
-req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls)
-{
-        for (size_t i = 0; i < r->query.n; i++)
-                fn(cls, r->query.v[i].key, r->query.v[i].value);
-}
-
-static bool
-is_allowed(const char *const *allowed, const char *key)
-{
-        for (const char *const *a = allowed; *a != NULL; a++)
-                if (strcmp(*a, key) == 0)
-                        return true;
-        return false;
-}
-
-bool
-req_query_check(struct req *r, const char *const *allowed)
-{
-        json_t *errors = NULL;
-
-        for (size_t i = 0; i < r->query.n; i++)
-                if (!is_allowed(allowed, r->query.v[i].key))
-                        problem_add(&errors, r->query.v[i].key, "unknown query parameter '%s'",
-                                    r->query.v[i].key);
-        if (errors == NULL)
-                return true;
-        reply_problem(r, 400, "unknown query parameter", errors);
-        return false;
 }
 
 /* ---- replies ---- */
@@ -508,11 +494,14 @@ route(struct req *r, const char *path)
 
                 if (!match(rt, path, &param))
                         continue;
+                if (r->route == NULL && rt->access > r->access)
+                        r->access = rt->access; /* a 405 needs what the path needs */
                 /* HEAD is served as GET; libmicrohttpd leaves out the body. */
                 if (r->route == NULL &&
                     (strcmp(rt->method, r->method) == 0 ||
                      (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))) {
                         r->route = rt;
+                        r->access = rt->access;
                         r->param = param;
                         r->route_status = 0;
                         continue;
@@ -526,6 +515,8 @@ route(struct req *r, const char *path)
         }
         if (r->route == NULL && alen > 0)
                 r->route_status = 405;
+        if (r->route_status == 404)
+                r->access = ACCESS_READ; /* an unknown path tells nothing to strangers */
 }
 
 /* ---- the request lifecycle ---- */
@@ -713,19 +704,36 @@ parse_body(struct req *r)
         return true;
 }
 
-/* The least role the request needs (API.md, Auth). */
+/* The least role the request needs: its route's rule (API.md, Auth). */
 static enum auth_role
 required_role(const struct req *r)
 {
-        if (strcmp(r->path, "/health") == 0)
-                return AUTH_NONE;
-        if (strcmp(r->path, "/metrics") == 0 && !r->srv->protect_metrics)
-                return AUTH_NONE;
-        if (strncmp(r->path, "/admin", 6) == 0 && (r->path[6] == '/' || r->path[6] == '\0'))
-                return AUTH_ADMIN;
-        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
-                return AUTH_READ;
-        return AUTH_WRITE;
+        switch (r->access) {
+        case ACCESS_METRICS: return r->srv->protect_metrics ? AUTH_READ : AUTH_NONE;
+        case ACCESS_READ: return AUTH_READ;
+        case ACCESS_WRITE: return AUTH_WRITE;
+        case ACCESS_ADMIN: return AUTH_ADMIN;
+        default: return AUTH_NONE;
+        }
+}
+
+/* Validates the query string against the route's rules into r->args and
+ * r->page. Returns false after replying 400 naming each bad parameter. */
+static bool
+args_ok(struct req *r)
+{
+        const struct route *rt = r->route;
+        json_t *errors = NULL;
+
+        r->args = req_alloc(r, (rt->nquery > 0 ? rt->nquery : 1) * sizeof(*r->args));
+        if (r->args == NULL) {
+                reply_problem(r, 503, "out of memory", NULL);
+                return false;
+        }
+        if (parse_query(&r->query, rt->query, rt->nquery, rt->paged, r->args, &r->page, &errors))
+                return true;
+        reply_invalid(r, errors);
+        return false;
 }
 
 /* Returns false after replying 401 or 403. */
@@ -770,7 +778,7 @@ dispatch(struct req *r)
                 reply_method_not_allowed(r, r->allow);
                 return;
         }
-        if (!parse_body(r))
+        if (!args_ok(r) || !parse_body(r))
                 return;
         r->route->handler(r);
         if (!r->replied && !r->suspended) {
@@ -1166,6 +1174,13 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         const union MHD_DaemonInfo *info;
 
+        for (size_t i = 0; i < nroutes; i++)
+                if (routes[i].access == ACCESS_UNSET) {
+                        log_msg(LOG_ERROR, "http_start_failed", "route %s %s has no access rule",
+                                routes[i].method, routes[i].pattern);
+                        free(s);
+                        return -1;
+                }
         if (s == NULL)
                 return -1;
         s->app = app;
