@@ -4,10 +4,16 @@
  * the role it needs (checked from the headers, before any body is read). */
 #include "tests/harness.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static struct harness h;
 
@@ -96,6 +102,79 @@ START_TEST(a_list_takes_its_own_parameters_only)
 }
 END_TEST
 
+static int64_t
+now_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Sends head (a request's line and headers, announcing a body that is
+ * never sent) and returns the status of the answer, 0 when none came
+ * within timeout_ms. */
+static int
+status_before_body(const char *head, int timeout_ms)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET };
+        char buf[4096];
+        size_t got = 0;
+        int64_t t0 = now_ms();
+        unsigned port;
+        int status = 0;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        ck_assert_int_ge(fd, 0);
+        sscanf(h.base_url, "http://127.0.0.1:%u", &port);
+        a.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        ck_assert_int_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+        while (got < 12) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int left = timeout_ms - (int)(now_ms() - t0);
+                ssize_t n;
+
+                if (left <= 0 || poll(&p, 1, left) <= 0)
+                        break;
+                n = read(fd, buf + got, sizeof(buf) - 1 - got);
+                if (n <= 0)
+                        break;
+                got += (size_t)n;
+        }
+        buf[got] = '\0';
+        close(fd);
+        sscanf(buf, "HTTP/1.1 %d", &status);
+        return status;
+}
+
+/* The role is checked on the headers: a wrong token or too small a role is
+ * answered before the body is sent, so none of it is ever buffered. */
+START_TEST(a_write_without_the_role_is_refused_before_its_body_is_read)
+{
+        static const char fmt[] = "POST /orders HTTP/1.1\r\nHost: x\r\n"
+                                  "Content-Type: application/json\r\n%s"
+                                  "Expect: 100-continue\r\nContent-Length: 500000\r\n\r\n";
+        char head[512];
+        char err[256];
+
+        ck_assert_int_eq(config_set(&h.cfg, "auth.tokens", "read:rtoken,write:wtoken",
+                                    CONFIG_SRC_FLAG, err, sizeof(err)),
+                         0);
+        harness_start(&h);
+        snprintf(head, sizeof(head), fmt, "");
+        ck_assert_int_eq(status_before_body(head, 1500), 401);
+        snprintf(head, sizeof(head), fmt, "Authorization: Bearer wrong\r\n");
+        ck_assert_int_eq(status_before_body(head, 1500), 401);
+        snprintf(head, sizeof(head), fmt, "Authorization: Bearer rtoken\r\n");
+        ck_assert_int_eq(status_before_body(head, 1500), 403);
+        /* The right role is told to go on: 100 Continue, then it waits. */
+        snprintf(head, sizeof(head), fmt, "Authorization: Bearer wtoken\r\n");
+        ck_assert_int_eq(status_before_body(head, 1500), 100);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -105,6 +184,7 @@ main(void)
         tcase_add_checked_fixture(t, setup, teardown);
         tcase_add_test(t, an_unknown_query_parameter_on_a_write_or_item_read_is_400_naming_it);
         tcase_add_test(t, a_list_takes_its_own_parameters_only);
+        tcase_add_test(t, a_write_without_the_role_is_refused_before_its_body_is_read);
         suite_add_tcase(s, t);
         return harness_run_suite(s);
 }
