@@ -4,9 +4,10 @@
  * writer commits them.
  *
  * libmicrohttpd calls the access handler several times per request: first
- * with the headers (we only set up the context: a response queued on that
- * first call makes 0.9.75 close keep-alive connections), then once per body
- * chunk, then with no data, where we dispatch. A write request is suspended
+ * with the headers, where only refusals are answered (a limit broken, no
+ * role for the route: a response queued on that first call makes 0.9.75
+ * close keep-alive connections, and leaves the body unread), then once per
+ * body chunk, then with no data, where we dispatch. A write request is suspended
  * there and resumed by the writer thread after COMMIT; the next call replies. */
 #include "server/http.h"
 
@@ -768,8 +769,6 @@ authorize(struct req *r)
 static void
 dispatch(struct req *r)
 {
-        if (!authorize(r))
-                return;
         if (r->route_status == 404) {
                 reply_problem(r, 404, "no such resource", NULL);
                 return;
@@ -897,6 +896,10 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (!transfer_encoding_ok(r))
                         return MHD_YES; /* answered: what follows is dropped */
+                /* The role is known from the headers: a caller without it
+                 * is refused before any of its body is accepted. */
+                if (!authorize(r))
+                        return MHD_YES;
                 if ((cl != NULL && strcmp(cl, "0") != 0) ||
                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
