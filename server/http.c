@@ -1228,13 +1228,18 @@ http_port(const struct http_server *s)
 void
 http_cut_counts(const struct http_server *s, unsigned long *ret_header, unsigned long *ret_body)
 {
+        if (s == NULL) {
+                *ret_header = 0;
+                *ret_body = 0;
+                return;
+        }
         deadlines_counts(s->deadlines, ret_header, ret_body);
 }
 
 long
 http_in_flight(const struct http_server *s)
 {
-        return atomic_load(&s->in_flight);
+        return s != NULL ? atomic_load(&s->in_flight) : 0;
 }
 
 void

@@ -80,11 +80,12 @@ uint16_t http_port(const struct http_server *s);
 void http_stop(struct http_server *s, int grace_ms);
 
 /* Connections cut for sending their headers past server.header_timeout,
- * and their body slower than server.min_body_rate. */
+ * and their body slower than server.min_body_rate. s may be NULL (a server
+ * not yet running, as app.http is while the service starts): 0 and 0. */
 void http_cut_counts(const struct http_server *s, unsigned long *ret_header,
                      unsigned long *ret_body);
 
-/* Requests being handled right now. */
+/* Requests being handled right now; 0 for a NULL s. */
 long http_in_flight(const struct http_server *s);
 
 /* ---- the request, for handlers ---- */
