@@ -9,6 +9,7 @@
 #include "server/http.h"
 #include "server/query.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,27 @@ query_ts(struct query_ctx *q, const char *key, const char *value, struct query_v
 }
 
 static void
+query_dec(struct query_ctx *q, const char *key, const char *value, struct query_value *v)
+{
+        int64_t x;
+        enum dec_status s = dec_parse(value, strlen(value), &x);
+
+        if (s != DEC_OK)
+                add(q->errors, "", key, dec_message(s));
+        else
+                *v = (struct query_value){ .set = true, .num = x };
+}
+
+static void
+query_bool(struct query_ctx *q, const char *key, const char *value, struct query_value *v)
+{
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+                *v = (struct query_value){ .set = true, .flag = value[0] == 't' };
+        else
+                add(q->errors, "", key, "must be true or false");
+}
+
+static void
 query_param(struct query_ctx *q, const char *key, const char *value)
 {
         const struct field *f;
@@ -311,22 +333,22 @@ query_param(struct query_ctx *q, const char *key, const char *value)
         if (value == NULL || *value == '\0')
                 return; /* "?status=" is the same as leaving it out */
         v = &q->values[f - q->fields];
-        if (f->type == F_TS) {
-                query_ts(q, key, value, v);
+        /* The type decides the member: a value is never stored as another. */
+        switch (f->type) {
+        case F_TS: query_ts(q, key, value, v); return;
+        case F_DEC: query_dec(q, key, value, v); return;
+        case F_BOOL: query_bool(q, key, value, v); return;
+        case F_ID:
+        case F_SYMBOL:
+        case F_STRING:
+        case F_ENUM:
+                if (text_ok(f, value, "", q->errors))
+                        *v = (struct query_value){ .set = true, .str = value };
                 return;
+        case F_OBJECT:
+        case F_READONLY: break;
         }
-        if (f->type == F_DEC) {
-                int64_t x;
-                enum dec_status s = dec_parse(value, strlen(value), &x);
-
-                if (s != DEC_OK)
-                        add(q->errors, "", key, dec_message(s));
-                else
-                        *v = (struct query_value){ .set = true, .num = x };
-                return;
-        }
-        if (text_ok(f, value, "", q->errors))
-                *v = (struct query_value){ .set = true, .str = value };
+        assert(!"a query parameter is text, a decimal, a timestamp or a bool");
 }
 
 bool
