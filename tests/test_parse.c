@@ -60,9 +60,9 @@ START_TEST(a_bool_parameter_that_is_not_true_or_false_is_an_error_naming_it)
                 json_t *errors;
 
                 ck_assert_msg(!parse(bad[i], v, &errors), "%s accepted", bad[i]);
-                ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 0),
-                                                                   "field")),
-                                 "flag");
+                ck_assert_str_eq(
+                        json_string_value(json_object_get(json_array_get(errors, 0), "field")),
+                        "flag");
                 ck_assert(!v[0].set);
                 json_decref(errors);
         }
