@@ -2,9 +2,9 @@
  * field's type decides which member of the value holds it. */
 #include "handlers/parse.h"
 #include "server/query.h"
+#include "tests/harness.h"
 
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const struct field fields[] = {
@@ -86,16 +86,10 @@ main(void)
 {
         Suite *s = suite_create("parse");
         TCase *t = tcase_create("query");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(t, a_bool_parameter_is_read_into_the_flag_never_as_text);
         tcase_add_test(t, a_bool_parameter_that_is_not_true_or_false_is_an_error_naming_it);
         tcase_add_test(t, a_text_parameter_is_read_into_the_text);
         suite_add_tcase(s, t);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return harness_run_suite(s);
 }
