@@ -46,6 +46,12 @@ req_app(const struct req *r)
         return r->srv->app;
 }
 
+const struct http_server *
+req_server(const struct req *r)
+{
+        return r->srv;
+}
+
 const char *
 req_param(const struct req *r)
 {

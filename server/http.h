@@ -30,7 +30,6 @@ struct app {
         int64_t started_us;
         struct health_cache *health; /* owned by the service; see handlers/health.c */
         struct metrics *metrics;     /* owned by the service; see server/metrics.h */
-        struct http_server *http;    /* set once the daemon runs */
 };
 
 enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };
@@ -80,8 +79,8 @@ uint16_t http_port(const struct http_server *s);
 void http_stop(struct http_server *s, int grace_ms);
 
 /* Connections cut for sending their headers past server.header_timeout,
- * and their body slower than server.min_body_rate. s may be NULL (a server
- * not yet running, as app.http is while the service starts): 0 and 0. */
+ * and their body slower than server.min_body_rate. s may be NULL (no
+ * server running): 0 and 0. */
 void http_cut_counts(const struct http_server *s, unsigned long *ret_header,
                      unsigned long *ret_body);
 
@@ -91,6 +90,10 @@ long http_in_flight(const struct http_server *s);
 /* ---- the request, for handlers ---- */
 
 const struct app *req_app(const struct req *r);
+
+/* The server the request came through (for its own counters: /metrics).
+ * Borrowed for the request. */
+const struct http_server *req_server(const struct req *r);
 
 /* The decoded {param} of the route, or NULL. Borrowed for the request. */
 const char *req_param(const struct req *r);

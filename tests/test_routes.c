@@ -161,9 +161,10 @@ START_TEST(a_write_without_the_role_is_refused_before_its_body_is_read)
 }
 END_TEST
 
-/* What /metrics reads of the HTTP server takes a NULL server, as
- * app.http is while the service starts (server/service.c sets it after
- * http_start, whose daemon already serves). */
+/* What /metrics reads of the HTTP server takes a NULL server (app.http
+ * was one while the service started: server/service.c set it after
+ * http_start, whose daemon already served; /metrics now reads the server
+ * its request came through). */
 START_TEST(a_server_not_yet_running_reads_as_idle)
 {
         unsigned long header = 7, body = 7;
