@@ -1,7 +1,8 @@
 /* Declarative request parsing shared by the handlers: a handler describes
- * its body's fields (or its query parameters) in a static table, and one
- * call fills a plain C struct and gathers every problem at once as
- * problem+json `errors` entries. Also the JSON output helpers for exact
+ * its body's fields in a static table, and one call fills a plain C struct
+ * and gathers every problem at once as problem+json `errors` entries. The
+ * same fields describe each route's query parameters in the route table
+ * (server/routes.c), read by the router with parse_query. Also the JSON output helpers for exact
  * decimals and timestamps. */
 #ifndef TRADESTORE_HANDLERS_PARSE_H
 #define TRADESTORE_HANDLERS_PARSE_H

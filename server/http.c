@@ -608,15 +608,10 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         const union MHD_DaemonInfo *info;
 
-        for (size_t i = 0; i < nroutes; i++)
-                if (routes[i].access == ACCESS_UNSET) {
-                        log_msg(LOG_ERROR, "http_start_failed", "route %s %s has no access rule",
-                                routes[i].method, routes[i].pattern);
-                        free(s);
-                        return -1;
-                }
-        if (s == NULL)
+        if (s == NULL || !router_table_ok(routes, nroutes)) {
+                free(s);
                 return -1;
+        }
         s->app = app;
         s->routes = routes;
         s->nroutes = nroutes;

@@ -105,6 +105,10 @@ void reply_overloaded(struct req *r);
 
 /* ---- router.c ---- */
 
+/* Whether every route of the table has its access rule; logs the first
+ * that has none. */
+bool router_table_ok(const struct route *routes, size_t n);
+
 /* Finds the route of r's method and path: r->route and r->param, or
  * r->route_status 404 or 405 (with r->allow); r->access either way. */
 void router_match(struct req *r, const char *path);

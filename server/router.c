@@ -107,6 +107,18 @@ router_match(struct req *r, const char *path)
                 r->access = ACCESS_READ; /* an unknown path tells nothing to strangers */
 }
 
+bool
+router_table_ok(const struct route *routes, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (routes[i].access == ACCESS_UNSET) {
+                        log_msg(LOG_ERROR, "http_start_failed", "route %s %s has no access rule",
+                                routes[i].method, routes[i].pattern);
+                        return false;
+                }
+        return true;
+}
+
 /* The least role the request needs: its route's rule (API.md, Auth). */
 static enum auth_role
 required_role(const struct req *r)
