@@ -21,8 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const no_params[] = { NULL };
-
 /* A dedicated connection with the service's options. Caller owns: free with
  * db_conn_close. NULL after logging. */
 static struct db_conn *
@@ -66,8 +64,6 @@ handle_admin_stats(struct req *r)
         struct db_conn *c;
         enum repo_status s;
 
-        if (!req_query_check(r, no_params))
-                return;
         c = db_reader_acquire(d);
         s = repo_admin_stats(c, db_path(d), &st);
         db_reader_release(d, c);
@@ -210,8 +206,6 @@ handle_admin_maintenance(struct req *r)
         const char *why;
         int64_t t0 = monotonic_ms();
 
-        if (!req_query_check(r, no_params))
-                return;
         if (!parse_object(r, req_body(r), maintenance_fields, NFIELDS(maintenance_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
@@ -247,8 +241,6 @@ handle_admin_backup(struct req *r)
         int64_t size = 0;
         enum repo_status s;
 
-        if (!req_query_check(r, no_params))
-                return;
         /* No field is accepted: the server names the file, never the client. */
         if (!parse_object(r, req_body(r), NULL, 0, NULL, "", &errors)) {
                 reply_invalid(r, errors);

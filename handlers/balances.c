@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const no_params[] = { NULL };
-
 /* A balance as sent: PUT /balances/{asset} and each snapshot entry. asset is
  * optional in the former (it must then match the URL), required in the
  * latter. */
@@ -109,11 +107,10 @@ handle_balances_list(struct req *r)
         const struct app *app = req_app(r);
         json_t *errors = NULL;
         struct balance *rows;
-        struct page page;
+        const struct page page = *req_page(r);
         enum repo_status s;
         size_t n = 0;
 
-        parse_query(r, NULL, 0, NULL, &page, &errors);
         /* Balance cursors are (0, asset): anything else came from elsewhere. */
         if (page.has_cursor &&
             (page.cursor_key != 0 || !symbol_valid(page.cursor_id, strlen(page.cursor_id))))
@@ -145,8 +142,6 @@ handle_balances_get(struct req *r)
         enum repo_status s;
         char detail[96];
 
-        if (!req_query_check(r, no_params))
-                return;
         s = repo_balances_get(app->db, req_param(r), &b);
         switch (s) {
         case REPO_OK: reply_json(r, 200, balance_json(&b)); return;
@@ -187,8 +182,6 @@ handle_balances_put(struct req *r)
         json_t *errors = NULL;
         struct balance_put *p;
 
-        if (!req_query_check(r, no_params))
-                return;
         parse_object(r, req_body(r), put_fields, NFIELDS(put_fields), &body, "", &errors);
         if (body.asset.set && strcmp(body.asset.v, asset) != 0)
                 problem_add(&errors, "asset", "asset must be the asset of the URL (%s) or left out",
@@ -381,8 +374,6 @@ handle_balances_snapshot(struct req *r)
         json_t *errors = NULL;
         struct balance_snapshot *snap;
 
-        if (!req_query_check(r, no_params))
-                return;
         snap = req_alloc(r, sizeof(*snap));
         if (snap == NULL || !parse_snapshot(r, snap, &errors)) {
                 if (errors != NULL)
@@ -421,8 +412,6 @@ handle_balances_delete(struct req *r)
 {
         char *asset;
 
-        if (!req_query_check(r, no_params))
-                return;
         asset = req_alloc(r, SYMBOL_MAX_LEN + 1);
         if (asset == NULL) {
                 reply_unavailable(r);

@@ -242,20 +242,6 @@ handle_fills_get(struct req *r)
 
 /* ---- GET /fills ---- */
 
-struct fill_query {
-        struct opt_str order_id, symbol;
-        struct opt_ts executed_after, executed_before;
-};
-
-#define QUERY(m) offsetof(struct fill_query, m)
-static const struct field query_fields[] = {
-        { .name = "order_id", .type = F_ID, .offset = QUERY(order_id) },
-        { .name = "symbol", .type = F_SYMBOL, .offset = QUERY(symbol) },
-        { .name = "executed_after", .type = F_TS, .offset = QUERY(executed_after) },
-        { .name = "executed_before", .type = F_TS, .offset = QUERY(executed_before) },
-};
-#undef QUERY
-
 struct list_page {
         struct jw w;
         int64_t last_key;
@@ -276,13 +262,16 @@ list_row(void *cls, const struct fill *f)
  * the cursor, whichever is lower, since every (executed_at, fill_id) above
  * (before, "") has executed_at >= before. */
 static void
-filter_from_query(const struct fill_query *q, const struct page *pg, struct fill_filter *ret)
+filter_from_query(const struct req *r, const struct page *pg, struct fill_filter *ret)
 {
+        const struct query_value *after = req_arg(r, "executed_after");
+        const struct query_value *before = req_arg(r, "executed_before");
+
         *ret = (struct fill_filter){
-                .order_id = q->order_id.set ? q->order_id.v : NULL,
-                .symbol = q->symbol.set ? q->symbol.v : NULL,
-                .after = q->executed_after.set ? q->executed_after.v : INT64_MIN,
-                .before_key = q->executed_before.set ? q->executed_before.v : INT64_MAX,
+                .order_id = req_arg(r, "order_id")->str,
+                .symbol = req_arg(r, "symbol")->str,
+                .after = after->set ? after->num : INT64_MIN,
+                .before_key = before->set ? before->num : INT64_MAX,
                 .before_id = "",
         };
         if (pg->has_cursor && pg->cursor_key < ret->before_key) {
@@ -294,20 +283,14 @@ filter_from_query(const struct fill_query *q, const struct page *pg, struct fill
 void
 handle_fills_list(struct req *r)
 {
-        struct fill_query q = { 0 };
-        struct page pg;
+        const struct page pg = *req_page(r);
         struct fill_filter ff;
         struct list_page lp = { 0 };
-        json_t *errors = NULL;
         struct db *db = req_app(r)->db;
         enum repo_status s;
         size_t n = 0;
 
-        if (!parse_query(r, query_fields, NFIELDS(query_fields), &q, &pg, &errors)) {
-                reply_invalid(r, errors);
-                return;
-        }
-        filter_from_query(&q, &pg, &ff);
+        filter_from_query(r, &pg, &ff);
         jw_init(&lp.w);
         jw_obj(&lp.w);
         jw_key(&lp.w, "items");

@@ -118,8 +118,6 @@ handle_health(struct req *r)
         size_t len;
         char *body;
 
-        if (!req_query_check(r, (const char *const[]){ NULL }))
-                return;
         pthread_mutex_lock(&hc->mu);
         if (!hc->probed || now - hc->probed_at_us >= HEALTH_PROBE_US) {
                 pthread_mutex_unlock(&hc->mu);

@@ -66,8 +66,7 @@ render_http_cuts(const struct http_server *http, struct strbuf *out)
 {
         unsigned long header = 0, body = 0;
 
-        if (http != NULL) /* NULL while the service is still starting */
-                http_cut_counts(http, &header, &body);
+        http_cut_counts(http, &header, &body);
         strbuf_printf(out,
                       "# HELP tradestore_http_connections_cut_total Connections closed for "
                       "sending their headers past server.header_timeout or their body "
@@ -121,12 +120,10 @@ handle_metrics(struct req *r)
         struct db_gauges g;
         enum repo_status s;
 
-        if (!req_query_check(r, (const char *const[]){ NULL }))
-                return;
         s = repo_metrics_get(app->db, &g);
-        metrics_render(app->metrics, http_in_flight(app->http), &out);
+        metrics_render(app->metrics, http_in_flight(req_server(r)), &out);
         render_db_counters(app->db, &out);
-        render_http_cuts(app->http, &out);
+        render_http_cuts(req_server(r), &out);
         strbuf_printf(&out,
                       "# HELP tradestore_db_up Whether the last scrape could query the "
                       "database.\n# TYPE tradestore_db_up gauge\ntradestore_db_up %d\n",

@@ -15,8 +15,6 @@ handle_openapi(struct req *r)
 {
         char *copy;
 
-        if (!req_query_check(r, (const char *const[]){ NULL }))
-                return;
         copy = malloc(openapi_yaml_len);
         if (copy == NULL) {
                 reply_problem(r, 503, "out of memory", NULL);

@@ -21,8 +21,6 @@ static const char *const sides[] = { "buy", "sell", NULL };
 static const char *const types[] = { "market", "limit", "limit_maker", NULL };
 static const char *const create_statuses[] = { "pending", "open", NULL };
 static const char *const patch_statuses[] = { "open", "cancelled", "rejected", "expired", NULL };
-static const char *const all_statuses[] = { "pending",   "open",     "partially_filled", "filled",
-                                            "cancelled", "rejected", "expired",          NULL };
 
 #define UNAVAILABLE "database unavailable, retry"
 
@@ -273,42 +271,28 @@ handle_orders_get(struct req *r)
 
 /* ---- GET /orders ---- */
 
-struct list_query {
-        struct opt_str symbol, status, quote_id, external_order_id;
-        struct opt_ts created_after, created_before;
-};
-
-#define LQ(m) offsetof(struct list_query, m)
-static const struct field list_fields[] = {
-        { .name = "symbol", .type = F_SYMBOL, .offset = LQ(symbol) },
-        { .name = "status", .type = F_ENUM, .offset = LQ(status), .enum_values = all_statuses },
-        { .name = "quote_id", .type = F_ID, .offset = LQ(quote_id) },
-        { .name = "external_order_id",
-          .type = F_STRING,
-          .offset = LQ(external_order_id),
-          .max_len = ORDER_EXT_ID_MAX },
-        { .name = "created_after", .type = F_TS, .offset = LQ(created_after) },
-        { .name = "created_before", .type = F_TS, .offset = LQ(created_before) },
-};
-#undef LQ
-
 static void
-list_filter(const struct list_query *q, const struct page *p, struct order_filter *f)
+list_filter(const struct req *r, const struct page *p, struct order_filter *f)
 {
+        const struct query_value *symbol = req_arg(r, "symbol"), *status = req_arg(r, "status");
+        const struct query_value *quote_id = req_arg(r, "quote_id");
+        const struct query_value *ext_id = req_arg(r, "external_order_id");
+        const struct query_value *after = req_arg(r, "created_after");
+        const struct query_value *before = req_arg(r, "created_before");
+
         memset(f, 0, sizeof(*f));
-        if ((f->has_symbol = q->symbol.set))
-                copy_str(f->symbol, sizeof(f->symbol), q->symbol.v);
-        if ((f->has_status = q->status.set))
-                order_status_from_name(q->status.v, &f->status);
-        if ((f->has_quote_id = q->quote_id.set))
-                copy_str(f->quote_id, sizeof(f->quote_id), q->quote_id.v);
-        if ((f->has_external_order_id = q->external_order_id.set))
-                copy_str(f->external_order_id, sizeof(f->external_order_id),
-                         q->external_order_id.v);
-        f->has_created_after = q->created_after.set;
-        f->created_after = q->created_after.v;
-        f->has_created_before = q->created_before.set;
-        f->created_before = q->created_before.v;
+        if ((f->has_symbol = symbol->set))
+                copy_str(f->symbol, sizeof(f->symbol), symbol->str);
+        if ((f->has_status = status->set))
+                order_status_from_name(status->str, &f->status);
+        if ((f->has_quote_id = quote_id->set))
+                copy_str(f->quote_id, sizeof(f->quote_id), quote_id->str);
+        if ((f->has_external_order_id = ext_id->set))
+                copy_str(f->external_order_id, sizeof(f->external_order_id), ext_id->str);
+        f->has_created_after = after->set;
+        f->created_after = after->num;
+        f->has_created_before = before->set;
+        f->created_before = before->num;
         f->has_cursor = p->has_cursor;
         f->cursor_key = p->cursor_key;
         copy_str(f->cursor_id, sizeof(f->cursor_id), p->cursor_id);
@@ -336,19 +320,13 @@ void
 handle_orders_list(struct req *r)
 {
         const struct app *app = req_app(r);
-        struct list_query q = { 0 };
-        struct page p;
+        const struct page p = *req_page(r);
         struct order_filter f;
         struct list_acc a = { 0 };
-        json_t *errors = NULL;
         enum repo_status s;
         size_t n = 0;
 
-        if (!parse_query(r, list_fields, NFIELDS(list_fields), &q, &p, &errors)) {
-                reply_invalid(r, errors);
-                return;
-        }
-        list_filter(&q, &p, &f);
+        list_filter(r, &p, &f);
         jw_init(&a.w);
         jw_obj(&a.w);
         jw_key(&a.w, "items");

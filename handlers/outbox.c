@@ -26,12 +26,6 @@
 #define ERROR_MESSAGE_MAX_CHARS 1000
 #define US_PER_S 1000000
 
-static const char *const status_values[] = { "pending", "processing", "processed",
-                                             "failed",  "dead",       NULL };
-
-/* Query parameters of handlers that take none. */
-static const char *const no_params[] = { NULL };
-
 static const char aggregate_rule[] = "must be 1-64 characters of [A-Za-z0-9._:/-]";
 
 /* The read-only fields of an event, rejected in every request body. */
@@ -321,8 +315,6 @@ handle_outbox_create(struct req *r)
         struct outbox_create *x;
         json_t *errors = NULL;
 
-        if (!req_query_check(r, no_params))
-                return;
         parse_object(r, req_body(r), create_fields, NFIELDS(create_fields), &b, "", &errors);
         if (b.aggregate_id.set && !aggregate_valid(b.aggregate_id.v))
                 problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
@@ -344,45 +336,25 @@ handle_outbox_create(struct req *r)
 
 /* ---- GET /outbox and /outbox/{event_id} ---- */
 
-struct list_query {
-        struct opt_str status;
-        struct opt_str event_type;
-        struct opt_str aggregate_id;
-};
-
-static const struct field list_fields[] = {
-        { .name = "status",
-          .type = F_ENUM,
-          .enum_values = status_values,
-          .offset = offsetof(struct list_query, status) },
-        { .name = "event_type", .type = F_ID, .offset = offsetof(struct list_query, event_type) },
-        { .name = "aggregate_id",
-          .type = F_STRING,
-          .max_len = SIZE_MAX,
-          .offset = offsetof(struct list_query, aggregate_id) },
-};
-
 void
 handle_outbox_list(struct req *r)
 {
-        struct list_query q = { 0 };
+        const struct page page = *req_page(r);
+        const char *aggregate_id = req_arg(r, "aggregate_id")->str;
         struct outbox_filter f;
         struct outbox_event *v = NULL;
         json_t *errors = NULL;
-        struct page page;
         enum repo_status s;
         size_t n = 0;
 
-        parse_query(r, list_fields, NFIELDS(list_fields), &q, &page, &errors);
-        if (q.aggregate_id.set && !aggregate_valid(q.aggregate_id.v))
+        if (aggregate_id != NULL && !aggregate_valid(aggregate_id)) {
                 problem_add(&errors, "aggregate_id", "aggregate_id %s", aggregate_rule);
-        if (errors != NULL) {
                 reply_invalid(r, errors);
                 return;
         }
-        f = (struct outbox_filter){ .status = q.status.set ? q.status.v : NULL,
-                                    .event_type = q.event_type.set ? q.event_type.v : NULL,
-                                    .aggregate_id = q.aggregate_id.set ? q.aggregate_id.v : NULL };
+        f = (struct outbox_filter){ .status = req_arg(r, "status")->str,
+                                    .event_type = req_arg(r, "event_type")->str,
+                                    .aggregate_id = aggregate_id };
         s = repo_outbox_list(req_app(r)->db, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit, &v,
                              &n);
         if (s != REPO_OK) {
@@ -399,8 +371,6 @@ handle_outbox_get(struct req *r)
         struct outbox_event e;
         enum repo_status s;
 
-        if (!req_query_check(r, no_params))
-                return;
         s = repo_outbox_get(req_app(r)->db, req_param(r), &e);
         switch (s) {
         case REPO_OK:
@@ -503,8 +473,6 @@ handle_outbox_claim(struct req *r)
         struct outbox_claim *x;
         json_t *errors = NULL;
 
-        if (!req_query_check(r, no_params))
-                return;
         x = req_alloc(r, sizeof(*x));
         if (x == NULL) {
                 reply_unavailable(r);
@@ -581,8 +549,6 @@ ack_start(struct req *r, db_job_fn fn, void (*respond)(struct req *r, int result
         json_t *errors = NULL;
         char unused;
 
-        if (!req_query_check(r, no_params))
-                return;
         if (!parse_object(r, req_body(r), NULL, 0, &unused, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
@@ -643,8 +609,6 @@ handle_outbox_failed(struct req *r)
         json_t *errors = NULL;
         struct outbox_ack *a;
 
-        if (!req_query_check(r, no_params))
-                return;
         parse_object(r, req_body(r), failed_fields, NFIELDS(failed_fields), &b, "", &errors);
         if (b.error_message.set && !chars_at_most(b.error_message.v, ERROR_MESSAGE_MAX_CHARS))
                 problem_add(&errors, "error_message", "error_message must be at most %d characters",

@@ -7,7 +7,9 @@
 #include "common/jsonw.h"
 #include "common/ts.h"
 #include "server/http.h"
+#include "server/query.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +249,8 @@ parse_object(const struct req *r, const json_t *obj, const struct field *fields,
 struct query_ctx {
         const struct field *fields;
         size_t nfields;
-        void *out;
+        bool paged;
+        struct query_value *values;
         struct page *page;
         json_t **errors;
 };
@@ -274,13 +277,51 @@ query_page(struct query_ctx *q, const char *key, const char *value)
 }
 
 static void
-query_param(void *cls, const char *key, const char *value)
+query_ts(struct query_ctx *q, const char *key, const char *value, struct query_value *v)
 {
-        struct query_ctx *q = cls;
-        const struct field *f;
-        void *slot;
+        char buf[64];
+        int64_t us;
 
-        if (strcmp(key, "limit") == 0 || strcmp(key, "cursor") == 0) {
+        /* An unencoded '+' of an offset arrives as a space: put it back. */
+        snprintf(buf, sizeof(buf), "%s", value);
+        for (char *p = buf + 11; p < buf + strlen(buf); p++)
+                if (*p == ' ')
+                        *p = '+';
+        if (strlen(value) < sizeof(buf) && ts_parse_any(buf, strlen(buf), &us))
+                *v = (struct query_value){ .set = true, .num = us };
+        else
+                add(q->errors, "", key,
+                    "must be an RFC 3339 timestamp or seconds since the Unix epoch");
+}
+
+static void
+query_dec(struct query_ctx *q, const char *key, const char *value, struct query_value *v)
+{
+        int64_t x;
+        enum dec_status s = dec_parse(value, strlen(value), &x);
+
+        if (s != DEC_OK)
+                add(q->errors, "", key, dec_message(s));
+        else
+                *v = (struct query_value){ .set = true, .num = x };
+}
+
+static void
+query_bool(struct query_ctx *q, const char *key, const char *value, struct query_value *v)
+{
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+                *v = (struct query_value){ .set = true, .flag = value[0] == 't' };
+        else
+                add(q->errors, "", key, "must be true or false");
+}
+
+static void
+query_param(struct query_ctx *q, const char *key, const char *value)
+{
+        const struct field *f;
+        struct query_value *v;
+
+        if (q->paged && (strcmp(key, "limit") == 0 || strcmp(key, "cursor") == 0)) {
                 query_page(q, key, value ? value : "");
                 return;
         }
@@ -291,48 +332,41 @@ query_param(void *cls, const char *key, const char *value)
         }
         if (value == NULL || *value == '\0')
                 return; /* "?status=" is the same as leaving it out */
-        slot = (char *)q->out + f->offset;
-        if (f->type == F_TS) {
-                char buf[64];
-                int64_t us;
-
-                /* An unencoded '+' of an offset arrives as a space: put it back. */
-                snprintf(buf, sizeof(buf), "%s", value);
-                for (char *p = buf + 11; p < buf + strlen(buf); p++)
-                        if (*p == ' ')
-                                *p = '+';
-                if (strlen(value) < sizeof(buf) && ts_parse_any(buf, strlen(buf), &us))
-                        *(struct opt_ts *)slot = (struct opt_ts){ .set = true, .v = us };
-                else
-                        add(q->errors, "", key,
-                            "must be an RFC 3339 timestamp or seconds since the Unix epoch");
+        v = &q->values[f - q->fields];
+        /* The type decides the member: a value is never stored as another. */
+        switch (f->type) {
+        case F_TS: query_ts(q, key, value, v); return;
+        case F_DEC: query_dec(q, key, value, v); return;
+        case F_BOOL: query_bool(q, key, value, v); return;
+        case F_ID:
+        case F_SYMBOL:
+        case F_STRING:
+        case F_ENUM:
+                if (text_ok(f, value, "", q->errors))
+                        *v = (struct query_value){ .set = true, .str = value };
                 return;
+        case F_OBJECT:
+        case F_READONLY: break;
         }
-        if (f->type == F_DEC) {
-                int64_t x;
-                enum dec_status s = dec_parse(value, strlen(value), &x);
-
-                if (s != DEC_OK)
-                        add(q->errors, "", key, dec_message(s));
-                else
-                        *(struct opt_dec *)slot = (struct opt_dec){ .set = true, .v = x };
-                return;
-        }
-        if (text_ok(f, value, "", q->errors))
-                *(struct opt_str *)slot = (struct opt_str){ .set = true, .v = value };
+        assert(!"a query parameter is text, a decimal, a timestamp or a bool");
 }
 
 bool
-parse_query(struct req *r, const struct field *fields, size_t nfields, void *out,
-            struct page *ret_page, json_t **errors)
+parse_query(const struct query *qs, const struct field *fields, size_t nfields, bool paged,
+            struct query_value *ret_values, struct page *ret_page, json_t **errors)
 {
         struct page page = { .limit = LIMIT_DEFAULT };
-        struct query_ctx q = {
-                .fields = fields, .nfields = nfields, .out = out, .page = &page, .errors = errors
-        };
+        struct query_ctx q = { .fields = fields,
+                               .nfields = nfields,
+                               .paged = paged,
+                               .values = ret_values,
+                               .page = &page,
+                               .errors = errors };
         size_t before = *errors ? json_array_size(*errors) : 0;
 
-        req_query_each(r, query_param, &q);
+        memset(ret_values, 0, nfields * sizeof(*ret_values));
+        for (size_t i = 0; i < qs->n; i++)
+                query_param(&q, qs->v[i].key, qs->v[i].value);
         *ret_page = page;
         return (*errors ? json_array_size(*errors) : 0) == before;
 }

@@ -1,7 +1,8 @@
 /* Declarative request parsing shared by the handlers: a handler describes
- * its body's fields (or its query parameters) in a static table, and one
- * call fills a plain C struct and gathers every problem at once as
- * problem+json `errors` entries. Also the JSON output helpers for exact
+ * its body's fields in a static table, and one call fills a plain C struct
+ * and gathers every problem at once as problem+json `errors` entries. The
+ * same fields describe each route's query parameters in the route table
+ * (server/routes.c), read by the router with parse_query. Also the JSON output helpers for exact
  * decimals and timestamps. */
 #ifndef TRADESTORE_HANDLERS_PARSE_H
 #define TRADESTORE_HANDLERS_PARSE_H
@@ -68,18 +69,33 @@ struct field {
 bool parse_object(const struct req *r, const json_t *obj, const struct field *fields,
                   size_t nfields, void *out, const char *prefix, json_t **errors);
 
-/* Like parse_object but for the request's query parameters (all text: ids,
- * symbols, enums, decimals and timestamps in either form). Every parameter
- * must be in fields; "limit" and "cursor" are always allowed and parsed into
- * *ret_page. Returns true when nothing was wrong. */
+/* The limit and cursor of a list (API.md, Lists). */
 struct page {
         int limit; /* 1-1000, default 100 */
         bool has_cursor;
         int64_t cursor_key;
         char cursor_id[65];
 };
-bool parse_query(struct req *r, const struct field *fields, size_t nfields, void *out,
-                 struct page *ret_page, json_t **errors);
+
+/* A query parameter's value, validated against its field; the field's type
+ * says which member holds it. */
+struct query_value {
+        bool set;        /* false when absent or empty ("?status=") */
+        const char *str; /* F_ID, F_SYMBOL, F_STRING, F_ENUM: borrowed from the request */
+        int64_t num;     /* F_DEC: units of 1e-8; F_TS: microseconds since the epoch */
+        bool flag;       /* F_BOOL */
+};
+
+struct query;
+
+/* Like parse_object but for a query string (all text: ids, symbols, enums,
+ * decimals and timestamps in either form). Every parameter must be one of
+ * fields, or "limit" and "cursor" when paged; field i's value goes to
+ * ret_values[i] (nfields of them, zeroed first), the page to *ret_page.
+ * Returns true when nothing was wrong. The route table's rules, enforced by
+ * the router (server/http.c) before a handler runs. */
+bool parse_query(const struct query *q, const struct field *fields, size_t nfields, bool paged,
+                 struct query_value *ret_values, struct page *ret_page, json_t **errors);
 
 /* Replies 400 "invalid request" with errors (stolen). */
 void reply_invalid(struct req *r, json_t *errors);

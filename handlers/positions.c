@@ -93,16 +93,15 @@ list_row(void *cls, const struct position *p)
 void
 handle_positions_list(struct req *r)
 {
-        struct page pg;
+        const struct page pg = *req_page(r);
         struct list_page lp = { 0 };
         json_t *errors = NULL;
         struct db *db = req_app(r)->db;
         enum repo_status s;
         size_t n = 0;
 
-        parse_query(r, NULL, 0, NULL, &pg, &errors);
         /* This list's cursors carry key 0 and a symbol. */
-        if (errors == NULL && pg.has_cursor &&
+        if (pg.has_cursor &&
             (pg.cursor_key != 0 || !symbol_valid(pg.cursor_id, strlen(pg.cursor_id))))
                 problem_add(&errors, "cursor",
                             "cursor is malformed: pass back next_cursor exactly as received");

@@ -140,16 +140,6 @@ reply_quote(struct req *r, unsigned status, const struct quote *q)
         reply_jw(r, status, &w);
 }
 
-/* No quotes endpoint but the list takes query parameters: any is a 400.
- * Returns false after replying. */
-static bool
-no_query(struct req *r)
-{
-        static const char *const none[] = { NULL };
-
-        return req_query_check(r, none);
-}
-
 /* The job's argument, or a 503 reply and NULL when memory ran out. */
 static void *
 job_alloc(struct req *r, size_t size)
@@ -212,8 +202,6 @@ handle_quotes_create(struct req *r)
         json_t *errors = NULL;
         struct repo_quote_create *job;
 
-        if (!no_query(r))
-                return;
         if (!parse_object(r, req_body(r), create_fields, NFIELDS(create_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
@@ -227,23 +215,6 @@ handle_quotes_create(struct req *r)
 }
 
 /* ---- GET /quotes ---- */
-
-struct list_in {
-        struct opt_str status;
-        struct opt_str symbol_src;
-        struct opt_str symbol_dst;
-};
-
-static const char *const all_statuses[] = { "active", "used", "expired", "cancelled", NULL };
-
-static const struct field list_fields[] = {
-        { .name = "status",
-          .type = F_ENUM,
-          .offset = offsetof(struct list_in, status),
-          .enum_values = all_statuses },
-        { .name = "symbol_src", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_src) },
-        { .name = "symbol_dst", .type = F_SYMBOL, .offset = offsetof(struct list_in, symbol_dst) },
-};
 
 /* Gathers the rows of a page and remembers the last one's key. */
 struct list_acc {
@@ -267,24 +238,18 @@ list_row(void *cls, const struct quote *q)
 void
 handle_quotes_list(struct req *r)
 {
-        struct list_in in = { 0 };
-        struct page page;
-        json_t *errors = NULL;
+        const struct page page = *req_page(r);
         struct list_acc acc = { 0 };
         struct quote_filter f;
         enum repo_status s;
 
-        if (!parse_query(r, list_fields, NFIELDS(list_fields), &in, &page, &errors)) {
-                reply_invalid(r, errors);
-                return;
-        }
         jw_init(&acc.w);
         jw_obj(&acc.w);
         jw_key(&acc.w, "items");
         jw_arr(&acc.w);
-        f = (struct quote_filter){ .status = in.status.set ? in.status.v : NULL,
-                                   .symbol_src = in.symbol_src.set ? in.symbol_src.v : NULL,
-                                   .symbol_dst = in.symbol_dst.set ? in.symbol_dst.v : NULL,
+        f = (struct quote_filter){ .status = req_arg(r, "status")->str,
+                                   .symbol_src = req_arg(r, "symbol_src")->str,
+                                   .symbol_dst = req_arg(r, "symbol_dst")->str,
                                    .now_us = ts_now_us() };
         s = repo_quotes_list(req_app(r)->db, &f, page.has_cursor, page.cursor_key, page.cursor_id, page.limit,
                              list_row, &acc);
@@ -391,8 +356,6 @@ handle_quotes_batch(struct req *r)
         const json_t *arr;
         struct repo_quotes_batch *job;
 
-        if (!no_query(r))
-                return;
         arr = batch_array(req_body(r), &errors);
         if (arr == NULL) {
                 reply_invalid(r, errors);
@@ -450,8 +413,6 @@ handle_quotes_expire(struct req *r)
         json_t *errors = NULL;
         struct repo_quotes_expire *job;
 
-        if (!no_query(r))
-                return;
         if (!parse_object(r, req_body(r), expire_fields, NFIELDS(expire_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
@@ -475,8 +436,6 @@ handle_quotes_get(struct req *r)
         struct quote q;
         enum repo_status s;
 
-        if (!no_query(r))
-                return;
         s = repo_quotes_get(app->db, req_param(r), &q);
         switch (s) {
         case REPO_OK: reply_quote(r, 200, &q); return;
@@ -532,8 +491,6 @@ handle_quotes_update(struct req *r)
         json_t *errors = NULL;
         struct repo_quote_status *job;
 
-        if (!no_query(r))
-                return;
         if (!parse_object(r, req_body(r), update_fields, NFIELDS(update_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
@@ -575,8 +532,6 @@ handle_quotes_delete(struct req *r)
 {
         struct repo_quote_delete *job;
 
-        if (!no_query(r))
-                return;
         job = job_alloc(r, sizeof(*job));
         if (job == NULL)
                 return;

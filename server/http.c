@@ -1,26 +1,26 @@
-/* The HTTP layer (see http.h): libmicrohttpd with an internal thread pool on
- * epoll, routing, the capped body reader, the reply funnel, request ids,
- * one log line per request, and write requests suspended while the database
- * writer commits them.
+/* The HTTP layer's daemon and request lifecycle (see http.h):
+ * libmicrohttpd with an internal thread pool on epoll, each request's
+ * context from its first sight to its end, request ids, one log line per
+ * request, and write requests suspended while the database writer commits
+ * them (req_write). Routing and the route rules are in router.c, the body
+ * reader in body.c, the reply funnel in reply.c (http_internal.h).
  *
  * libmicrohttpd calls the access handler several times per request: first
- * with the headers (we only set up the context: a response queued on that
- * first call makes 0.9.75 close keep-alive connections), then once per body
- * chunk, then with no data, where we dispatch. A write request is suspended
- * there and resumed by the writer thread after COMMIT; the next call replies. */
+ * with the headers, where only refusals are answered (a limit broken, no
+ * role for the route: a response queued on that first call makes 0.9.75
+ * close keep-alive connections, and leaves the body unread), then once per
+ * body chunk, then with no data, where we dispatch. A write request is
+ * suspended there and resumed by the writer thread after COMMIT; the next
+ * call replies. */
 #include "server/http.h"
+#include "server/http_internal.h"
 
-#include "common/dec.h"
 #include "common/ids.h"
-#include "common/jsonw.h"
 #include "common/log.h"
-#include "common/ts.h"
 #include "db/db.h"
 #include "server/auth.h"
 #include "server/config.h"
-#include "server/json_exact.h"
 #include "server/deadline.h"
-#include "server/query.h"
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
@@ -38,103 +38,18 @@
 #include <time.h>
 #include <unistd.h>
 
-struct http_server {
-        const struct app *app;
-        const struct route *routes;
-        size_t nroutes;
-        struct MHD_Daemon *daemon;
-        uint16_t port;
-        size_t max_body;
-        int max_header;              /* server.max_header_bytes */
-        bool own_query;              /* uri_seen keeps libmicrohttpd from parsing the query */
-        struct deadlines *deadlines; /* header and body deadlines (deadline.h) */
-        int max_write_queue;         /* for the overload answer's words */
-        atomic_long in_flight;
-        atomic_long suspended;    /* writes handed to the database, not yet answered */
-        atomic_long resuming;     /* writes whose job_done has not returned yet */
-        atomic_bool draining;     /* stopping: every response closes its connection */
-        pthread_mutex_t write_mu; /* orders req_write against closing */
-        bool closing;             /* stopping: no request may suspend any more */
-        struct auth *auth;        /* NULL: no authentication */
-        bool protect_metrics;
-        char *tls_cert; /* PEM, kept while the daemon runs */
-        char *tls_key;
-};
-
-struct alloc {
-        struct alloc *next;
-        max_align_t data[];
-};
-
-struct req {
-        struct http_server *srv;
-        struct MHD_Connection *conn;
-        bool begun;                     /* access_handler has seen it */
-        struct conn_watch *watch;       /* its connection's deadlines; may be NULL */
-        struct query query;             /* parsed by uri_seen */
-        enum query_status query_status; /* answered at the first call when not OK */
-        const char *query_twice;        /* the key given twice (in query) */
-        const struct route *route;
-        unsigned route_status; /* 0 matched, else 404 or 405 */
-        char allow[64];
-        const char *method;
-        const char *path; /* libmicrohttpd keeps it for the request */
-        size_t query_len; /* of the raw query string, for the header size */
-        char *param;
-        char *body;
-        size_t body_len;
-        size_t body_cap;
-        bool too_large;
-        size_t dropped; /* body bytes read and dropped after too_large */
-        bool replied;
-        bool suspended;
-        bool wrote; /* counted in srv->suspended until the request completes */
-        json_t *json;
-        struct jx_numbers numbers; /* the literals of json's numbers, in body */
-        char request_id[ID_UUID_BUFSZ > 65 ? ID_UUID_BUFSZ : 65];
-        struct timespec start;
-        unsigned status;
-        size_t bytes;
-        struct alloc *allocs;
-        void (*on_free)(void *arg);
-        void *on_free_arg;
-        struct db_job job;
-        void (*respond)(struct req *r, int result);
-        int result;
-};
-
-/* ---- small helpers ---- */
-
-const char *
-http_status_title(unsigned status)
-{
-        switch (status) {
-        case 200: return "OK";
-        case 201: return "Created";
-        case 204: return "No Content";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 413: return "Content Too Large";
-        case 414: return "URI Too Long";
-        case 415: return "Unsupported Media Type";
-        case 422: return "Unprocessable Content";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 503: return "Service Unavailable";
-        default: return "Error";
-        }
-}
+/* ---- the request, for handlers ---- */
 
 const struct app *
 req_app(const struct req *r)
 {
         return r->srv->app;
+}
+
+const struct http_server *
+req_server(const struct req *r)
+{
+        return r->srv;
 }
 
 const char *
@@ -161,12 +76,6 @@ req_numbers(const struct req *r)
         return &r->numbers;
 }
 
-const char *
-req_query(const struct req *r, const char *name)
-{
-        return query_get(&r->query, name);
-}
-
 void *
 req_alloc(struct req *r, size_t size)
 {
@@ -177,233 +86,6 @@ req_alloc(struct req *r, size_t size)
         a->next = r->allocs;
         r->allocs = a;
         return a->data;
-}
-
-/* Makes s valid UTF-8 in place: every byte that does not belong to a
- * well-formed sequence becomes '?'. Client text reaches error messages (an
- * unknown field's name, cut short by snprintf, a query parameter decoded
- * from %ff), and jansson refuses invalid UTF-8. */
-static void
-utf8_sanitize(char *s)
-{
-        unsigned char *p = (unsigned char *)s;
-
-        while (*p != '\0') {
-                size_t n = *p < 0x80             ? 1
-                           : (*p & 0xE0) == 0xC0 ? 2
-                           : (*p & 0xF0) == 0xE0 ? 3
-                           : (*p & 0xF8) == 0xF0 ? 4
-                                                 : 0;
-                bool ok = n > 0 && !(n == 2 && *p < 0xC2) && !(n == 4 && *p > 0xF4);
-
-                for (size_t i = 1; ok && i < n; i++)
-                        ok = (p[i] & 0xC0) == 0x80;
-                if (ok && n == 3)
-                        ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
-                if (ok && n == 4)
-                        ok = !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] >= 0x90);
-                if (!ok) {
-                        *p++ = '?';
-                        continue;
-                }
-                p += n;
-        }
-}
-
-void
-problem_add(json_t **errors, const char *field, const char *fmt, ...)
-{
-        char name[256];
-        char msg[512];
-        json_t *e;
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        snprintf(name, sizeof(name), "%s", field);
-        utf8_sanitize(name);
-        utf8_sanitize(msg);
-        if (*errors == NULL)
-                *errors = json_array();
-        if (*errors == NULL)
-                return;
-        e = json_pack("{s:s, s:s}", "field", name, "message", msg);
-        if (e == NULL) /* out of memory: the entry must still be counted */
-                e = json_pack("{s:s, s:s}", "field", "?", "message", "invalid field");
-        json_array_append_new(*errors, e);
-}
-
-void
-req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value), void *cls)
-{
-        for (size_t i = 0; i < r->query.n; i++)
-                fn(cls, r->query.v[i].key, r->query.v[i].value);
-}
-
-static bool
-is_allowed(const char *const *allowed, const char *key)
-{
-        for (const char *const *a = allowed; *a != NULL; a++)
-                if (strcmp(*a, key) == 0)
-                        return true;
-        return false;
-}
-
-bool
-req_query_check(struct req *r, const char *const *allowed)
-{
-        json_t *errors = NULL;
-
-        for (size_t i = 0; i < r->query.n; i++)
-                if (!is_allowed(allowed, r->query.v[i].key))
-                        problem_add(&errors, r->query.v[i].key, "unknown query parameter '%s'",
-                                    r->query.v[i].key);
-        if (errors == NULL)
-                return true;
-        reply_problem(r, 400, "unknown query parameter", errors);
-        return false;
-}
-
-/* ---- replies ---- */
-
-static void
-queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len, const char *hname,
-      const char *hvalue)
-{
-        struct MHD_Response *resp;
-
-        if (r->replied) {
-                free(buf);
-                return;
-        }
-        resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-        if (resp == NULL) {
-                free(buf);
-                return;
-        }
-        if (ctype != NULL)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-        if (hname != NULL)
-                MHD_add_response_header(resp, hname, hvalue);
-        MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-        if (atomic_load(&r->srv->draining))
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
-                log_msg(LOG_WARN, "http_error", "libmicrohttpd refused the %u response to %s %s",
-                        status, r->method, r->path);
-        MHD_destroy_response(resp);
-        r->replied = true;
-        r->status = status;
-        r->bytes = len;
-}
-
-static void
-reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body, const char *hname,
-                 const char *hvalue)
-{
-        char *buf = json_dumps(body, JSON_COMPACT);
-
-        json_decref(body);
-        if (buf == NULL) {
-                log_msg(LOG_ERROR, "http_error", "out of memory serializing a response");
-                queue(r, 503, NULL, NULL, 0, NULL, NULL);
-                return;
-        }
-        queue(r, status, ctype, buf, strlen(buf), hname, hvalue);
-}
-
-void
-reply_json(struct req *r, unsigned status, json_t *body)
-{
-        reply_serialized(r, status, "application/json", body, NULL, NULL);
-}
-
-void
-reply_jw(struct req *r, unsigned status, struct jw *w)
-{
-        size_t len = 0;
-        char *text = jw_take(w, &len);
-
-        if (text == NULL) {
-                log_msg(LOG_ERROR, "http_error", "out of memory writing a response");
-                queue(r, 503, NULL, NULL, 0, NULL, NULL);
-                return;
-        }
-        queue(r, status, "application/json", text, len, NULL, NULL);
-}
-
-void
-reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len)
-{
-        queue(r, status, ctype, text, len, NULL, NULL);
-}
-
-void
-reply_empty(struct req *r, unsigned status)
-{
-        queue(r, status, NULL, NULL, 0, NULL, NULL);
-}
-
-static void
-problem(struct req *r, unsigned status, const char *detail, json_t *errors, const char *hname,
-        const char *hvalue)
-{
-        char text[512];
-        json_t *p;
-
-        /* A full disk is the one 503 a client cannot fix by retrying soon. */
-        if (status == 503 && db_disk_full(req_app(r)->db))
-                detail = DB_DISK_FULL_DETAIL;
-        snprintf(text, sizeof(text), "%s", detail);
-        utf8_sanitize(text); /* client text may be in it; jansson wants UTF-8 */
-        p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                      http_status_title(status), "status", (int)status, "detail", text);
-
-        if (p != NULL && errors != NULL)
-                json_object_set_new(p, "errors", errors);
-        else
-                json_decref(errors);
-        if (p == NULL) {
-                queue(r, status, NULL, NULL, 0, hname, hvalue);
-                return;
-        }
-        reply_serialized(r, status, "application/problem+json", p, hname, hvalue);
-}
-
-void
-reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors)
-{
-        problem(r, status, detail, errors, NULL, NULL);
-}
-
-void
-reply_unavailable(struct req *r)
-{
-        problem(r, 503, "database unavailable, retry", NULL, "Retry-After", "1");
-}
-
-/* 503 for a write the writer's full queue refused (DB_OVERLOADED). */
-static void
-reply_overloaded(struct req *r)
-{
-        char detail[200];
-
-        snprintf(detail, sizeof(detail),
-                 "overloaded: %d writes are already waiting for the database "
-                 "(database.max_write_queue); nothing was written, retry after 1 s",
-                 r->srv->max_write_queue);
-        problem(r, 503, detail, NULL, "Retry-After", "1");
-}
-
-void
-reply_method_not_allowed(struct req *r, const char *allow)
-{
-        char detail[160];
-
-        snprintf(detail, sizeof(detail), "method %s is not allowed here; allowed: %s", r->method,
-                 allow);
-        problem(r, 405, detail, NULL, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 /* ---- writes ---- */
@@ -455,103 +137,7 @@ req_write_arg(const struct req *r)
         return r->job.arg;
 }
 
-/* ---- routing ---- */
-
-/* Matches path against pattern; on success *ret_param is the decoded {param}
- * (heap, caller frees) or NULL. Returns false when the path does not match
- * or the param breaks its rules (such a URL is a 404). */
-static bool
-match(const struct route *rt, const char *path, char **ret_param)
-{
-        const char *open = strchr(rt->pattern, '{');
-        const char *close, *suffix, *end;
-        size_t prefix_len, plen, slen;
-        bool ok;
-
-        if (open == NULL) {
-                *ret_param = NULL;
-                return strcmp(rt->pattern, path) == 0;
-        }
-        prefix_len = (size_t)(open - rt->pattern);
-        if (strncmp(rt->pattern, path, prefix_len) != 0)
-                return false;
-        close = strchr(open, '}');
-        suffix = close + 1;
-        slen = strlen(suffix);
-        path += prefix_len;
-        if (rt->param == PARAM_SYMBOL && slen == 0) {
-                end = path + strlen(path); /* a symbol may hold '/' */
-        } else {
-                end = strchr(path, '/');
-                if (end == NULL)
-                        end = path + strlen(path);
-        }
-        if (strcmp(end, suffix) != 0)
-                return false;
-        plen = (size_t)(end - path);
-        ok = rt->param == PARAM_SYMBOL ? symbol_valid(path, plen) : id_valid(path, plen);
-        if (!ok)
-                return false;
-        *ret_param = strndup(path, plen);
-        return *ret_param != NULL;
-}
-
-static void
-route(struct req *r, const char *path)
-{
-        size_t alen = 0;
-
-        r->route_status = 404;
-        for (size_t i = 0; i < r->srv->nroutes; i++) {
-                const struct route *rt = &r->srv->routes[i];
-                char *param = NULL;
-
-                if (!match(rt, path, &param))
-                        continue;
-                /* HEAD is served as GET; libmicrohttpd leaves out the body. */
-                if (r->route == NULL &&
-                    (strcmp(rt->method, r->method) == 0 ||
-                     (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))) {
-                        r->route = rt;
-                        r->param = param;
-                        r->route_status = 0;
-                        continue;
-                }
-                free(param);
-                if (strstr(r->allow, rt->method) == NULL &&
-                    alen + strlen(rt->method) + 3 < sizeof(r->allow)) {
-                        alen += (size_t)snprintf(r->allow + alen, sizeof(r->allow) - alen, "%s%s",
-                                                 alen ? ", " : "", rt->method);
-                }
-        }
-        if (r->route == NULL && alen > 0)
-                r->route_status = 405;
-}
-
 /* ---- the request lifecycle ---- */
-
-static bool
-has_body_method(const char *m)
-{
-        return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
-}
-
-static bool
-is_json_type(const char *ct)
-{
-        size_t n = strlen("application/json");
-
-        if (ct == NULL)
-                return false;
-        while (*ct == ' ')
-                ct++;
-        if (strncasecmp(ct, "application/json", n) != 0)
-                return false;
-        ct += n;
-        while (*ct == ' ')
-                ct++;
-        return *ct == '\0' || *ct == ';';
-}
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request, its request
  * line just read. Its query string is taken here, before libmicrohttpd
@@ -599,7 +185,7 @@ req_begin(struct req *r, const char *url, const char *method)
                 snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
         else
                 id_uuidv7(r->request_id);
-        route(r, url);
+        router_match(r, url);
         atomic_fetch_add(&srv->in_flight, 1);
 }
 
@@ -620,164 +206,6 @@ req_free(struct req *r)
         free(r->body);
         free(r->param);
         free(r);
-}
-
-static void
-too_large(struct req *r)
-{
-        char detail[128];
-
-        snprintf(detail, sizeof(detail), "request body exceeds the limit of %zu bytes",
-                 r->srv->max_body);
-        reply_problem(r, 413, detail, NULL);
-}
-
-/* Buffers a body chunk, or counts and drops it once the body is too large.
- * A dropped body is read to its end, however long: libmicrohttpd 0.9.75
- * cannot answer before then, and the client is owed its 413 (API.md). It
- * costs no memory; the connection limits and timeouts bound how long a
- * client may keep sending. Returns false when the connection should be
- * closed. */
-static bool
-append_body(struct req *r, const char *data, size_t len)
-{
-        if (r->too_large) {
-                r->dropped += len;
-                return true;
-        }
-        if (r->body_len + len > r->srv->max_body) {
-                /* libmicrohttpd 0.9.75 refuses a response queued while the
-                 * body is still arriving (MHD_queue_response returns MHD_NO),
-                 * so the 413 is queued after the last chunk (access_handler);
-                 * the rest is read and dropped, never buffered. */
-                r->too_large = true;
-                r->dropped = r->body_len + len;
-                free(r->body);
-                r->body = NULL;
-                r->body_len = 0;
-                return true;
-        }
-        if (r->body_len + len + 1 > r->body_cap) {
-                size_t cap = r->body_cap ? r->body_cap : 1024;
-                char *nb;
-
-                while (cap < r->body_len + len + 1)
-                        cap *= 2;
-                nb = realloc(r->body, cap);
-                if (nb == NULL) {
-                        r->too_large = true; /* 413 after the last chunk */
-                        return true;
-                }
-                r->body = nb;
-                r->body_cap = cap;
-        }
-        memcpy(r->body + r->body_len, data, len);
-        r->body_len += len;
-        r->body[r->body_len] = '\0';
-        return true;
-}
-
-/* Parses the body for POST/PUT/PATCH. Returns false after replying. */
-static bool
-parse_body(struct req *r)
-{
-        const char *ct =
-                MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        json_error_t jerr;
-        char detail[320];
-
-        if (!has_body_method(r->method) || (r->body_len == 0 && ct == NULL))
-                return true;
-        if (!is_json_type(ct)) {
-                reply_problem(r, 415,
-                              "the request body must be sent with "
-                              "Content-Type: application/json",
-                              NULL);
-                return false;
-        }
-        if (r->body_len == 0)
-                return true;
-        /* Numbers keep their literal text (json_exact.h): an exact decimal
-         * sent as a JSON number is read from its digits, never a double. */
-        r->json = jx_load(r->body, r->body_len, JSON_REJECT_DUPLICATES, &r->numbers, &jerr);
-        if (r->json == NULL) {
-                snprintf(detail, sizeof(detail), "malformed JSON at line %d column %d: %s",
-                         jerr.line, jerr.column, jerr.text);
-                reply_problem(r, 400, detail, NULL);
-                return false;
-        }
-        if (!json_is_object(r->json)) {
-                reply_problem(r, 400, "the request body must be a JSON object", NULL);
-                return false;
-        }
-        return true;
-}
-
-/* The least role the request needs (API.md, Auth). */
-static enum auth_role
-required_role(const struct req *r)
-{
-        if (strcmp(r->path, "/health") == 0)
-                return AUTH_NONE;
-        if (strcmp(r->path, "/metrics") == 0 && !r->srv->protect_metrics)
-                return AUTH_NONE;
-        if (strncmp(r->path, "/admin", 6) == 0 && (r->path[6] == '/' || r->path[6] == '\0'))
-                return AUTH_ADMIN;
-        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
-                return AUTH_READ;
-        return AUTH_WRITE;
-}
-
-/* Returns false after replying 401 or 403. */
-static bool
-authorize(struct req *r)
-{
-        enum auth_role need, have;
-        char detail[160];
-
-        if (r->srv->auth == NULL || (need = required_role(r)) == AUTH_NONE)
-                return true;
-        have = auth_check(r->srv->auth, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                                    MHD_HTTP_HEADER_AUTHORIZATION));
-        if (have == AUTH_NONE) {
-                problem(r, 401,
-                        "a valid bearer token is required: send "
-                        "Authorization: Bearer <token>",
-                        NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-                return false;
-        }
-        if (have < need) {
-                snprintf(detail, sizeof(detail),
-                         "this token has the %s role; %s %s needs the %s role",
-                         auth_role_name(have), r->method, r->route ? r->route->pattern : r->path,
-                         auth_role_name(need));
-                reply_problem(r, 403, detail, NULL);
-                return false;
-        }
-        return true;
-}
-
-static void
-dispatch(struct req *r)
-{
-        if (!authorize(r))
-                return;
-        if (r->route_status == 404) {
-                reply_problem(r, 404, "no such resource", NULL);
-                return;
-        }
-        if (r->route_status == 405) {
-                reply_method_not_allowed(r, r->allow);
-                return;
-        }
-        if (!parse_body(r))
-                return;
-        r->route->handler(r);
-        if (!r->replied && !r->suspended) {
-                log_msg(LOG_ERROR, "http_error", "handler for %s %s did not reply",
-                        r->route->method, r->route->pattern);
-                reply_problem(r, 503, "the request could not be completed", NULL);
-        }
 }
 
 /* MHD_OPTION_NOTIFY_CONNECTION: each connection is timed from its start
@@ -868,35 +296,49 @@ transfer_encoding_ok(struct req *r)
         return false;
 }
 
+/* The first call of a request: its line and headers are in. Only
+ * refusals are answered here (see the top of this file); the body, if
+ * any, comes in the next calls. */
+static void
+req_first_call(struct req *r, const char *url, const char *method)
+{
+        const char *cl;
+
+        req_begin(r, url, method);
+        conn_watch_busy(r->watch);
+        if (!head_ok(r))
+                return;
+        cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!transfer_encoding_ok(r))
+                return; /* answered: what follows is dropped */
+        /* The role is known from the headers: a caller without it is
+         * refused before any of its body is accepted. */
+        if (!router_authorize(r))
+                return;
+        if ((cl != NULL && strcmp(cl, "0") != 0) ||
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+                conn_watch_body(r->watch); /* a body is to come */
+        if (cl != NULL && strtoull(cl, NULL, 10) > r->srv->max_body) {
+                r->too_large = true;
+                body_too_large(r);
+        }
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                const char *version, const char *upload_data, size_t *upload_data_size,
                void **con_cls)
 {
-        struct http_server *srv = cls;
         struct req *r = *con_cls;
-        const char *cl;
 
+        (void)cls;
+        (void)conn;
         (void)version;
         if (r == NULL)
                 return MHD_NO; /* uri_seen ran out of memory */
         if (!r->begun) {
-                req_begin(r, url, method);
-                conn_watch_busy(r->watch);
-                if (!head_ok(r))
-                        return MHD_YES;
-                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (!transfer_encoding_ok(r))
-                        return MHD_YES; /* answered: what follows is dropped */
-                if ((cl != NULL && strcmp(cl, "0") != 0) ||
-                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
-                        conn_watch_body(r->watch); /* a body is to come */
-                if (cl != NULL && strtoull(cl, NULL, 10) > srv->max_body) {
-                        r->too_large = true;
-                        too_large(r);
-                }
+                req_first_call(r, url, method);
                 return MHD_YES;
         }
         if (r->suspended) {
@@ -913,16 +355,16 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
                 bool keep;
 
                 conn_watch_body_bytes(r->watch, *upload_data_size);
-                keep = r->replied || append_body(r, upload_data, *upload_data_size);
+                keep = r->replied || body_append(r, upload_data, *upload_data_size);
 
                 *upload_data_size = 0;
                 return keep ? MHD_YES : MHD_NO;
         }
         conn_watch_busy(r->watch); /* the body is in: the server's turn */
         if (r->too_large && !r->replied)
-                too_large(r);
+                body_too_large(r);
         else if (!r->replied)
-                dispatch(r);
+                router_dispatch(r);
         return MHD_YES;
 }
 
@@ -1166,8 +608,10 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes,
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         const union MHD_DaemonInfo *info;
 
-        if (s == NULL)
+        if (s == NULL || !router_table_ok(routes, nroutes)) {
+                free(s);
                 return -1;
+        }
         s->app = app;
         s->routes = routes;
         s->nroutes = nroutes;
@@ -1210,13 +654,18 @@ http_port(const struct http_server *s)
 void
 http_cut_counts(const struct http_server *s, unsigned long *ret_header, unsigned long *ret_body)
 {
+        if (s == NULL) {
+                *ret_header = 0;
+                *ret_body = 0;
+                return;
+        }
         deadlines_counts(s->deadlines, ret_header, ret_body);
 }
 
 long
 http_in_flight(const struct http_server *s)
 {
-        return atomic_load(&s->in_flight);
+        return s != NULL ? atomic_load(&s->in_flight) : 0;
 }
 
 void

@@ -30,17 +30,36 @@ struct app {
         int64_t started_us;
         struct health_cache *health; /* owned by the service; see handlers/health.c */
         struct metrics *metrics;     /* owned by the service; see server/metrics.h */
-        struct http_server *http;    /* set once the daemon runs */
 };
 
 enum route_param { PARAM_NONE, PARAM_ID, PARAM_SYMBOL };
 
+/* Who may call a route when auth.tokens are configured (API.md, Auth).
+ * Zero is no rule at all: http_start refuses a table with one, so that a
+ * route left without its rule is never open by accident. */
+enum route_access {
+        ACCESS_UNSET = 0,
+        ACCESS_PUBLIC,  /* anyone (/health) */
+        ACCESS_METRICS, /* anyone, or the read role with auth.protect_metrics */
+        ACCESS_READ,
+        ACCESS_WRITE,
+        ACCESS_ADMIN,
+};
+
 typedef void (*handler_fn)(struct req *r);
 
+struct field;
+
+/* One endpoint and its rules, checked by the router before the handler
+ * runs: the role, then the query parameters, then the body. */
 struct route {
         const char *method;
         const char *pattern; /* "/orders/{order_id}", at most one {param} */
         enum route_param param;
+        enum route_access access;
+        const struct field *query; /* the query parameters it takes (handlers/parse.h) */
+        size_t nquery;
+        bool paged; /* takes limit and cursor too (API.md, Lists) */
         handler_fn handler;
 };
 
@@ -60,16 +79,21 @@ uint16_t http_port(const struct http_server *s);
 void http_stop(struct http_server *s, int grace_ms);
 
 /* Connections cut for sending their headers past server.header_timeout,
- * and their body slower than server.min_body_rate. */
+ * and their body slower than server.min_body_rate. s may be NULL (no
+ * server running): 0 and 0. */
 void http_cut_counts(const struct http_server *s, unsigned long *ret_header,
                      unsigned long *ret_body);
 
-/* Requests being handled right now. */
+/* Requests being handled right now; 0 for a NULL s. */
 long http_in_flight(const struct http_server *s);
 
 /* ---- the request, for handlers ---- */
 
 const struct app *req_app(const struct req *r);
+
+/* The server the request came through (for its own counters: /metrics).
+ * Borrowed for the request. */
+const struct http_server *req_server(const struct req *r);
 
 /* The decoded {param} of the route, or NULL. Borrowed for the request. */
 const char *req_param(const struct req *r);
@@ -87,16 +111,17 @@ bool req_number(const struct req *r, const json_t *v, const char **ret_text, siz
 struct jx_numbers;
 const struct jx_numbers *req_numbers(const struct req *r);
 
-/* The query parameter's value, or NULL. Borrowed for the request. */
-const char *req_query(const struct req *r, const char *name);
+struct query_value;
+struct page;
 
-/* Calls fn for each query parameter in order. value may be NULL ("?a"). */
-void req_query_each(struct req *r, void (*fn)(void *cls, const char *key, const char *value),
-                    void *cls);
+/* The value of the route's query parameter name, validated by its rule in
+ * the route table: .set is false when it was not sent. name must be one of
+ * the route's parameters (asserted). Borrowed for the request. */
+const struct query_value *req_arg(const struct req *r, const char *name);
 
-/* Checks that every query parameter is in allowed (NULL-terminated). On an
- * unknown one, replies 400 naming each and returns false. */
-bool req_query_check(struct req *r, const char *const *allowed);
+/* The limit and cursor of a paged route (defaults when not sent). Borrowed
+ * for the request. */
+const struct page *req_page(const struct req *r);
 
 /* Zeroed memory that lives until the request ends (freed by the server).
  * NULL on out-of-memory. */

@@ -167,7 +167,6 @@ service_start(const struct config *cfg, struct service **ret_service)
                 goto fail;
         if (http_start(&s->app, routes, nroutes, &s->http) != 0)
                 goto fail;
-        s->app.http = s->http;
         *ret_service = s;
         return 0;
 fail:

@@ -12,7 +12,7 @@ check() { # $1 = dirs, $2 = forbidden include regex, $3 = why
                 fail=1
         fi
 }
-check "handlers/*.[ch] server/http.[ch] server/routes.[ch]" 'sqlite3\.h' 'only repo/ and db/ speak SQL'
+check "handlers/*.[ch] server/http*.[ch] server/reply.c server/router.c server/body.c server/routes.[ch]" 'sqlite3\.h' 'only repo/ and db/ speak SQL'
 check "repo/*.[ch] db/*.[ch] common/*.[ch]" 'jansson\.h|microhttpd\.h' 'repo/, db/ and common/ never see JSON or HTTP'
 check "db/*.[ch] common/*.[ch]" 'repo/|handlers/|server/' 'db/ and common/ know nothing above them'
 check "repo/*.[ch]" 'handlers/|server/' 'repo/ knows nothing above it'

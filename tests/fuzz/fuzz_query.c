@@ -1,5 +1,5 @@
 /* Fuzz target: query strings of every GET endpoint, through the real
- * router and handlers (parse_query, req_query_check, cursors, limits) over
+ * router and handlers (the route rules: parse_query, cursors, limits) over
  * HTTP to the in-process service (fuzz_http.h).
  *
  * Input: one byte choosing the endpoint in endpoints[] (modulo its
