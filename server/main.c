@@ -62,11 +62,22 @@ static const char usage_options[] =
         "Precedence: flags, then environment, then the file, then defaults.\n"
         "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration.\n";
 
+/* Flags that set a configuration key (--db, --port ...). */
+static const struct {
+        const char *flag;
+        const char *key;
+} flag_keys[] = {
+        { "--db", "database.path" },           { "--host", "server.host" },
+        { "--port", "server.port" },           { "--threads", "server.threads" },
+        { "--log-level", "server.log_level" }, { "--db-url", "database.url" },
+};
+#define FLAG_KEYS (sizeof(flag_keys) / sizeof(flag_keys[0]))
+
 struct cli {
         const char *command;
         const char *config_file;
-        const char *set_keys[8];
-        const char *set_values[8];
+        const char *set_keys[FLAG_KEYS]; /* one slot a key: a repeated flag's last value wins */
+        const char *set_values[FLAG_KEYS];
         int nset;
         unsigned switches; /* SW_* given */
         const char *backup_to;
@@ -102,19 +113,10 @@ switch_bit(const char *command, const char *flag)
         return 0;
 }
 
-static const struct {
-        const char *flag;
-        const char *key;
-} flag_keys[] = {
-        { "--db", "database.path" },           { "--host", "server.host" },
-        { "--port", "server.port" },           { "--threads", "server.threads" },
-        { "--log-level", "server.log_level" }, { "--db-url", "database.url" },
-};
-
 static const char *
 flag_key(const char *flag)
 {
-        for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
+        for (size_t i = 0; i < FLAG_KEYS; i++)
                 if (strcmp(flag_keys[i].flag, flag) == 0)
                         return flag_keys[i].key;
         return NULL;
@@ -153,6 +155,21 @@ command_extra(const char *command)
         return "";
 }
 
+/* Records key = value; a key given before keeps its slot, with this value
+ * (the last one given wins, as for every other source). */
+static void
+cli_set(struct cli *c, const char *key, const char *value)
+{
+        int i = 0;
+
+        while (i < c->nset && strcmp(c->set_keys[i], key) != 0)
+                i++;
+        c->set_keys[i] = key;
+        c->set_values[i] = value;
+        if (i == c->nset)
+                c->nset++;
+}
+
 static int
 parse_cli(int argc, char **argv, struct cli *ret)
 {
@@ -187,9 +204,8 @@ parse_cli(int argc, char **argv, struct cli *ret)
                         c.backup_to = value;
                 } else if (key == NULL) {
                         c.config_file = value;
-                } else if (c.nset < 8) {
-                        c.set_keys[c.nset] = key;
-                        c.set_values[c.nset++] = value;
+                } else {
+                        cli_set(&c, key, value);
                 }
         }
         *ret = c;
@@ -427,7 +443,7 @@ cmd_migrate(bool status)
                 }
                 status = true;
         }
-        db_options_default(&opt, config.database.path);
+        service_db_options(&config, &opt);
         c = db_conn_open(&opt, true);
         if (c == NULL) {
                 fprintf(stderr, "tradestore migrate: cannot open %s\n", config.database.path);

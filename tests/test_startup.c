@@ -370,6 +370,89 @@ START_TEST(zero_byte_file_is_initialised_and_says_so)
 }
 END_TEST
 
+/* ---- the command line ---- */
+
+/* Runs the binary with argv (argv[0] ignored) to its end, output into out.
+ * Returns its exit code. */
+static int
+run_argv(const char *const *argv)
+{
+        char log_path[400];
+        int status = 0;
+        pid_t pid;
+        ssize_t n;
+        int fd;
+
+        snprintf(log_path, sizeof(log_path), "%s.out", dir);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                if (fd < 0)
+                        _exit(99);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                /* execv's prototype predates const; it does not write argv. */
+                union { const char *const *c; char *const *m; } a = { .c = argv };
+
+                execv(server_exe, a.m);
+                _exit(97);
+        }
+        waitpid(pid, &status, 0);
+        fd = open(log_path, O_RDONLY);
+        n = fd >= 0 ? read(fd, out, sizeof(out) - 1) : 0;
+        out[n > 0 ? n : 0] = '\0';
+        if (fd >= 0)
+                close(fd);
+        unlink(log_path);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* parse_cli kept eight flags and dropped the rest without a word: here the
+ * ninth and tenth (the last --port, and --host) were lost. */
+START_TEST(every_flag_counts_and_a_repeated_one_keeps_its_last_value)
+{
+        const char *argv[] = { "tradestore", "config", "--port", "1", "--port", "2", "--port",
+                               "3", "--port", "4", "--port", "5", "--port", "6", "--port", "7",
+                               "--port", "8", "--port", "9", "--host", "127.0.0.2", NULL };
+        int rc = run_argv(argv);
+
+        ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+        ck_assert_msg(strstr(out, "\n  port: 9  # flag") != NULL, "%s", out);
+        ck_assert_msg(strstr(out, "\n  host: 127.0.0.2  # flag") != NULL, "%s", out);
+}
+END_TEST
+
+/* migrate --status opened the database with the built-in defaults, not the
+ * configuration: with database.query_timeout 1 and the file locked by
+ * another process, it waited the default 5 s instead of 1. */
+START_TEST(migrate_status_uses_the_configured_database_options)
+{
+        const char *migrate[] = { "tradestore", "migrate", "--db", db_path, NULL };
+        const char *status[] = { "tradestore", "migrate", "--status", "--db", db_path, NULL };
+        sqlite3 *lock = NULL;
+        struct timespec t0, t1;
+        int rc;
+
+        ck_assert_msg(run_argv(migrate) == 0, "%s", out);
+        ck_assert_int_eq(sqlite3_open(db_path, &lock), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_exec(lock, "PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE;"
+                                            " CREATE TABLE held (x);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        setenv("DB_QUERY_TIMEOUT", "1", 1);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = run_argv(status);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        unsetenv("DB_QUERY_TIMEOUT");
+        sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(lock);
+        ck_assert_msg(rc != 0, "status read a database locked by another process:\n%s", out);
+        ck_assert_msg(t1.tv_sec - t0.tv_sec < 4, "waited %ld s for the lock, not 1",
+                      (long)(t1.tv_sec - t0.tv_sec));
+}
+END_TEST
+
 /* ---- PostgreSQL (database.url): refusals before anything is served ---- */
 
 static void
@@ -428,6 +511,7 @@ startup_suite(void)
 {
         Suite *s = suite_create("startup");
         TCase *tc = tcase_create("refusals");
+        TCase *cli;
         TCase *pg;
 
         tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
@@ -441,6 +525,12 @@ startup_suite(void)
         tcase_add_test(tc, stale_wal_and_shm_from_a_crash_are_recovered);
         tcase_add_test(tc, zero_byte_file_is_initialised_and_says_so);
         suite_add_tcase(s, tc);
+        cli = tcase_create("cli");
+        tcase_add_checked_fixture(cli, fixture_setup, fixture_teardown);
+        tcase_set_timeout(cli, 60);
+        tcase_add_test(cli, every_flag_counts_and_a_repeated_one_keeps_its_last_value);
+        tcase_add_test(cli, migrate_status_uses_the_configured_database_options);
+        suite_add_tcase(s, cli);
         pg = tcase_create("postgres");
         tcase_add_checked_fixture(pg, fixture_setup, pg_env_teardown);
         tcase_set_timeout(pg, 60);
