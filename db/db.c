@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/ts.h"
+#include "db/admin.h"
 #include "db/postgres.h"
 #include "db/slot.h"
 #include "db/storage.h"
@@ -44,7 +45,10 @@ struct db_conn {
 };
 
 struct db {
-        struct pg_db *pg; /* the PostgreSQL backend, or NULL */
+        bool postgres;    /* opened with a URL: pg below, not the SQLite fields */
+        struct pg_db *pg; /* the PostgreSQL backend */
+        char *url;        /* PostgreSQL: the connection URI, owned */
+        struct db_admin *admin; /* long operator work, off the request threads */
         char *path;
         struct db_options opt;
         struct db_conn *writer;
@@ -890,6 +894,12 @@ db_reader_release(struct db *d, struct db_conn *c)
         pthread_mutex_unlock(&d->pool_mu);
 }
 
+void
+db_admin_submit(struct db *d, struct db_job *job)
+{
+        db_admin_queue(d->admin, job);
+}
+
 int
 db_read(struct db *d, db_job_fn fn, void *arg)
 {
@@ -1100,19 +1110,34 @@ open_pg(const struct db_options *opt, struct db *d)
         char masked[512];
 
         atomic_store(&on_pg, true);
+        d->postgres = true;
         pg_mask_url(opt->url, masked, sizeof(masked));
         d->path = strdup(masked);
         if (d->path == NULL || pg_open(&po, &d->pg, err, sizeof(err)) != 0) {
                 log_msg(LOG_ERROR, "db_open_failed", "cannot connect to PostgreSQL at %s: %s",
                         masked, err);
-                free(d->path);
-                free(d);
                 return -1;
         }
         d->opt = *opt;
         d->opt.path = d->path;
-        d->opt.url = NULL;
-        return 0;
+        d->url = strdup(opt->url);
+        d->opt.url = d->url;
+        d->admin = d->url != NULL ? db_admin_start(&d->opt) : NULL;
+        return d->admin != NULL ? 0 : -1;
+}
+
+/* The page size of c's database (for the WAL's size in bytes). */
+static int
+page_size_of(struct db_conn *c)
+{
+        sqlite3_stmt *ps = NULL;
+        int size = 4096;
+
+        if (sqlite3_prepare_v2(c->h, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
+            sqlite3_step(ps) == SQLITE_ROW)
+                size = sqlite3_column_int(ps, 0);
+        sqlite3_finalize(ps);
+        return size;
 }
 
 int
@@ -1123,8 +1148,10 @@ db_open(const struct db_options *opt, struct db **ret_db)
         if (d == NULL)
                 return -1;
         if (opt->url != NULL && opt->url[0] != '\0') {
-                if (open_pg(opt, d) != 0)
+                if (open_pg(opt, d) != 0) {
+                        db_close(d);
                         return -1;
+                }
                 *ret_db = d;
                 return 0;
         }
@@ -1147,16 +1174,7 @@ db_open(const struct db_options *opt, struct db **ret_db)
         if (d->writer == NULL)
                 goto fail;
         d->writer->busy_count = &d->busy_count;
-        d->page_size = 4096;
-        {
-                sqlite3_stmt *ps = NULL;
-
-                if (sqlite3_prepare_v2(d->writer->h, "PRAGMA page_size", -1, &ps, NULL) ==
-                            SQLITE_OK &&
-                    sqlite3_step(ps) == SQLITE_ROW)
-                        d->page_size = sqlite3_column_int(ps, 0);
-                sqlite3_finalize(ps);
-        }
+        d->page_size = page_size_of(d->writer);
         sqlite3_wal_hook(d->writer->h, on_wal_commit, d);
         d->checkpointer = db_conn_open(&d->opt, false);
         if (d->checkpointer == NULL || open_readers(d) != 0)
@@ -1167,6 +1185,9 @@ db_open(const struct db_options *opt, struct db **ret_db)
         if (pthread_create(&d->ck_thread, NULL, checkpointer_main, d) != 0)
                 goto fail;
         d->ck_started = true;
+        d->admin = db_admin_start(&d->opt);
+        if (d->admin == NULL)
+                goto fail;
         *ret_db = d;
         return 0;
 fail:
@@ -1180,8 +1201,10 @@ db_close(struct db *d)
 {
         if (d == NULL)
                 return;
-        if (d->pg != NULL) {
+        db_admin_stop(d->admin);
+        if (d->postgres) {
                 pg_close(d->pg);
+                free(d->url);
                 free(d->path);
                 free(d);
                 return;

@@ -89,6 +89,13 @@ void db_submit(struct db *d, struct db_job *job);
  * fn's result, DB_COMMIT_FAILED or DB_UNAVAILABLE. */
 int db_write(struct db *d, db_job_fn fn, void *arg);
 
+/* Queues job for the admin thread (db/admin.h): long operator work on a
+ * read-write connection of its own, outside any transaction, one job at a
+ * time; done is called there with fn's result, DB_OVERLOADED when
+ * DB_ADMIN_QUEUE jobs already wait, or DB_UNAVAILABLE. A job may itself
+ * call db_write (cleanup in batches) and db_read. */
+void db_admin_submit(struct db *d, struct db_job *job);
+
 /* Runs fn(c, arg) on a read-only connection and returns fn's result. The
  * one way request code reads: it never holds a connection itself. fn may
  * call db_read_begin for a snapshot across statements; it is ended here.

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/ts.h"
+#include "db/jobq.h"
 #include "db/slot.h"
 
 #define MAX_PARAMS 32
@@ -66,12 +67,7 @@ struct pg_db {
         struct pg_conn *free_conns;
         int busy;
 
-        pthread_mutex_t q_mu;
-        pthread_cond_t q_cv;
-        struct db_job *q_head;
-        struct db_job *q_tail;
-        int q_len;
-        bool stopping;
+        struct jobq q; /* submitted jobs, for the workers */
         pthread_t *workers;
         int nworkers;
 
@@ -655,44 +651,12 @@ pg_write(struct pg_db *d, db_job_fn fn, void *arg)
 void
 pg_submit(struct pg_db *d, struct db_job *job)
 {
-        pthread_mutex_lock(&d->q_mu);
-        if (d->stopping || (d->opt.max_queue > 0 && d->q_len >= d->opt.max_queue)) {
-                bool stopping = d->stopping;
+        int refused = jobq_push(&d->q, job);
 
-                pthread_mutex_unlock(&d->q_mu);
-                if (!stopping)
-                        atomic_fetch_add(&d->refused, 1);
-                job->done(job, stopping ? DB_UNAVAILABLE : DB_OVERLOADED);
-                return;
-        }
-        job->next = NULL;
-        if (d->q_tail != NULL)
-                d->q_tail->next = job;
-        else
-                d->q_head = job;
-        d->q_tail = job;
-        d->q_len++;
-        pthread_cond_signal(&d->q_cv);
-        pthread_mutex_unlock(&d->q_mu);
-}
-
-static struct db_job *
-next_job(struct pg_db *d)
-{
-        struct db_job *job;
-
-        pthread_mutex_lock(&d->q_mu);
-        while (d->q_head == NULL && !d->stopping)
-                pthread_cond_wait(&d->q_cv, &d->q_mu);
-        job = d->q_head;
-        if (job != NULL) {
-                d->q_head = job->next;
-                if (d->q_head == NULL)
-                        d->q_tail = NULL;
-                d->q_len--;
-        }
-        pthread_mutex_unlock(&d->q_mu);
-        return job;
+        if (refused == DB_OVERLOADED)
+                atomic_fetch_add(&d->refused, 1);
+        if (refused != 0)
+                job->done(job, refused);
 }
 
 static void *
@@ -701,7 +665,7 @@ worker_main(void *arg)
         struct pg_db *d = arg;
         struct db_job *job;
 
-        while ((job = next_job(d)) != NULL) {
+        while ((job = jobq_pop(&d->q)) != NULL) {
                 struct pg_conn *c = pg_acquire(d);
                 int rc = run_job(d, c, job->fn, job->arg);
 
@@ -763,8 +727,7 @@ pg_open(const struct pg_options *opt, struct pg_db **ret, char *err, size_t errl
         d->url = strdup(opt->url);
         pthread_mutex_init(&d->pool_mu, NULL);
         pthread_cond_init(&d->pool_cv, NULL);
-        pthread_mutex_init(&d->q_mu, NULL);
-        pthread_cond_init(&d->q_cv, NULL);
+        jobq_init(&d->q, d->opt.max_queue);
         d->opt.url = d->url;
         if (d->url == NULL || open_pool(d, err, errlen) != 0 || start_workers(d) != 0) {
                 if (err != NULL && errlen > 0 && err[0] == '\0')
@@ -781,11 +744,8 @@ pg_close(struct pg_db *d)
 {
         if (d == NULL)
                 return;
-        pthread_mutex_lock(&d->q_mu);
-        d->stopping = true;
-        pthread_cond_broadcast(&d->q_cv);
-        pthread_mutex_unlock(&d->q_mu);
         /* Workers drain the queue before they see stopping with nothing left. */
+        jobq_stop(&d->q, false);
         for (int i = 0; i < d->nworkers; i++)
                 pthread_join(d->workers[i], NULL);
         free(d->workers);
@@ -794,8 +754,7 @@ pg_close(struct pg_db *d)
         free(d->conns);
         pthread_mutex_destroy(&d->pool_mu);
         pthread_cond_destroy(&d->pool_cv);
-        pthread_mutex_destroy(&d->q_mu);
-        pthread_cond_destroy(&d->q_cv);
+        jobq_destroy(&d->q);
         free(d->url);
         free(d);
 }
@@ -809,9 +768,7 @@ pg_stats(struct pg_db *d, struct db_stats *ret)
         ret->jobs_failed = atomic_load(&d->jobs_failed);
         ret->reruns = atomic_load(&d->retries);
         ret->refused = atomic_load(&d->refused);
-        pthread_mutex_lock(&d->q_mu);
-        ret->queue_length = d->q_len;
-        pthread_mutex_unlock(&d->q_mu);
+        ret->queue_length = jobq_len(&d->q);
         ret->queue_limit = d->opt.max_queue;
         pthread_mutex_lock(&d->pool_mu);
         ret->readers_busy = d->busy;

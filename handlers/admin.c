@@ -1,77 +1,89 @@
 /* The /admin endpoints (API.md, Operations): database statistics, on-demand
  * maintenance (retention cleanup, ANALYZE, VACUUM, checkpoint) and online
- * backups. The SQL lives in repo/admin.c.
+ * backups. The SQL and the steps live in repo/admin.c.
  *
- * These are rare operator actions that may take seconds (a VACUUM of a big
- * file, a backup), so unlike the resource handlers they run on the HTTP
- * thread and wait there: cleanup and ANALYZE as writer jobs through
- * db_write (in bounded batches, so other requests' writes interleave),
- * VACUUM, checkpoints and backups on a dedicated connection of their own. */
+ * These are rare operator actions that may take seconds or minutes (a
+ * VACUUM of a big file, a backup, counting every table), so each runs as a
+ * job on the database's admin thread (req_admin): the request is suspended
+ * meanwhile and the HTTP thread goes on serving its other connections. */
 #include "handlers/admin.h"
 
+#include "common/jsonw.h"
 #include "common/log.h"
-#include "common/ts.h"
 #include "handlers/parse.h"
 #include "repo/admin.h"
 #include "server/config.h"
 #include "server/http.h"
-#include "server/service.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-/* A dedicated connection with the service's options. Caller owns: free with
- * db_conn_close. NULL after logging. */
-static struct db_conn *
-open_dedicated(const struct app *app, bool read_only)
+/* A job the admin queue refused (DB_OVERLOADED) or could not run. */
+static bool
+reply_not_run(struct req *r, int result)
 {
-        struct db_options opt;
-
-        service_db_options(app->cfg, &opt);
-        return db_conn_open(&opt, read_only);
-}
-
-static int64_t
-monotonic_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+        if (result == DB_OVERLOADED) {
+                reply_problem(r, 503,
+                              "busy: other admin operations are already queued; retry once they"
+                              " are done",
+                              NULL);
+                return true;
+        }
+        if (result < 0) {
+                reply_unavailable(r);
+                return true;
+        }
+        return false;
 }
 
 /* ---- GET /admin/stats ---- */
 
-static json_t *
-stats_to_json(const struct admin_stats *s)
+static void
+respond_stats(struct req *r, int result)
 {
-        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-                         "page_count", (json_int_t)s->page_count, "page_size",
-                         (json_int_t)s->page_size, "freelist_count", (json_int_t)s->freelist_count,
-                         "size_bytes", (json_int_t)s->size_bytes, "wal_bytes",
-                         (json_int_t)s->wal_bytes, "tables", "quotes", (json_int_t)s->quotes,
-                         "orders", (json_int_t)s->orders, "fills", (json_int_t)s->fills,
-                         "positions", (json_int_t)s->positions, "account_balances",
-                         (json_int_t)s->account_balances, "outbox", (json_int_t)s->outbox);
+        const struct admin_stats *s = &((struct admin_stats_job *)req_write_arg(r))->stats;
+        struct jw w;
+
+        if (reply_not_run(r, result))
+                return;
+        if (result != REPO_OK) {
+                reply_unavailable(r);
+                return;
+        }
+        jw_init(&w);
+        jw_obj(&w);
+        if (!s->postgres) { /* PostgreSQL has no pages or WAL file to report */
+                jw_kint(&w, "page_count", s->page_count);
+                jw_kint(&w, "page_size", s->page_size);
+                jw_kint(&w, "freelist_count", s->freelist_count);
+        }
+        jw_kint(&w, "size_bytes", s->size_bytes);
+        if (!s->postgres)
+                jw_kint(&w, "wal_bytes", s->wal_bytes);
+        jw_key(&w, "tables");
+        jw_obj(&w);
+        jw_kint(&w, "quotes", s->quotes);
+        jw_kint(&w, "orders", s->orders);
+        jw_kint(&w, "fills", s->fills);
+        jw_kint(&w, "positions", s->positions);
+        jw_kint(&w, "account_balances", s->account_balances);
+        jw_kint(&w, "outbox", s->outbox);
+        jw_end(&w);
+        jw_end(&w);
+        reply_jw(r, 200, &w);
 }
 
 void
 handle_admin_stats(struct req *r)
 {
-        struct db *d = req_app(r)->db;
-        struct admin_stats st;
-        struct db_conn *c;
-        enum repo_status s;
+        struct admin_stats_job *j = req_alloc(r, sizeof(*j));
 
-        c = db_reader_acquire(d);
-        s = repo_admin_stats(c, db_path(d), &st);
-        db_reader_release(d, c);
-        if (s != REPO_OK) {
-                reply_problem(r, 503, "database unavailable, retry", NULL);
+        if (j == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
                 return;
         }
-        reply_json(r, 200, stats_to_json(&st));
+        *j = (struct admin_stats_job){ .d = req_app(r)->db };
+        req_admin(r, repo_admin_stats_job, j, respond_stats);
 }
 
 /* ---- POST /admin/maintenance ---- */
@@ -92,174 +104,142 @@ static const struct field maintenance_fields[] = {
         { .name = "cleanup", .type = F_BOOL, .offset = offsetof(struct maintenance_req, cleanup) },
 };
 
-/* Each step adds its result to out and returns NULL, or returns why it
- * failed (a static string for the client). */
-
-static const char *
-step_cleanup(const struct app *app, json_t *out)
+/* Every step is reported: false for one not asked for, so an empty request
+ * answers that it did nothing. */
+static void
+write_maintenance(struct jw *w, const struct admin_maintenance *m)
 {
-        const struct admin_retention ret = {
-                .quote_days = app->cfg->database.quote_retention_days,
-                .fill_days = app->cfg->database.fill_retention_days,
-                .outbox_days = app->cfg->database.outbox_retention_days,
-        };
-        struct admin_cleanup n;
-
-        if (repo_admin_cleanup_writer(app->db, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH, NULL, NULL,
-                                      &n) != REPO_OK)
-                return "cleanup failed: database unavailable (batches before the failure"
-                       " stay deleted)";
-        json_object_set_new(out, "cleanup",
-                            json_pack("{s:I, s:I, s:I}", "quotes", (json_int_t)n.quotes, "fills",
-                                      (json_int_t)n.fills, "outbox", (json_int_t)n.outbox));
-        return NULL;
-}
-
-static const char *
-step_analyze(const struct app *app, json_t *out)
-{
-        if (db_write(app->db, repo_admin_analyze_job, NULL) != REPO_OK)
-                return "analyze failed: database unavailable";
-        json_object_set_new(out, "analyze", json_true());
-        return NULL;
-}
-
-/* Incremental vacuum when the file is in that mode and meant to stay so;
- * else a full VACUUM on a connection of its own (it cannot run inside the
- * writer's transaction). VACUUM takes the write lock: it waits up to the
- * busy timeout for the writer, and writes wait for it while it runs. */
-static const char *
-step_vacuum(const struct app *app, json_t *out)
-{
-        bool incremental = false;
-        struct db_conn *c;
-        enum repo_status s = REPO_OK;
-
-        if (strcmp(app->cfg->database.auto_vacuum, "incremental") == 0) {
-                c = db_reader_acquire(app->db);
-                s = repo_admin_is_incremental(c, &incremental);
-                db_reader_release(app->db, c);
+        jw_obj(w);
+        jw_kbool(w, "analyze", m->analyze);
+        jw_kbool(w, "vacuum", m->vacuum);
+        jw_key(w, "checkpoint");
+        if (!m->checkpoint) {
+                jw_bool(w, false);
+        } else { /* unknown counts (another checkpoint was running) are null */
+                jw_obj(w);
+                jw_key(w, "wal_frames");
+                m->ck.counted ? jw_int(w, m->ck.wal_frames) : jw_null(w);
+                jw_key(w, "checkpointed_frames");
+                m->ck.counted ? jw_int(w, m->ck.checkpointed_frames) : jw_null(w);
+                jw_kbool(w, "truncated", m->ck.truncated);
+                jw_end(w);
         }
-        if (s == REPO_OK && incremental) {
-                s = repo_admin_incremental_vacuum_writer(app->db);
-        } else if (s == REPO_OK) {
-                c = open_dedicated(app, false);
-                s = c != NULL ? repo_admin_vacuum(c) : REPO_ERROR;
-                db_conn_close(c);
+        jw_key(w, "cleanup");
+        if (!m->cleanup) {
+                jw_bool(w, false);
+        } else {
+                jw_obj(w);
+                jw_kint(w, "quotes", m->deleted.quotes);
+                jw_kint(w, "fills", m->deleted.fills);
+                jw_kint(w, "outbox", m->deleted.outbox);
+                jw_end(w);
         }
-        if (s == REPO_BUSY)
-                return "vacuum failed: the database stayed locked by other writes for"
-                       " longer than the busy timeout; retry";
-        if (s != REPO_OK)
-                return "vacuum failed: database unavailable";
-        json_object_set_new(out, "vacuum", json_true());
-        return NULL;
+        jw_kint(w, "duration_ms", m->duration_ms);
+        jw_end(w);
 }
 
-static const char *
-step_checkpoint(const struct app *app, json_t *out)
+static void
+respond_maintenance(struct req *r, int result)
 {
-        struct db_conn *c = open_dedicated(app, false);
-        struct admin_checkpoint ck;
-        enum repo_status s = c != NULL ? repo_admin_checkpoint(c, &ck) : REPO_ERROR;
+        const struct admin_maintenance *m = req_write_arg(r);
+        struct jw w;
 
-        db_conn_close(c);
-        if (s != REPO_OK)
-                return "checkpoint failed: database unavailable";
-        /* Unknown counts (another checkpoint was running) are null. */
-        json_object_set_new(
-                out, "checkpoint",
-                json_pack("{s:o, s:o, s:b}", "wal_frames",
-                          ck.counted ? json_integer(ck.wal_frames) : json_null(),
-                          "checkpointed_frames",
-                          ck.counted ? json_integer(ck.checkpointed_frames) : json_null(),
-                          "truncated", ck.truncated));
-        return NULL;
-}
-
-/* Runs the requested steps in the order that makes each most useful:
- * delete, then gather statistics on what is left, then give the freed
- * pages back, then fold the WAL that all of it wrote into the file. */
-static const char *
-run_steps(const struct app *app, const struct maintenance_req *in, json_t *out)
-{
-        const char *why = NULL;
-
-        if (in->cleanup.v && why == NULL)
-                why = step_cleanup(app, out);
-        if (in->analyze.v && why == NULL)
-                why = step_analyze(app, out);
-        if (in->vacuum.v && why == NULL)
-                why = step_vacuum(app, out);
-        if (in->checkpoint.v && why == NULL)
-                why = step_checkpoint(app, out);
-        return why;
+        if (reply_not_run(r, result))
+                return;
+        if (result != REPO_OK) {
+                reply_problem(r, 503, m->why, NULL);
+                return;
+        }
+        jw_init(&w);
+        write_maintenance(&w, m);
+        reply_jw(r, 200, &w);
 }
 
 void
 handle_admin_maintenance(struct req *r)
 {
-        const struct app *app = req_app(r);
+        const struct config *cfg = req_app(r)->cfg;
         struct maintenance_req in = { 0 };
         json_t *errors = NULL;
-        json_t *out;
-        const char *why;
-        int64_t t0 = monotonic_ms();
+        struct admin_maintenance *m;
 
         if (!parse_object(r, req_body(r), maintenance_fields, NFIELDS(maintenance_fields), &in, "",
                           &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
-        /* Every step is reported: false for one not asked for, so an empty
-         * request answers that it did nothing. */
-        out = json_pack("{s:b, s:b, s:b, s:b}", "analyze", 0, "vacuum", 0, "checkpoint", 0,
-                        "cleanup", 0);
-        why = run_steps(app, &in, out);
-        if (why != NULL) {
-                json_decref(out);
-                reply_problem(r, 503, why, NULL);
+        if (repo_admin_on_postgres() && (in.vacuum.v || in.checkpoint.v)) {
+                problem_add(&errors, in.vacuum.v ? "vacuum" : "checkpoint",
+                            "on PostgreSQL, autovacuum and the server's checkpointer do this;"
+                            " ask for analyze and cleanup only");
+                reply_invalid(r, errors);
                 return;
         }
-        json_object_set_new(out, "duration_ms", json_integer(monotonic_ms() - t0));
-        log_msg(LOG_INFO, "admin_maintenance",
-                "maintenance: analyze=%d vacuum=%d checkpoint=%d cleanup=%d in %lld ms",
-                in.analyze.v, in.vacuum.v, in.checkpoint.v, in.cleanup.v,
-                (long long)(monotonic_ms() - t0));
-        reply_json(r, 200, out);
+        m = req_alloc(r, sizeof(*m));
+        if (m == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
+                return;
+        }
+        *m = (struct admin_maintenance){
+                .d = req_app(r)->db,
+                .retention = { .quote_days = cfg->database.quote_retention_days,
+                               .fill_days = cfg->database.fill_retention_days,
+                               .outbox_days = cfg->database.outbox_retention_days },
+                .cleanup = in.cleanup.v,
+                .analyze = in.analyze.v,
+                .vacuum = in.vacuum.v,
+                .checkpoint = in.checkpoint.v,
+                .incremental = strcmp(cfg->database.auto_vacuum, "incremental") == 0,
+        };
+        req_admin(r, repo_admin_maintenance_job, m, respond_maintenance);
 }
 
 /* ---- POST /admin/backup ---- */
 
+static void
+respond_backup(struct req *r, int result)
+{
+        const struct admin_backup_job *j = req_write_arg(r);
+        struct jw w;
+
+        if (reply_not_run(r, result))
+                return;
+        if (result != REPO_OK) {
+                reply_problem(r, 503, j->err, NULL);
+                return;
+        }
+        log_msg(LOG_INFO, "admin_backup", "backup %s (%lld bytes)", j->path, (long long)j->size);
+        jw_init(&w);
+        jw_obj(&w);
+        jw_kstr(&w, "file", j->path);
+        jw_kint(&w, "size_bytes", j->size);
+        jw_end(&w);
+        reply_jw(r, 201, &w);
+}
+
 void
 handle_admin_backup(struct req *r)
 {
-        const struct app *app = req_app(r);
         json_t *errors = NULL;
-        struct db_conn *c;
-        char path[4096], err[512] = "";
-        int64_t size = 0;
-        enum repo_status s;
+        struct admin_backup_job *j;
 
         /* No field is accepted: the server names the file, never the client. */
         if (!parse_object(r, req_body(r), NULL, 0, NULL, "", &errors)) {
                 reply_invalid(r, errors);
                 return;
         }
-        /* A read-only connection of its own: VACUUM INTO reads one snapshot
-         * for as long as the copy takes without holding a pool reader. */
-        c = open_dedicated(app, true);
-        if (c == NULL) {
-                reply_problem(r, 503, "database unavailable, retry", NULL);
+        if (repo_admin_on_postgres()) {
+                reply_problem(r, 501,
+                              "the database is PostgreSQL: back it up with its own tools,"
+                              " pg_dump (a logical copy) or pg_basebackup (the cluster)",
+                              NULL);
                 return;
         }
-        s = repo_admin_backup(c, app->cfg->database.backup_dir, path, sizeof(path), &size, err,
-                              sizeof(err));
-        db_conn_close(c);
-        if (s != REPO_OK) {
-                reply_problem(r, 503, err, NULL);
+        j = req_alloc(r, sizeof(*j));
+        if (j == NULL) {
+                reply_problem(r, 503, "out of memory, retry", NULL);
                 return;
         }
-        log_msg(LOG_INFO, "admin_backup", "backup %s (%lld bytes)", path, (long long)size);
-        reply_json(r, 201, json_pack("{s:s, s:I}", "file", path, "size_bytes", (json_int_t)size));
+        *j = (struct admin_backup_job){ .dir = req_app(r)->cfg->database.backup_dir };
+        req_admin(r, repo_admin_backup_job, j, respond_backup);
 }

@@ -97,7 +97,15 @@ repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret
                 " (SELECT count(*) FROM quotes), (SELECT count(*) FROM orders),"
                 " (SELECT count(*) FROM fills), (SELECT count(*) FROM positions),"
                 " (SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox)";
-        struct db_stmt *st = db_stmt(c, sql);
+        /* PostgreSQL has no pages to report: its size goes in page_count
+         * with a page_size of 1 (so size_bytes is right) and the answer
+         * leaves the page fields out (API.md). */
+        static const char sql_pg[] =
+                "SELECT pg_database_size(current_database()), 1, 0,"
+                " (SELECT count(*) FROM quotes), (SELECT count(*) FROM orders),"
+                " (SELECT count(*) FROM fills), (SELECT count(*) FROM positions),"
+                " (SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox)";
+        struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         enum repo_status s = REPO_ERROR;
 
         if (st == NULL)
@@ -115,7 +123,8 @@ repo_admin_stats(struct db_conn *c, const char *db_path, struct admin_stats *ret
                         .outbox = db_column_int64(st, 8),
                 };
                 ret->size_bytes = ret->page_count * ret->page_size;
-                ret->wal_bytes = wal_file_bytes(db_path);
+                ret->wal_bytes = db_is_postgres() ? 0 : wal_file_bytes(db_path);
+                ret->postgres = db_is_postgres();
                 s = REPO_OK;
         } else {
                 db_log_error(c, "admin stats");
@@ -144,6 +153,19 @@ static const char sql_cleanup_fills[] = "DELETE FROM fills WHERE rowid IN (SELEC
 static const char sql_cleanup_outbox[] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox"
                                          " INDEXED BY idx_outbox_processed WHERE status = "
                                          "'processed' AND processed_at < ?1 LIMIT ?2)";
+
+/* PostgreSQL: no rowid and no INDEXED BY; the keys do the same job and
+ * its planner picks the retention indexes by itself. */
+static const char sql_cleanup_quotes_pg[] =
+        "DELETE FROM quotes WHERE quote_id IN (SELECT q.quote_id FROM quotes AS q"
+        " WHERE q.status IN ('expired', 'cancelled') AND q.updated_at < ?1"
+        " AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.quote_id = q.quote_id)"
+        " LIMIT ?2)";
+static const char sql_cleanup_fills_pg[] = "DELETE FROM fills WHERE fill_id IN (SELECT fill_id"
+                                           " FROM fills WHERE created_at < ?1 LIMIT ?2)";
+static const char sql_cleanup_outbox_pg[] = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM"
+                                            " outbox WHERE status = 'processed' AND"
+                                            " processed_at < ?1 LIMIT ?2)";
 
 const char *const *
 repo_admin_cleanup_sql(size_t *ret_n)
@@ -193,11 +215,12 @@ repo_admin_cleanup_batch(struct db_conn *c, const struct admin_retention *r, int
         int budget = limit;
 
         assert(limit > 0);
-        if (delete_some(c, sql_cleanup_quotes, r->quote_days, now_us, &budget, &b.quotes) !=
-                    REPO_OK ||
-            delete_some(c, sql_cleanup_fills, r->fill_days, now_us, &budget, &b.fills) != REPO_OK ||
-            delete_some(c, sql_cleanup_outbox, r->outbox_days, now_us, &budget, &b.outbox) !=
-                    REPO_OK)
+        if (delete_some(c, db_sql(sql_cleanup_quotes, sql_cleanup_quotes_pg), r->quote_days,
+                        now_us, &budget, &b.quotes) != REPO_OK ||
+            delete_some(c, db_sql(sql_cleanup_fills, sql_cleanup_fills_pg), r->fill_days, now_us,
+                        &budget, &b.fills) != REPO_OK ||
+            delete_some(c, db_sql(sql_cleanup_outbox, sql_cleanup_outbox_pg), r->outbox_days,
+                        now_us, &budget, &b.outbox) != REPO_OK)
                 return REPO_ERROR;
         *ret_batch = b;
         return REPO_OK;
@@ -327,7 +350,11 @@ repo_admin_analyze(struct db_conn *c)
         static const char sql_limit[] = "PRAGMA analysis_limit = 1000";
         static const char sql_analyze[] = "ANALYZE";
         static const char sql_unlimit[] = "PRAGMA analysis_limit = 0";
-        enum repo_status s = run(c, sql_limit, "analysis_limit");
+        enum repo_status s;
+
+        if (db_is_postgres()) /* it samples by itself */
+                return run(c, sql_analyze, "analyze") == REPO_OK ? REPO_OK : REPO_ERROR;
+        s = run(c, sql_limit, "analysis_limit");
 
         if (s == REPO_OK)
                 s = run(c, sql_analyze, "analyze");
@@ -339,7 +366,11 @@ enum repo_status
 repo_admin_optimize(struct db_conn *c)
 {
         static const char sql[] = "PRAGMA optimize";
-        enum repo_status s = run(c, sql, "optimize");
+        enum repo_status s;
+
+        if (db_is_postgres()) /* autovacuum analyzes what changed */
+                return REPO_OK;
+        s = run(c, sql, "optimize");
 
         return s == REPO_BUSY ? REPO_ERROR : s;
 }
@@ -671,4 +702,88 @@ out:
                 log_msg(LOG_ERROR, "backup_failed", "%s", err);
         }
         return s;
+}
+
+/* ---- the admin endpoints' jobs ---- */
+
+bool
+repo_admin_on_postgres(void)
+{
+        return db_is_postgres();
+}
+
+int
+repo_admin_stats_job(struct db_conn *c, void *arg)
+{
+        struct admin_stats_job *j = arg;
+
+        return (int)repo_admin_stats(c, db_path(j->d), &j->stats);
+}
+
+/* Incremental vacuum when the file is in that mode and meant to stay so;
+ * else a full VACUUM on the admin connection (it cannot run inside the
+ * writer's transaction). VACUUM takes the write lock: it waits up to the
+ * busy timeout for the writer, and writes wait for it while it runs. */
+static const char *
+step_vacuum(struct db_conn *c, struct admin_maintenance *m)
+{
+        bool incremental = false;
+        enum repo_status s = REPO_OK;
+
+        if (m->incremental)
+                s = repo_admin_is_incremental(c, &incremental);
+        if (s == REPO_OK)
+                s = incremental ? repo_admin_incremental_vacuum_writer(m->d) : repo_admin_vacuum(c);
+        if (s == REPO_BUSY)
+                return "vacuum failed: the database stayed locked by other writes for"
+                       " longer than the busy timeout; retry";
+        return s == REPO_OK ? NULL : "vacuum failed: database unavailable";
+}
+
+/* The steps asked for, in the order that makes each most useful: delete,
+ * then gather statistics on what is left, then give the freed pages back,
+ * then fold the WAL that all of it wrote into the file. */
+static const char *
+run_steps(struct db_conn *c, struct admin_maintenance *m)
+{
+        if (m->cleanup && repo_admin_cleanup_writer(m->d, &m->retention, ts_now_us(),
+                                                    ADMIN_CLEANUP_BATCH, NULL, NULL,
+                                                    &m->deleted) != REPO_OK)
+                return "cleanup failed: database unavailable (batches before the failure"
+                       " stay deleted)";
+        if (m->analyze && db_write(m->d, repo_admin_analyze_job, NULL) != REPO_OK)
+                return "analyze failed: database unavailable";
+        if (m->vacuum) {
+                const char *why = step_vacuum(c, m);
+
+                if (why != NULL)
+                        return why;
+        }
+        if (m->checkpoint && repo_admin_checkpoint(c, &m->ck) != REPO_OK)
+                return "checkpoint failed: database unavailable";
+        return NULL;
+}
+
+int
+repo_admin_maintenance_job(struct db_conn *c, void *arg)
+{
+        struct admin_maintenance *m = arg;
+        int64_t t0 = ts_monotonic_ms();
+
+        m->why = run_steps(c, m);
+        m->duration_ms = ts_monotonic_ms() - t0;
+        log_msg(m->why == NULL ? LOG_INFO : LOG_WARN, "admin_maintenance",
+                "maintenance: analyze=%d vacuum=%d checkpoint=%d cleanup=%d in %lld ms%s%s",
+                m->analyze, m->vacuum, m->checkpoint, m->cleanup, (long long)m->duration_ms,
+                m->why != NULL ? ": " : "", m->why != NULL ? m->why : "");
+        return m->why == NULL ? REPO_OK : REPO_ERROR;
+}
+
+int
+repo_admin_backup_job(struct db_conn *c, void *arg)
+{
+        struct admin_backup_job *j = arg;
+
+        return (int)repo_admin_backup(c, j->dir, j->path, sizeof(j->path), &j->size, j->err,
+                                      sizeof(j->err));
 }

@@ -35,6 +35,7 @@ struct admin_stats {
         int64_t size_bytes; /* page_count * page_size */
         int64_t wal_bytes;  /* size of the -wal file; 0 when there is none */
         int64_t quotes, orders, fills, positions, account_balances, outbox; /* rows */
+        bool postgres; /* PostgreSQL: only size_bytes and the rows mean anything */
 };
 
 /* Reads the page counts and every table's row count in one statement (one
@@ -172,5 +173,43 @@ enum repo_status repo_admin_checkpoint(struct db_conn *c, struct admin_checkpoin
  * and the temporary file removed. */
 enum repo_status repo_admin_backup(struct db_conn *reader, const char *dir, char *ret_path,
                                    size_t cap, int64_t *ret_size, char *err, size_t errlen);
+
+/* ---- the admin endpoints' jobs: db_admin_submit runs them on the admin
+ * thread, on its read-write connection outside any transaction ---- */
+
+/* Whether the database is PostgreSQL, where VACUUM and checkpoints are
+ * autovacuum's and the server's, and backups pg_dump's (API.md). */
+bool repo_admin_on_postgres(void);
+
+struct admin_stats_job {
+        struct db *d;             /* in */
+        struct admin_stats stats; /* out, on REPO_OK */
+};
+/* repo_admin_stats; returns a repo_status. */
+int repo_admin_stats_job(struct db_conn *c, void *arg);
+
+struct admin_maintenance {
+        struct db *d;                              /* in */
+        struct admin_retention retention;          /* in */
+        bool cleanup, analyze, vacuum, checkpoint; /* in: the steps asked for */
+        bool incremental;                          /* in: database.auto_vacuum is incremental */
+        struct admin_cleanup deleted;              /* out: rows cleanup deleted */
+        struct admin_checkpoint ck;                /* out */
+        const char *why;                           /* out: why a step failed, or NULL */
+        int64_t duration_ms;                       /* out */
+};
+/* Runs the steps asked for (cleanup, analyze, vacuum, checkpoint, in that
+ * order), stopping at the first that fails; logs one line. REPO_OK or
+ * REPO_ERROR with why set (a static text for the client). */
+int repo_admin_maintenance_job(struct db_conn *c, void *arg);
+
+struct admin_backup_job {
+        const char *dir; /* in: database.backup_dir */
+        char path[4096]; /* out, on REPO_OK */
+        int64_t size;    /* out */
+        char err[512];   /* out, otherwise */
+};
+/* repo_admin_backup on the admin connection; returns a repo_status. */
+int repo_admin_backup_job(struct db_conn *c, void *arg);
 
 #endif

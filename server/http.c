@@ -103,8 +103,10 @@ job_done(struct db_job *job, int result)
         atomic_fetch_sub(&srv->resuming, 1);
 }
 
-void
-req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result))
+/* Suspends r until submit's worker has run fn(arg) and called job_done. */
+static void
+req_suspend_for(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result),
+                void (*submit)(struct db *d, struct db_job *job))
 {
         r->respond = respond;
         r->job = (struct db_job){ .fn = fn, .arg = arg, .done = job_done, .done_arg = r };
@@ -121,7 +123,20 @@ req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r,
         atomic_fetch_add(&r->srv->resuming, 1);
         MHD_suspend_connection(r->conn);
         pthread_mutex_unlock(&r->srv->write_mu);
-        db_submit(r->srv->app->db, &r->job);
+        submit(r->srv->app->db, &r->job);
+}
+
+void
+req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result))
+{
+        req_suspend_for(r, fn, arg, respond, db_submit);
+}
+
+void
+req_admin(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result))
+{
+        r->admin = true;
+        req_suspend_for(r, fn, arg, respond, db_admin_submit);
 }
 
 void
@@ -343,7 +358,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
         }
         if (r->suspended) {
                 r->suspended = false;
-                if (r->result == DB_OVERLOADED)
+                if (r->result == DB_OVERLOADED && !r->admin)
                         reply_overloaded(r); /* the job never ran */
                 else
                         r->respond(r, r->result);

@@ -161,6 +161,13 @@ void reply_method_not_allowed(struct req *r, const char *allow);
  * then (use req_alloc). respond must reply. */
 void req_write(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result));
 
+/* req_write for long operator work: fn runs on the database's admin thread
+ * (db_admin_submit), on a connection of its own outside any transaction,
+ * and respond gets its result, DB_OVERLOADED (respond answers it: the
+ * admin queue is not the writer's) or DB_UNAVAILABLE. The HTTP thread
+ * serves other connections meanwhile. */
+void req_admin(struct req *r, db_job_fn fn, void *arg, void (*respond)(struct req *r, int result));
+
 /* Registers fn(arg) to run when the request ends, whether or not it was
  * answered (a client may leave while its write waits on the database, and
  * then respond is never called): frees what a job's outputs own. One per

@@ -79,6 +79,7 @@ struct req {
         bool replied;
         bool suspended;
         bool wrote; /* counted in srv->suspended until the request completes */
+        bool admin; /* suspended for the admin thread (req_admin), not the writer */
         json_t *json;
         struct jx_numbers numbers; /* the literals of json's numbers, in body */
         char request_id[ID_UUID_BUFSZ > 65 ? ID_UUID_BUFSZ : 65];

@@ -1129,10 +1129,80 @@ START_TEST(an_interval_of_zero_disables_the_maintenance_thread)
 }
 END_TEST
 
+/* ---- admin work off the request threads ---- */
+
+static void
+setup_one_thread(void)
+{
+        init();
+        set("server.threads", "1"); /* one HTTP thread serves every connection */
+        harness_start(&h);
+}
+
+struct backup_call {
+        long status;
+        int64_t ms;
+};
+
+static void *
+backup_main(void *arg)
+{
+        struct backup_call *b = arg;
+        struct http_resp r;
+        int64_t t0 = ts_monotonic_ms();
+
+        b->status = http_json(&h, "POST", "/admin/backup", NULL, &r);
+        b->ms = ts_monotonic_ms() - t0;
+        http_resp_clear(&r);
+        return NULL;
+}
+
+/* A backup of a big file takes a while. It ran on the HTTP thread that took
+ * the request and stalled every connection that thread serves: with one
+ * HTTP thread, /health waited for the whole copy. It now runs on the
+ * database's admin thread, and /health answers meanwhile. */
+START_TEST(a_long_backup_does_not_stall_other_requests)
+{
+        struct backup_call b = { 0 };
+        struct http_resp r;
+        pthread_t th;
+        int64_t worst = 0;
+        sqlite3 *db;
+
+        ck_assert_int_eq(sqlite3_open(h.db_path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 10000);
+        ck_assert_int_eq(sqlite3_exec(db,
+                                      "CREATE TABLE ballast (b BLOB);"
+                                      " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                                      " FROM n WHERE i < 300)"
+                                      " INSERT INTO ballast SELECT randomblob(1000000) FROM n;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        pthread_create(&th, NULL, backup_main, &b);
+        nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL); /* the copy is under way */
+        for (int i = 0; i < 5; i++) {
+                int64_t t0 = ts_monotonic_ms();
+
+                ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &r), 200);
+                http_resp_clear(&r);
+                if (ts_monotonic_ms() - t0 > worst)
+                        worst = ts_monotonic_ms() - t0;
+        }
+        pthread_join(th, NULL);
+        ck_assert_int_eq(b.status, 201);
+        /* Meaningful only if the backup outlasted the probes. */
+        ck_assert_msg(b.ms > 300, "the backup took %lld ms: too short to tell", (long long)b.ms);
+        ck_assert_msg(worst < b.ms / 3, "/health took %lld ms while a %lld ms backup ran",
+                      (long long)worst, (long long)b.ms);
+}
+END_TEST
+
 int
 main(void)
 {
         Suite *s = suite_create("admin");
+        TCase *one = tcase_create("one_http_thread");
         TCase *tc = tcase_create("admin");
         TCase *keep = tcase_create("keep_forever");
         TCase *incr = tcase_create("incremental");
@@ -1183,6 +1253,11 @@ main(void)
         tcase_add_checked_fixture(nobg, setup_no_background, teardown);
         tcase_add_test(nobg, an_interval_of_zero_disables_the_maintenance_thread);
         suite_add_tcase(s, nobg);
+
+        tcase_add_checked_fixture(one, setup_one_thread, teardown);
+        tcase_set_timeout(one, 120);
+        tcase_add_test(one, a_long_backup_does_not_stall_other_requests);
+        suite_add_tcase(s, one);
 
         return harness_run_suite(s);
 }
