@@ -37,6 +37,8 @@ struct http_server {
         struct deadlines *deadlines; /* header and body deadlines (deadline.h) */
         int max_write_queue;         /* for the overload answer's words */
         atomic_long in_flight;
+        atomic_long conns;        /* open connections */
+        atomic_long conns_peak;   /* most open since memory was last given back */
         atomic_long suspended;    /* writes handed to the database, not yet answered */
         atomic_long resuming;     /* writes whose job_done has not returned yet */
         atomic_bool draining;     /* stopping: every response closes its connection */
