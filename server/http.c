@@ -236,7 +236,8 @@ req_free(struct req *r)
 static void
 count_conn(struct http_server *srv, bool opened)
 {
-        long n = opened ? atomic_fetch_add(&srv->conns, 1) + 1 : atomic_fetch_sub(&srv->conns, 1) - 1;
+        long n = opened ? atomic_fetch_add(&srv->conns, 1) + 1
+                        : atomic_fetch_sub(&srv->conns, 1) - 1;
         long peak = atomic_load(&srv->conns_peak);
 
         if (opened) {
