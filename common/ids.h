@@ -12,6 +12,8 @@
 
 #define ID_MAX_LEN 64
 #define SYMBOL_MAX_LEN 32
+#define ID_BUFSZ (ID_MAX_LEN + 1)         /* an id and its NUL */
+#define SYMBOL_BUFSZ (SYMBOL_MAX_LEN + 1) /* a symbol or asset and its NUL */
 #define ID_UUID_BUFSZ 37
 
 /* True when len bytes of s (no NUL needed) are a valid id. */

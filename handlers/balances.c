@@ -61,28 +61,42 @@ static const struct field entry_fields[] = {
 
 /* ---- output ---- */
 
-static json_t *
-balance_json(const struct balance *b)
+static void
+balance_write(struct jw *w, const struct balance *b)
 {
-        json_t *o = json_object();
-
-        json_object_set_new(o, "asset", json_string(b->asset));
-        json_object_set_new(o, "available", json_dec(b->available));
-        json_object_set_new(o, "locked", json_dec(b->locked));
-        json_object_set_new(o, "total", json_dec(b->total));
-        json_object_set_new(o, "updated_at", json_ts(b->updated_at));
-        return o;
+        jw_obj(w);
+        jw_kstr(w, "asset", b->asset);
+        jw_kdec(w, "available", b->available);
+        jw_kdec(w, "locked", b->locked);
+        jw_kdec(w, "total", b->total);
+        jw_kts(w, "updated_at", b->updated_at);
+        jw_end(w);
 }
 
-/* {"items": [...], "next_cursor": ...}; full says the page is full. */
-static json_t *
-list_json(const struct balance *rows, size_t n, bool full)
+static void
+reply_balance(struct req *r, unsigned status, const struct balance *b)
 {
-        json_t *items = json_array();
+        struct jw w;
 
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(items, balance_json(&rows[i]));
-        return json_list(items, json_next_cursor(full && n > 0, 0, n > 0 ? rows[n - 1].asset : ""));
+        jw_init(&w);
+        balance_write(&w, b);
+        reply_jw(r, status, &w);
+}
+
+/* {"items": [...], "next_cursor": ...} over rows; limit 0: no cursor (a
+ * snapshot's answer is the whole set). Balance cursors are (0, asset). */
+static void
+reply_balances(struct req *r, enum repo_status s, const struct balance *rows, size_t n,
+               size_t limit)
+{
+        struct list_page lp;
+
+        list_page_begin(&lp);
+        for (size_t i = 0; s == REPO_OK && i < n; i++) {
+                balance_write(&lp.w, &rows[i]);
+                list_page_row(&lp, 0, rows[i].asset);
+        }
+        list_page_reply(r, &lp, s, limit);
 }
 
 static void
@@ -125,12 +139,9 @@ handle_balances_list(struct req *r)
                 reply_unavailable(r);
                 return;
         }
-        s = repo_balances_list(app->db, page.has_cursor ? page.cursor_id : NULL, page.limit, rows, &n);
-        if (s != REPO_OK) {
-                reply_unavailable(r);
-                return;
-        }
-        reply_json(r, 200, list_json(rows, n, n == (size_t)page.limit));
+        s = repo_balances_list(app->db, page.has_cursor ? page.cursor_id : NULL, page.limit, rows,
+                               &n);
+        reply_balances(r, s, rows, n, (size_t)page.limit);
 }
 
 /* GET /balances/{asset}: 200 with the balance, 404 when there is none. */
@@ -144,7 +155,7 @@ handle_balances_get(struct req *r)
 
         s = repo_balances_get(app->db, req_param(r), &b);
         switch (s) {
-        case REPO_OK: reply_json(r, 200, balance_json(&b)); return;
+        case REPO_OK: reply_balance(r, 200, &b); return;
         case REPO_NOT_FOUND:
                 snprintf(detail, sizeof(detail), "no balance for asset %s", req_param(r));
                 reply_problem(r, 404, detail, NULL);
@@ -165,7 +176,7 @@ respond_put(struct req *r, int result)
                 return;
         }
         switch ((enum repo_status)result) {
-        case REPO_OK: reply_json(r, p->created ? 201 : 200, balance_json(&p->b)); return;
+        case REPO_OK: reply_balance(r, p->created ? 201 : 200, &p->b); return;
         case REPO_CONFLICT: reply_total_conflict(r, p->b.asset); return;
         default: reply_unavailable(r); return;
         }
@@ -354,7 +365,7 @@ respond_snapshot(struct req *r, int result)
                 return;
         }
         switch ((enum repo_status)result) {
-        case REPO_OK: reply_json(r, 200, list_json(snap->items, snap->n, false)); return;
+        case REPO_OK: reply_balances(r, REPO_OK, snap->items, snap->n, 0); return;
         case REPO_CONFLICT: reply_total_conflict(r, snap->items[snap->bad].asset); return;
         case REPO_INVALID:
                 reply_problem(r, 400, "balances repeats an asset: each asset may appear once",

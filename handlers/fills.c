@@ -242,20 +242,13 @@ handle_fills_get(struct req *r)
 
 /* ---- GET /fills ---- */
 
-struct list_page {
-        struct jw w;
-        int64_t last_key;
-        char last_id[65];
-};
-
 static void
 list_row(void *cls, const struct fill *f)
 {
         struct list_page *lp = cls;
 
         fill_write(&lp->w, f);
-        lp->last_key = f->executed_at;
-        memcpy(lp->last_id, f->fill_id, sizeof(lp->last_id));
+        list_page_row(lp, f->executed_at, f->fill_id);
 }
 
 /* The filter of a page: executed_before as the bound (executed_at, "") and
@@ -285,24 +278,12 @@ handle_fills_list(struct req *r)
 {
         const struct page pg = *req_page(r);
         struct fill_filter ff;
-        struct list_page lp = { 0 };
-        struct db *db = req_app(r)->db;
+        struct list_page lp;
         enum repo_status s;
         size_t n = 0;
 
         filter_from_query(r, &pg, &ff);
-        jw_init(&lp.w);
-        jw_obj(&lp.w);
-        jw_key(&lp.w, "items");
-        jw_arr(&lp.w);
-        s = repo_fills_list(db, &ff, pg.limit, list_row, &lp, &n);
-        if (s != REPO_OK) {
-                jw_clear(&lp.w);
-                reply_unavailable(r);
-                return;
-        }
-        jw_end(&lp.w);
-        jw_next_cursor(&lp.w, n == (size_t)pg.limit, lp.last_key, lp.last_id);
-        jw_end(&lp.w);
-        reply_jw(r, 200, &lp.w);
+        list_page_begin(&lp);
+        s = repo_fills_list(req_app(r)->db, &ff, pg.limit, list_row, &lp, &n);
+        list_page_reply(r, &lp, s, (size_t)pg.limit);
 }

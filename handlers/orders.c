@@ -299,21 +299,13 @@ list_filter(const struct req *r, const struct page *p, struct order_filter *f)
         f->limit = p->limit;
 }
 
-/* Collects a page: the items and the last row for next_cursor. */
-struct list_acc {
-        struct jw w;
-        int64_t last_key;
-        char last_id[65];
-};
-
 static void
 list_each(void *cls, const struct order *o)
 {
-        struct list_acc *a = cls;
+        struct list_page *lp = cls;
 
-        order_write(&a->w, o);
-        a->last_key = o->created_at;
-        memcpy(a->last_id, o->order_id, sizeof(a->last_id));
+        order_write(&lp->w, o);
+        list_page_row(lp, o->created_at, o->order_id);
 }
 
 void
@@ -322,25 +314,14 @@ handle_orders_list(struct req *r)
         const struct app *app = req_app(r);
         const struct page p = *req_page(r);
         struct order_filter f;
-        struct list_acc a = { 0 };
+        struct list_page lp;
         enum repo_status s;
         size_t n = 0;
 
         list_filter(r, &p, &f);
-        jw_init(&a.w);
-        jw_obj(&a.w);
-        jw_key(&a.w, "items");
-        jw_arr(&a.w);
-        s = repo_orders_list(app->db, &f, list_each, &a, &n);
-        if (s != REPO_OK) {
-                jw_clear(&a.w);
-                reply_problem(r, 503, UNAVAILABLE, NULL);
-                return;
-        }
-        jw_end(&a.w);
-        jw_next_cursor(&a.w, n == (size_t)p.limit, a.last_key, a.last_id);
-        jw_end(&a.w);
-        reply_jw(r, 200, &a.w);
+        list_page_begin(&lp);
+        s = repo_orders_list(app->db, &f, list_each, &lp, &n);
+        list_page_reply(r, &lp, s, (size_t)p.limit);
 }
 
 /* ---- PATCH /orders/{order_id} ---- */

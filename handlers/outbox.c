@@ -91,9 +91,9 @@ reply_event(struct req *r, unsigned status, const struct outbox_event *e)
         reply_jw(r, status, &w);
 }
 
-/* Replies {"items": [...]} and, when cursor, the page's next_cursor. */
+/* Replies {"items": [...]}: a claim's events (no cursor). */
 static void
-reply_events(struct req *r, const struct outbox_event *v, size_t n, bool cursor, bool full)
+reply_events(struct req *r, const struct outbox_event *v, size_t n)
 {
         struct jw w;
 
@@ -104,8 +104,6 @@ reply_events(struct req *r, const struct outbox_event *v, size_t n, bool cursor,
         for (size_t i = 0; i < n; i++)
                 event_write(&w, &v[i]);
         jw_end(&w);
-        if (cursor)
-                jw_next_cursor(&w, full, n ? v[n - 1].seq : 0, n ? v[n - 1].event_id : "");
         jw_end(&w);
         reply_jw(r, 200, &w);
 }
@@ -344,6 +342,7 @@ handle_outbox_list(struct req *r)
         struct outbox_filter f;
         struct outbox_event *v = NULL;
         json_t *errors = NULL;
+        struct list_page lp;
         enum repo_status s;
         size_t n = 0;
 
@@ -355,13 +354,14 @@ handle_outbox_list(struct req *r)
         f = (struct outbox_filter){ .status = req_arg(r, "status")->str,
                                     .event_type = req_arg(r, "event_type")->str,
                                     .aggregate_id = aggregate_id };
-        s = repo_outbox_list(req_app(r)->db, &f, page.has_cursor ? page.cursor_key : INT64_MIN, page.limit, &v,
-                             &n);
-        if (s != REPO_OK) {
-                reply_unavailable(r);
-                return;
+        s = repo_outbox_list(req_app(r)->db, &f, page.has_cursor ? page.cursor_key : INT64_MIN,
+                             page.limit, &v, &n);
+        list_page_begin(&lp);
+        for (size_t i = 0; s == REPO_OK && i < n; i++) {
+                event_write(&lp.w, &v[i]);
+                list_page_row(&lp, v[i].seq, v[i].event_id);
         }
-        reply_events(r, v, n, true, n == (size_t)page.limit);
+        list_page_reply(r, &lp, s, (size_t)page.limit);
         outbox_events_free(v, n);
 }
 
@@ -451,7 +451,7 @@ respond_claim(struct req *r, int result)
         struct outbox_claim *x = req_write_arg(r);
 
         if (result == REPO_OK)
-                reply_events(r, x->items, x->n, false, false);
+                reply_events(r, x->items, x->n);
         else
                 reply_unavailable(r);
 }

@@ -387,53 +387,8 @@ reply_invalid(struct req *r, json_t *errors)
         reply_problem(r, 400, detail, errors);
 }
 
-json_t *
-json_dec(int64_t v)
-{
-        char buf[DEC_BUFSZ];
-
-        dec_format(v, buf);
-        return json_string(buf);
-}
-
-json_t *
-json_ts(int64_t us)
-{
-        char buf[TS_BUFSZ];
-
-        ts_format(us, buf);
-        return json_string(buf);
-}
-
-void
-json_set_ts(json_t *obj, const char *key, bool set, int64_t us)
-{
-        json_object_set_new(obj, key, set ? json_ts(us) : json_null());
-}
-
-json_t *
-json_next_cursor(bool full, int64_t key, const char *id)
-{
-        char buf[CURSOR_BUFSZ];
-
-        if (!full)
-                return json_null();
-        cursor_encode(key, id, buf);
-        return json_string(buf);
-}
-
-json_t *
-json_list(json_t *items, json_t *next)
-{
-        json_t *o = json_object();
-
-        json_object_set_new(o, "items", items);
-        json_object_set_new(o, "next_cursor", next);
-        return o;
-}
-
-void
-jw_next_cursor(struct jw *w, bool full, int64_t key, const char *id)
+static void
+write_next_cursor(struct jw *w, bool full, int64_t key, const char *id)
 {
         char buf[CURSOR_BUFSZ];
 
@@ -444,4 +399,36 @@ jw_next_cursor(struct jw *w, bool full, int64_t key, const char *id)
         }
         cursor_encode(key, id, buf);
         jw_str(w, buf);
+}
+
+void
+list_page_begin(struct list_page *p)
+{
+        *p = (struct list_page){ .n = 0 };
+        jw_init(&p->w);
+        jw_obj(&p->w);
+        jw_key(&p->w, "items");
+        jw_arr(&p->w);
+}
+
+void
+list_page_row(struct list_page *p, int64_t key, const char *id)
+{
+        p->n++;
+        p->last_key = key;
+        snprintf(p->last_id, sizeof(p->last_id), "%s", id);
+}
+
+void
+list_page_reply(struct req *r, struct list_page *p, enum repo_status s, size_t limit)
+{
+        if (s != REPO_OK) {
+                jw_clear(&p->w);
+                reply_unavailable(r);
+                return;
+        }
+        jw_end(&p->w);
+        write_next_cursor(&p->w, p->n > 0 && p->n == limit, p->last_key, p->last_id);
+        jw_end(&p->w);
+        reply_jw(r, 200, &p->w);
 }

@@ -13,6 +13,10 @@
 
 #include <jansson.h>
 
+#include "common/ids.h"
+#include "common/jsonw.h"
+#include "repo/repo.h"
+
 struct req;
 
 /* Optional values: set is false when the field was absent or null. */
@@ -74,7 +78,7 @@ struct page {
         int limit; /* 1-1000, default 100 */
         bool has_cursor;
         int64_t cursor_key;
-        char cursor_id[65];
+        char cursor_id[ID_BUFSZ];
 };
 
 /* A query parameter's value, validated against its field; the field's type
@@ -100,26 +104,28 @@ bool parse_query(const struct query *q, const struct field *fields, size_t nfiel
 /* Replies 400 "invalid request" with errors (stolen). */
 void reply_invalid(struct req *r, json_t *errors);
 
-/* JSON output: a decimal as its canonical string; a timestamp as RFC 3339
- * UTC with microseconds. New references. */
-json_t *json_dec(int64_t v);
-json_t *json_ts(int64_t us);
+/* ---- JSON output: every response body goes through the streaming writer
+ * (common/jsonw.h); jansson only reads requests ---- */
 
-/* Sets key to json_ts(us), or to null when !set. */
-void json_set_ts(json_t *obj, const char *key, bool set, int64_t us);
+/* A list page, {"items": [...], "next_cursor": ...}, written row by row as
+ * repo's list callbacks hand them over. */
+struct list_page {
+        struct jw w;
+        size_t n;          /* rows written */
+        int64_t last_key;  /* the last row's cursor key and id */
+        char last_id[ID_BUFSZ];
+};
 
-/* next_cursor for a page: a cursor to after (key, id) when the page is full,
- * else null. New reference. */
-json_t *json_next_cursor(bool full, int64_t key, const char *id);
+/* Starts the page: {"items": [ */
+void list_page_begin(struct list_page *p);
 
-struct jw;
+/* After a row was written into p->w: counts it and keeps its cursor. */
+void list_page_row(struct list_page *p, int64_t key, const char *id);
 
-/* Writes "next_cursor": the cursor to after (key, id) when the page is
- * full, else null. */
-void jw_next_cursor(struct jw *w, bool full, int64_t key, const char *id);
-
-/* {"items": items, "next_cursor": next} (steals both). */
-json_t *json_list(json_t *items, json_t *next);
+/* Ends the page and replies 200, with a next_cursor after the last row when
+ * the page holds limit rows (else null); or, when s is not REPO_OK, drops
+ * it and replies 503. */
+void list_page_reply(struct req *r, struct list_page *p, enum repo_status s, size_t limit);
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 

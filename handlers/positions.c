@@ -76,27 +76,22 @@ reply_out_of_range(struct req *r)
 
 /* ---- GET /positions, GET /positions/{symbol} ---- */
 
-struct list_page {
-        struct jw w;
-        char last_symbol[33];
-};
-
+/* This list's cursors carry key 0 and a symbol. */
 static void
 list_row(void *cls, const struct position *p)
 {
         struct list_page *lp = cls;
 
         position_write(&lp->w, p);
-        memcpy(lp->last_symbol, p->symbol, sizeof(lp->last_symbol));
+        list_page_row(lp, 0, p->symbol);
 }
 
 void
 handle_positions_list(struct req *r)
 {
         const struct page pg = *req_page(r);
-        struct list_page lp = { 0 };
+        struct list_page lp;
         json_t *errors = NULL;
-        struct db *db = req_app(r)->db;
         enum repo_status s;
         size_t n = 0;
 
@@ -109,21 +104,10 @@ handle_positions_list(struct req *r)
                 reply_invalid(r, errors);
                 return;
         }
-        jw_init(&lp.w);
-        jw_obj(&lp.w);
-        jw_key(&lp.w, "items");
-        jw_arr(&lp.w);
-        s = repo_positions_list(db, pg.has_cursor ? pg.cursor_id : NULL, pg.limit, list_row, &lp,
-                                &n);
-        if (s != REPO_OK) {
-                jw_clear(&lp.w);
-                reply_unavailable(r);
-                return;
-        }
-        jw_end(&lp.w);
-        jw_next_cursor(&lp.w, n == (size_t)pg.limit, 0, lp.last_symbol);
-        jw_end(&lp.w);
-        reply_jw(r, 200, &lp.w);
+        list_page_begin(&lp);
+        s = repo_positions_list(req_app(r)->db, pg.has_cursor ? pg.cursor_id : NULL, pg.limit,
+                                list_row, &lp, &n);
+        list_page_reply(r, &lp, s, (size_t)pg.limit);
 }
 
 void

@@ -216,52 +216,31 @@ handle_quotes_create(struct req *r)
 
 /* ---- GET /quotes ---- */
 
-/* Gathers the rows of a page and remembers the last one's key. */
-struct list_acc {
-        struct jw w;
-        int n;
-        int64_t last_key;
-        char last_id[QUOTE_ID_BUFSZ];
-};
-
 static void
 list_row(void *cls, const struct quote *q)
 {
-        struct list_acc *acc = cls;
+        struct list_page *lp = cls;
 
-        quote_write(&acc->w, q);
-        acc->n++;
-        acc->last_key = q->created_at;
-        memcpy(acc->last_id, q->quote_id, sizeof(acc->last_id));
+        quote_write(&lp->w, q);
+        list_page_row(lp, q->created_at, q->quote_id);
 }
 
 void
 handle_quotes_list(struct req *r)
 {
         const struct page page = *req_page(r);
-        struct list_acc acc = { 0 };
+        struct list_page lp;
         struct quote_filter f;
         enum repo_status s;
 
-        jw_init(&acc.w);
-        jw_obj(&acc.w);
-        jw_key(&acc.w, "items");
-        jw_arr(&acc.w);
+        list_page_begin(&lp);
         f = (struct quote_filter){ .status = req_arg(r, "status")->str,
                                    .symbol_src = req_arg(r, "symbol_src")->str,
                                    .symbol_dst = req_arg(r, "symbol_dst")->str,
                                    .now_us = ts_now_us() };
-        s = repo_quotes_list(req_app(r)->db, &f, page.has_cursor, page.cursor_key, page.cursor_id, page.limit,
-                             list_row, &acc);
-        if (s != REPO_OK) {
-                jw_clear(&acc.w);
-                reply_problem(r, 503, unavailable, NULL);
-                return;
-        }
-        jw_end(&acc.w);
-        jw_next_cursor(&acc.w, acc.n == page.limit, acc.last_key, acc.last_id);
-        jw_end(&acc.w);
-        reply_jw(r, 200, &acc.w);
+        s = repo_quotes_list(req_app(r)->db, &f, page.has_cursor, page.cursor_key, page.cursor_id,
+                             page.limit, list_row, &lp);
+        list_page_reply(r, &lp, s, (size_t)page.limit);
 }
 
 /* ---- POST /quotes/batch ---- */
@@ -392,13 +371,25 @@ static const struct field expire_fields[] = {
 };
 
 static void
+reply_expired(struct req *r, int64_t n)
+{
+        struct jw w;
+
+        jw_init(&w);
+        jw_obj(&w);
+        jw_kint(&w, "expired", n);
+        jw_end(&w);
+        reply_jw(r, 200, &w);
+}
+
+static void
 respond_expire(struct req *r, int result)
 {
         const struct repo_quotes_expire *job = req_write_arg(r);
 
         switch (result) {
         case REPO_OK:
-                reply_json(r, 200, json_pack("{s:I}", "expired", (json_int_t)job->expired));
+                reply_expired(r, job->expired);
                 return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
                 reply_problem(r, 503, unavailable, NULL);

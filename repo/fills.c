@@ -96,7 +96,7 @@ get_by_trade(struct db_conn *c, const char *order_id, const char *trade_id, stru
 
 /* What the job needs of the order. */
 struct order_state {
-        char symbol[33];
+        char symbol[SYMBOL_BUFSZ];
         char side[5];
         char status[17];
         int64_t quantity;

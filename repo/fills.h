@@ -9,23 +9,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
 #include "repo/repo.h"
 
 struct db_conn;
 
 /* One row of fills. Decimals in 1e-8 units, timestamps in us. */
 struct fill {
-        char fill_id[65];
-        char order_id[65];
-        char symbol[33];
+        char fill_id[ID_BUFSZ];
+        char order_id[ID_BUFSZ];
+        char symbol[SYMBOL_BUFSZ];
         char side[5]; /* "buy" | "sell" */
         int64_t price;
         int64_t quantity;
         int64_t executed_at;
         bool has_trade_id;
-        char trade_id[65];
+        char trade_id[ID_BUFSZ];
         int64_t commission;
-        char commission_asset[33]; /* "" when none */
+        char commission_asset[SYMBOL_BUFSZ]; /* "" when none */
         bool is_maker;
         int64_t created_at;
 };
@@ -59,7 +60,7 @@ struct fill_create {
         struct fill stored;
         bool existed;
         enum fill_conflict conflict;
-        char order_symbol[33];
+        char order_symbol[SYMBOL_BUFSZ];
         char order_side[5];
         int64_t order_quantity;
         int64_t order_filled_quantity;

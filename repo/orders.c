@@ -379,7 +379,7 @@ insert_order(struct db_conn *c, const struct order *o)
 
 /* The order holding external_order_id ext into ret (for a 409's detail). */
 static enum repo_status
-external_id_holder(struct db_conn *c, const char *ext, char ret[65])
+external_id_holder(struct db_conn *c, const char *ext, char ret[ID_BUFSZ])
 {
         static const char sql[] = "SELECT order_id FROM orders WHERE external_order_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
 #include "repo/repo.h"
 
 struct db_conn;
@@ -47,10 +48,10 @@ bool order_status_final(enum order_status s);
 
 /* One order as stored (fill_notional left out: it is internal). */
 struct order {
-        char order_id[65];
+        char order_id[ID_BUFSZ];
         bool has_quote_id;
-        char quote_id[65];
-        char symbol[33];
+        char quote_id[ID_BUFSZ];
+        char symbol[SYMBOL_BUFSZ];
         char side[8];  /* "buy" | "sell" */
         char type[16]; /* "market" | "limit" | "limit_maker" */
         int64_t quantity;
@@ -97,7 +98,7 @@ struct order_create {
         bool existed;     /* an identical earlier create: nothing was written */
         enum order_refusal refusal;
         char quote_status[16];
-        char other_order_id[65];
+        char other_order_id[ID_BUFSZ];
 };
 
 /* Writer job (db_job_fn) of POST /orders, arg a struct order_create. In one
@@ -113,7 +114,7 @@ int repo_orders_create_job(struct db_conn *c, void *arg);
 /* The writer job of PATCH /orders/{order_id} (repo_orders_update_job's arg). */
 struct order_update {
         /* in */
-        char order_id[65];
+        char order_id[ID_BUFSZ];
         bool has_status;
         enum order_status status;
         bool has_external_order_id;
@@ -124,7 +125,7 @@ struct order_update {
         bool changed;     /* false: the request changed nothing, no event */
         enum order_refusal refusal;
         enum order_status from; /* ORDER_REFUSED_TRANSITION: the current status */
-        char other_order_id[65];
+        char other_order_id[ID_BUFSZ];
 };
 
 /* Writer job (db_job_fn) of PATCH /orders/{order_id}, arg a struct
@@ -144,11 +145,11 @@ enum repo_status repo_orders_get(struct db *d, const char *order_id, struct orde
 /* Filters of GET /orders: each has_x false means "any". Bounds exclusive. */
 struct order_filter {
         bool has_symbol;
-        char symbol[33];
+        char symbol[SYMBOL_BUFSZ];
         bool has_status;
         enum order_status status;
         bool has_quote_id;
-        char quote_id[65];
+        char quote_id[ID_BUFSZ];
         bool has_external_order_id;
         char external_order_id[ORDER_EXT_ID_MAX + 1];
         bool has_created_after;
@@ -159,7 +160,7 @@ struct order_filter {
          * newest-first order */
         bool has_cursor;
         int64_t cursor_key;
-        char cursor_id[65];
+        char cursor_id[ID_BUFSZ];
         int limit; /* 1-1000 */
 };
 

@@ -19,20 +19,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
 #include "repo/repo.h"
 
 struct db_conn;
 
-#define OUTBOX_ID_BUFSZ 65
 #define OUTBOX_STATUS_BUFSZ 16
 
 /* One outbox row. payload and error_message are owned by the struct: free
  * them with outbox_event_clear. */
 struct outbox_event {
         int64_t seq; /* creation order */
-        char event_id[OUTBOX_ID_BUFSZ];
-        char event_type[OUTBOX_ID_BUFSZ];
-        char aggregate_id[OUTBOX_ID_BUFSZ];
+        char event_id[ID_BUFSZ];
+        char event_type[ID_BUFSZ];
+        char aggregate_id[ID_BUFSZ];
         char *payload; /* a JSON object's text; never NULL in a loaded row */
         char status[OUTBOX_STATUS_BUFSZ];
         int64_t created_at;
@@ -41,7 +41,7 @@ struct outbox_event {
         int64_t retry_count;
         char *error_message; /* NULL when there is none */
         bool has_claimed_by;
-        char claimed_by[OUTBOX_ID_BUFSZ];
+        char claimed_by[ID_BUFSZ];
         bool has_lease_expires_at;
         int64_t lease_expires_at;
         bool has_next_attempt_at;

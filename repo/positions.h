@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
 #include "repo/repo.h"
 
 struct db_conn;
@@ -24,7 +25,7 @@ struct db_conn;
  * basis of exactly avg x quantity, so a residual of 0. Internal: not in the
  * API. */
 struct position {
-        char symbol[33];
+        char symbol[SYMBOL_BUFSZ];
         int64_t quantity; /* signed: long > 0, short < 0 */
         int64_t avg_entry_price;
         int64_t basis_residual; /* 1e-16 units; 0 when flat */
@@ -96,7 +97,7 @@ const char *const *repo_positions_list_sql(size_t *ret_n);
  * text the job frees, NULL on out-of-memory). out (REPO_OK only): result,
  * created. */
 struct position_reconcile {
-        char symbol[33];
+        char symbol[SYMBOL_BUFSZ];
         int64_t quantity;
         int64_t avg_entry_price;
         bool has_realized_pnl;
@@ -116,7 +117,7 @@ int repo_positions_reconcile_job(struct db_conn *c, void *arg);
 /* PATCH /positions/{symbol}. in: symbol, mark_price (> 0). out (REPO_OK
  * only): result. */
 struct position_mark {
-        char symbol[33];
+        char symbol[SYMBOL_BUFSZ];
         int64_t mark_price;
 
         struct position result;

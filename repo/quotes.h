@@ -11,20 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
 #include "repo/repo.h"
 
 struct db_conn;
 
-#define QUOTE_ID_BUFSZ 65
-#define QUOTE_SYMBOL_BUFSZ 33
 #define QUOTE_STATUS_BUFSZ 16
 
 /* One quote. Decimals are units of 1e-8, timestamps microseconds UTC; each
  * has_x says whether the nullable x is present. */
 struct quote {
-        char quote_id[QUOTE_ID_BUFSZ];
-        char symbol_src[QUOTE_SYMBOL_BUFSZ];
-        char symbol_dst[QUOTE_SYMBOL_BUFSZ];
+        char quote_id[ID_BUFSZ];
+        char symbol_src[SYMBOL_BUFSZ];
+        char symbol_dst[SYMBOL_BUFSZ];
         bool has_bid_price;
         int64_t bid_price;
         bool has_bid_qty;
@@ -106,7 +105,7 @@ int repo_quotes_batch_job(struct db_conn *c, void *arg);
  * (the quote is not active) q is the quote as it is. REPO_NOT_FOUND,
  * REPO_ERROR. */
 struct repo_quote_status {
-        char quote_id[QUOTE_ID_BUFSZ];
+        char quote_id[ID_BUFSZ];
         const char *status;
         struct quote q;
 };
@@ -115,7 +114,7 @@ int repo_quotes_set_status_job(struct db_conn *c, void *arg);
 /* DELETE /quotes/{quote_id}. REPO_OK (deleted), REPO_NOT_FOUND, REPO_CONFLICT
  * (an order references it), REPO_ERROR. */
 struct repo_quote_delete {
-        char quote_id[QUOTE_ID_BUFSZ];
+        char quote_id[ID_BUFSZ];
 };
 int repo_quotes_delete_job(struct db_conn *c, void *arg);
 

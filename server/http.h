@@ -4,7 +4,9 @@
  *
  * A handler is called once per request with the body already read and, for
  * POST/PUT/PATCH, parsed as a JSON object. It must end by calling exactly one
- * of reply_json, reply_problem, reply_empty or req_write. */
+ * of reply_jw, reply_problem, reply_empty, req_write or req_admin. Every
+ * body is written with the streaming writer (common/jsonw.h); jansson only
+ * reads requests (and carries the errors problem_add gathers). */
 #ifndef TRADESTORE_HTTP_H
 #define TRADESTORE_HTTP_H
 
@@ -128,9 +130,6 @@ const struct page *req_page(const struct req *r);
 void *req_alloc(struct req *r, size_t size);
 
 /* ---- replies: exactly one per request ---- */
-
-/* Replies status with body serialized as JSON. Steals body. */
-void reply_json(struct req *r, unsigned status, json_t *body);
 
 /* Replies status with text (len bytes, stolen: malloc'd) and content type. */
 void reply_text(struct req *r, unsigned status, const char *ctype, char *text, size_t len);

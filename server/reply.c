@@ -123,29 +123,10 @@ queue(struct req *r, unsigned status, const char *ctype, char *buf, size_t len, 
         r->bytes = len;
 }
 
+/* Queues what w holds as the body (w is emptied). */
 static void
-reply_serialized(struct req *r, unsigned status, const char *ctype, json_t *body, const char *hname,
-                 const char *hvalue)
-{
-        char *buf = json_dumps(body, JSON_COMPACT);
-
-        json_decref(body);
-        if (buf == NULL) {
-                log_msg(LOG_ERROR, "http_error", "out of memory serializing a response");
-                queue(r, 503, NULL, NULL, 0, NULL, NULL);
-                return;
-        }
-        queue(r, status, ctype, buf, strlen(buf), hname, hvalue);
-}
-
-void
-reply_json(struct req *r, unsigned status, json_t *body)
-{
-        reply_serialized(r, status, "application/json", body, NULL, NULL);
-}
-
-void
-reply_jw(struct req *r, unsigned status, struct jw *w)
+reply_written(struct req *r, unsigned status, const char *ctype, struct jw *w, const char *hname,
+              const char *hvalue)
 {
         size_t len = 0;
         char *text = jw_take(w, &len);
@@ -155,7 +136,31 @@ reply_jw(struct req *r, unsigned status, struct jw *w)
                 queue(r, 503, NULL, NULL, 0, NULL, NULL);
                 return;
         }
-        queue(r, status, "application/json", text, len, NULL, NULL);
+        queue(r, status, ctype, text, len, hname, hvalue);
+}
+
+void
+reply_jw(struct req *r, unsigned status, struct jw *w)
+{
+        reply_written(r, status, "application/json", w, NULL, NULL);
+}
+
+/* The errors problem_add gathered: [{"field", "message"}, ...]. */
+static void
+write_errors(struct jw *w, const json_t *errors)
+{
+        const json_t *e;
+        size_t i;
+
+        jw_key(w, "errors");
+        jw_arr(w);
+        json_array_foreach(errors, i, e) {
+                jw_obj(w);
+                jw_kstr(w, "field", json_string_value(json_object_get(e, "field")));
+                jw_kstr(w, "message", json_string_value(json_object_get(e, "message")));
+                jw_end(w);
+        }
+        jw_end(w);
 }
 
 void
@@ -175,25 +180,24 @@ reply_problem_header(struct req *r, unsigned status, const char *detail, json_t 
                      const char *hname, const char *hvalue)
 {
         char text[512];
-        json_t *p;
+        struct jw w;
 
         /* A full disk is the one 503 a client cannot fix by retrying soon. */
         if (status == 503 && db_disk_full(req_app(r)->db))
                 detail = DB_DISK_FULL_DETAIL;
         snprintf(text, sizeof(text), "%s", detail);
-        utf8_sanitize(text); /* client text may be in it; jansson wants UTF-8 */
-        p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                      http_status_title(status), "status", (int)status, "detail", text);
-
-        if (p != NULL && errors != NULL)
-                json_object_set_new(p, "errors", errors);
-        else
-                json_decref(errors);
-        if (p == NULL) {
-                queue(r, status, NULL, NULL, 0, hname, hvalue);
-                return;
-        }
-        reply_serialized(r, status, "application/problem+json", p, hname, hvalue);
+        utf8_sanitize(text); /* client text may be in it: the body must be UTF-8 */
+        jw_init(&w);
+        jw_obj(&w);
+        jw_kstr(&w, "type", "about:blank");
+        jw_kstr(&w, "title", http_status_title(status));
+        jw_kint(&w, "status", status);
+        jw_kstr(&w, "detail", text);
+        if (errors != NULL)
+                write_errors(&w, errors);
+        jw_end(&w);
+        json_decref(errors);
+        reply_written(r, status, "application/problem+json", &w, hname, hvalue);
 }
 
 void
