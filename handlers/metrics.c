@@ -98,12 +98,12 @@ render_gauges(const struct db_gauges *g, struct strbuf *out)
                            "# TYPE tradestore_orders gauge\n");
         for (int i = 0; i < REPO_METRICS_ORDER_STATUSES; i++)
                 strbuf_printf(out, "tradestore_orders{status=\"%s\"} %lld\n",
-                              repo_metrics_order_statuses[i], (long long)g->orders[i]);
+                              order_status_names[i], (long long)g->orders[i]);
         strbuf_printf(out, "# HELP tradestore_outbox_events Outbox events by status.\n"
                            "# TYPE tradestore_outbox_events gauge\n");
         for (int i = 0; i < REPO_METRICS_OUTBOX_STATUSES; i++)
                 strbuf_printf(out, "tradestore_outbox_events{status=\"%s\"} %lld\n",
-                              repo_metrics_outbox_statuses[i], (long long)g->outbox[i]);
+                              outbox_status_names[i], (long long)g->outbox[i]);
         strbuf_printf(out,
                       "# HELP tradestore_outbox_oldest_pending_age_seconds Age of the oldest "
                       "pending outbox event, 0 when none is pending.\n"

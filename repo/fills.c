@@ -10,6 +10,7 @@
 #include "common/dec.h"
 #include "common/ts.h"
 #include "db/db.h"
+#include "repo/orders.h"
 #include "repo/outbox.h"
 #include "repo/positions.h"
 
@@ -172,13 +173,6 @@ match_order(struct fill_create *fc, const struct order_state *o)
         return REPO_OK;
 }
 
-static bool
-is_final(const char *status)
-{
-        return strcmp(status, "filled") == 0 || strcmp(status, "cancelled") == 0 ||
-               strcmp(status, "rejected") == 0 || strcmp(status, "expired") == 0;
-}
-
 /* The order after the fill: filled_quantity, the exact notional and the
  * average derived from it with one rounding, and the status unless final. */
 static enum repo_status
@@ -187,9 +181,13 @@ plan_order(struct db_conn *c, struct fill_create *fc, const struct order_state *
 {
         const struct fill *f = &fc->fill;
         __extension__ __int128 notional;
-        const char *status;
+        enum order_status now, next;
 
-        if (strcmp(o->status, "rejected") == 0)
+        if (!order_status_from_name(o->status, &now)) {
+                db_log_error(c, "fills: the order's status is not one of the seven");
+                return REPO_ERROR;
+        }
+        if (now == ORDER_REJECTED)
                 return conflict(fc, FILL_CONFLICT_REJECTED);
         if (!dec_add(o->filled_quantity, f->quantity, &pl->filled) || pl->filled > o->quantity)
                 return conflict(fc, FILL_CONFLICT_OVERFILL);
@@ -202,8 +200,8 @@ plan_order(struct db_conn *c, struct fill_create *fc, const struct order_state *
                 return conflict(fc, FILL_CONFLICT_OUT_OF_RANGE);
         dec128_format(notional, pl->notional);
         /* A final order (a fill that raced a cancel) keeps its status. */
-        status = pl->filled == o->quantity ? "filled" : "partially_filled";
-        pl->status = is_final(o->status) || strcmp(status, o->status) == 0 ? NULL : status;
+        next = pl->filled == o->quantity ? ORDER_FILLED : ORDER_PARTIALLY_FILLED;
+        pl->status = order_transition_allowed(now, next) ? order_status_name(next) : NULL;
         return REPO_OK;
 }
 

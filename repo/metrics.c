@@ -2,15 +2,11 @@
 #include "repo/metrics.h"
 
 #include "db/db.h"
+#include "repo/orders.h"
+#include "repo/outbox.h"
 
 #include <string.h>
 
-const char *const repo_metrics_order_statuses[REPO_METRICS_ORDER_STATUSES] = {
-        "pending", "open", "partially_filled", "filled", "cancelled", "rejected", "expired",
-};
-const char *const repo_metrics_outbox_statuses[REPO_METRICS_OUTBOX_STATUSES] = {
-        "pending", "processing", "processed", "failed", "dead",
-};
 
 /* Runs a "SELECT status, count(*) ... GROUP BY status" into counts. */
 static int
@@ -88,9 +84,9 @@ metrics_get(struct db_conn *c, void *arg)
         if (db_read_begin(c) != 0)
                 return REPO_ERROR;
         if (scalars(c, &g) == 0 &&
-            count_by_status(c, sql_orders, repo_metrics_order_statuses, REPO_METRICS_ORDER_STATUSES,
+            count_by_status(c, sql_orders, order_status_names, REPO_METRICS_ORDER_STATUSES,
                             g.orders) == 0 &&
-            count_by_status(c, sql_outbox, repo_metrics_outbox_statuses,
+            count_by_status(c, sql_outbox, outbox_status_names,
                             REPO_METRICS_OUTBOX_STATUSES, g.outbox) == 0) {
                 *ret = g;
                 s = REPO_OK;

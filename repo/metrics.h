@@ -7,26 +7,24 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "repo/orders.h"
+#include "repo/outbox.h"
 #include "repo/repo.h"
 
 struct db_conn;
 
-#define REPO_METRICS_ORDER_STATUSES 7
-#define REPO_METRICS_OUTBOX_STATUSES 5
+#define REPO_METRICS_ORDER_STATUSES ORDER_STATUS_COUNT
+#define REPO_METRICS_OUTBOX_STATUSES OUTBOX_STATUS_COUNT
 
 struct db_gauges {
         int64_t size_bytes;
         int schema_version;
         int64_t quotes_active;
-        int64_t orders[REPO_METRICS_ORDER_STATUSES]; /* in repo_metrics_order_statuses order */
-        int64_t outbox[REPO_METRICS_OUTBOX_STATUSES];
+        int64_t orders[REPO_METRICS_ORDER_STATUSES]; /* in order_status_names order */
+        int64_t outbox[REPO_METRICS_OUTBOX_STATUSES]; /* in outbox_status_names order */
         bool has_pending;
         int64_t oldest_pending_us; /* created_at of the oldest pending event */
 };
-
-/* The status names the arrays above are indexed by. */
-extern const char *const repo_metrics_order_statuses[REPO_METRICS_ORDER_STATUSES];
-extern const char *const repo_metrics_outbox_statuses[REPO_METRICS_OUTBOX_STATUSES];
 
 /* The database manager's own counters (jobs, commits, queue, readers, WAL
  * size): no query, always available. */

@@ -18,7 +18,7 @@
 
 /* ---- the state machine ---- */
 
-static const char *const status_names[ORDER_STATUS_COUNT] = {
+const char *const order_status_names[ORDER_STATUS_COUNT + 1] = {
         [ORDER_PENDING] = "pending",
         [ORDER_OPEN] = "open",
         [ORDER_PARTIALLY_FILLED] = "partially_filled",
@@ -26,6 +26,7 @@ static const char *const status_names[ORDER_STATUS_COUNT] = {
         [ORDER_CANCELLED] = "cancelled",
         [ORDER_REJECTED] = "rejected",
         [ORDER_EXPIRED] = "expired",
+        [ORDER_STATUS_COUNT] = NULL,
 };
 
 /* transitions[from][to]: the one place the order lifecycle is written down.
@@ -57,14 +58,14 @@ status_valid(enum order_status s)
 const char *
 order_status_name(enum order_status s)
 {
-        return status_valid(s) ? status_names[s] : "";
+        return status_valid(s) ? order_status_names[s] : "";
 }
 
 bool
 order_status_from_name(const char *name, enum order_status *ret)
 {
         for (int i = 0; i < ORDER_STATUS_COUNT; i++) {
-                if (strcmp(status_names[i], name) == 0) {
+                if (strcmp(order_status_names[i], name) == 0) {
                         *ret = (enum order_status)i;
                         return true;
                 }

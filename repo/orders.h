@@ -25,6 +25,10 @@ enum order_status {
 };
 #define ORDER_STATUS_COUNT 7
 
+/* The lower-case names of the statuses, in enum order, then NULL: the one
+ * list (query enums, metrics labels). */
+extern const char *const order_status_names[ORDER_STATUS_COUNT + 1];
+
 /* The lower-case name of s as stored and sent ("partially_filled"); "" for a
  * value outside the enum. Static storage. */
 const char *order_status_name(enum order_status s);

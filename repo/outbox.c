@@ -451,8 +451,12 @@ update_one(struct db_conn *c, struct db_stmt *st, const char *what, struct outbo
         return s == REPO_NOT_FOUND ? REPO_ERROR : s; /* it was there a moment ago */
 }
 
-static bool
-is_final(const char *status)
+const char *const outbox_status_names[OUTBOX_STATUS_COUNT + 1] = {
+        "pending", "processing", "processed", "failed", "dead", NULL,
+};
+
+bool
+outbox_status_final(const char *status)
 {
         return strcmp(status, "processed") == 0 || strcmp(status, "dead") == 0;
 }
@@ -472,7 +476,7 @@ repo_outbox_processed_job(struct db_conn *c, void *arg)
         s = load_state(c, in->event_id, in->status, &retries);
         if (s != REPO_OK)
                 return s;
-        if (is_final(in->status))
+        if (outbox_status_final(in->status))
                 return REPO_CONFLICT;
         st = db_stmt(c, sql);
         if (st == NULL)
@@ -511,7 +515,7 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         s = load_state(c, in->event_id, in->status, &retries);
         if (s != REPO_OK)
                 return s;
-        if (is_final(in->status))
+        if (outbox_status_final(in->status))
                 return REPO_CONFLICT;
         retries++;
         dead = retries >= in->max_retries;

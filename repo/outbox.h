@@ -24,6 +24,14 @@
 
 struct db_conn;
 
+/* The statuses of an event, then NULL: the one list (query enums, metrics
+ * labels). processed and dead are final. */
+#define OUTBOX_STATUS_COUNT 5
+extern const char *const outbox_status_names[OUTBOX_STATUS_COUNT + 1];
+
+/* True when an event in status may change no more (processed, dead). */
+bool outbox_status_final(const char *status);
+
 #define OUTBOX_STATUS_BUFSZ 16
 
 /* One outbox row. payload and error_message are owned by the struct: free

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const quote_status_names[] = { "active", "used", "expired", "cancelled", NULL };
+
 /* The columns every read returns, in the order read_row expects. */
 #define QUOTE_COLS                                                                                 \
         "quote_id, symbol_src, symbol_dst, bid_price, bid_qty, ask_price, ask_qty,"                \

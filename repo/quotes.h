@@ -16,6 +16,9 @@
 
 struct db_conn;
 
+/* The statuses of a quote, then NULL: the one list (query enums). */
+extern const char *const quote_status_names[];
+
 #define QUOTE_STATUS_BUFSZ 16
 
 /* One quote. Decimals are units of 1e-8, timestamps microseconds UTC; each

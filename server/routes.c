@@ -17,27 +17,24 @@
 #include "handlers/positions.h"
 #include "handlers/quotes.h"
 #include "repo/orders.h"
+#include "repo/outbox.h"
+#include "repo/quotes.h"
 #include "server/http.h"
 
 #include <stdint.h>
 
 /* ---- the query parameters of the lists (each also takes limit, cursor) ---- */
 
-static const char *const quote_statuses[] = { "active", "used", "expired", "cancelled", NULL };
-static const char *const order_statuses[] = { "pending",   "open",     "partially_filled", "filled",
-                                              "cancelled", "rejected", "expired",          NULL };
-static const char *const outbox_statuses[] = { "pending", "processing", "processed",
-                                               "failed",  "dead",       NULL };
 
 static const struct field quotes_query[] = {
-        { .name = "status", .type = F_ENUM, .enum_values = quote_statuses },
+        { .name = "status", .type = F_ENUM, .enum_values = quote_status_names },
         { .name = "symbol_src", .type = F_SYMBOL },
         { .name = "symbol_dst", .type = F_SYMBOL },
 };
 
 static const struct field orders_query[] = {
         { .name = "symbol", .type = F_SYMBOL },
-        { .name = "status", .type = F_ENUM, .enum_values = order_statuses },
+        { .name = "status", .type = F_ENUM, .enum_values = order_status_names },
         { .name = "quote_id", .type = F_ID },
         { .name = "external_order_id", .type = F_STRING, .max_len = ORDER_EXT_ID_MAX },
         { .name = "created_after", .type = F_TS },
@@ -53,7 +50,7 @@ static const struct field fills_query[] = {
 
 /* aggregate_id's own rule is the handler's (handlers/outbox.c). */
 static const struct field outbox_query[] = {
-        { .name = "status", .type = F_ENUM, .enum_values = outbox_statuses },
+        { .name = "status", .type = F_ENUM, .enum_values = outbox_status_names },
         { .name = "event_type", .type = F_ID },
         { .name = "aggregate_id", .type = F_STRING, .max_len = SIZE_MAX },
 };
