@@ -90,6 +90,22 @@ static const struct field fill_fields[] = {
 };
 #undef BODY
 
+/* fill_payload_fn: the fill_processed event's payload, {"fill_id",
+ * "order_id"}. Caller owns the text (free). */
+static char *
+fill_payload(const struct fill *f)
+{
+        struct jw w;
+        size_t len;
+
+        jw_init(&w);
+        jw_obj(&w);
+        jw_kstr(&w, "fill_id", f->fill_id);
+        jw_kstr(&w, "order_id", f->order_id);
+        jw_end(&w);
+        return jw_take(&w, &len);
+}
+
 /* Copies the validated body into the job's input, with the defaults. */
 static void
 fill_from_body(const struct fill_body *b, struct fill_create *fc)
@@ -217,6 +233,7 @@ handle_fills_create(struct req *r)
                 return;
         }
         fill_from_body(&b, fc);
+        fc->payload = fill_payload;
         req_write(r, repo_fills_create_job, fc, respond_create);
 }
 

@@ -8,6 +8,7 @@
 #include "repo/fills.h"
 
 #include "common/dec.h"
+#include "common/log.h"
 #include "common/ts.h"
 #include "db/db.h"
 #include "repo/orders.h"
@@ -15,6 +16,7 @@
 #include "repo/positions.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FILL_COLUMNS                                                                               \
@@ -341,20 +343,26 @@ order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl
 
 /* Writes the plan: the order, the position, the fill_processed event. */
 static enum repo_status
-apply_plan(struct db_conn *c, const struct fill *f, const struct fill_plan *pl, int64_t now)
+apply_plan(struct db_conn *c, const struct fill_create *fc, const struct fill_plan *pl,
+           int64_t now)
 {
-        /* Two ids of at most 64 validated characters: no escaping needed. */
-        char payload[2 * 64 + 40];
+        const struct fill *f = &fc->fill;
         enum repo_status s = order_update(c, f->order_id, pl, now);
+        char *payload;
 
         if (s == REPO_OK)
                 s = pl->pos_is_new ? repo_positions_create(c, &pl->pos)
                                    : repo_positions_update(c, &pl->pos);
         if (s != REPO_OK)
                 return s;
-        snprintf(payload, sizeof(payload), "{\"fill_id\":\"%s\",\"order_id\":\"%s\"}", f->fill_id,
-                 f->order_id);
-        return repo_outbox_add(c, "fill_processed", f->order_id, payload, now);
+        payload = fc->payload(f);
+        if (payload == NULL) {
+                log_msg(LOG_ERROR, "db_error", "fills: out of memory for the event payload");
+                return REPO_ERROR;
+        }
+        s = repo_outbox_add(c, "fill_processed", f->order_id, payload, now);
+        free(payload);
+        return s;
 }
 
 /* Every check comes before the first write, so a refused fill writes
@@ -396,7 +404,7 @@ repo_fills_create_job(struct db_conn *c, void *arg)
         if (s == REPO_CONFLICT)
                 return redelivered(c, fc, REPO_ERROR);
         if (s == REPO_OK)
-                s = apply_plan(c, f, &pl, now);
+                s = apply_plan(c, fc, &pl, now);
         if (s == REPO_OK)
                 fc->stored = *f;
         return s;

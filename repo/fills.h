@@ -51,8 +51,14 @@ enum fill_conflict {
  * a redelivery, nothing applied); on REPO_CONFLICT conflict and, for the
  * order checks, order_symbol, order_side, order_quantity and
  * order_filled_quantity. */
+/* Makes the JSON text of the fill_processed event's payload. Returns
+ * malloc'd text (the job frees it), or NULL when out of memory. The
+ * handler's: repo/ builds no JSON. */
+typedef char *(*fill_payload_fn)(const struct fill *f);
+
 struct fill_create {
         struct fill fill;
+        fill_payload_fn payload;
         bool has_symbol;
         bool has_side;
         bool has_executed_at;
