@@ -7,16 +7,19 @@
 #include "db/migrate.h"
 
 #include <inttypes.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "common/log.h"
 #include "common/sha256.h"
+#include "db/backup.h"
 
 /* "2026-11-26T16:00:00Z" and "20261126T160000Z" with their NUL. */
 #define RFC3339_LEN 21
@@ -235,33 +238,39 @@ holds_user_rows(sqlite3 *db, bool *ret_data)
 }
 
 /* Writes a consistent copy of the database beside db_path before migration
- * version is applied. Returns 0 or -1 with err set. */
+ * version is applied: VACUUM INTO a temporary name, then published whole
+ * and durable under its own (db/backup.h). Returns 0 or -1 with err set. */
 static int
 backup(sqlite3 *db, const char *db_path, int version, char *err, size_t errlen)
 {
         char stamp[STAMP_LEN];
-        char *path = NULL;
+        char *path = NULL, *tmp = NULL;
         sqlite3_stmt *st = NULL;
         int rc = SQLITE_NOMEM;
+        bool ok;
 
         format_utc(now_us(), true, stamp, sizeof(stamp));
         path = sqlite3_mprintf("%s.pre-%03d-%s.bak", db_path, version, stamp);
-        if (path != NULL)
+        tmp = path ? sqlite3_mprintf("%s.part", path) : NULL;
+        if (tmp != NULL)
                 rc = sqlite3_prepare_v2(db, "VACUUM INTO ?", -1, &st, NULL);
         if (rc == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
                 rc = sqlite3_step(st);
         }
-        if (rc == SQLITE_DONE)
+        ok = rc == SQLITE_DONE && backup_publish(tmp, path) == 0;
+        if (ok)
                 log_msg(LOG_INFO, "migration_backup", "wrote %s", path);
         else
-                set_err(err, errlen,
-                        "cannot write the backup %s before"
-                        " migrating: %s",
-                        path ? path : "?", sqlite3_errmsg(db));
+                set_err(err, errlen, "cannot write the backup %s before migrating: %s",
+                        path ? path : "?",
+                        rc == SQLITE_DONE ? strerror(errno) : sqlite3_errmsg(db));
         sqlite3_finalize(st);
+        if (!ok && tmp != NULL)
+                unlink(tmp);
+        sqlite3_free(tmp);
         sqlite3_free(path);
-        return rc == SQLITE_DONE ? 0 : -1;
+        return ok ? 0 : -1;
 }
 
 /* Writes the backup when the database holds anything worth keeping:

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/ts.h"
+#include "db/backup.h"
 #include "db/db.h"
 
 #include <assert.h>
@@ -510,29 +511,6 @@ repo_admin_checkpoint(struct db_conn *c, struct admin_checkpoint *ret)
 
 /* ---- backup ---- */
 
-/* mkdir -p dir. 0 or -1 with errno set. */
-static int
-make_dirs(const char *dir)
-{
-        char buf[4096];
-
-        if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) {
-                errno = ENAMETOOLONG;
-                return -1;
-        }
-        for (char *p = buf + 1; *p != '\0'; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                        return -1;
-                *p = '/';
-        }
-        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                return -1;
-        return 0;
-}
-
 /* The final and temporary names for a backup made at now_us, in dir. The
  * final name must not exist yet. 0, or -1 when the names do not fit. */
 static int
@@ -634,35 +612,6 @@ out:
         return s;
 }
 
-/* fsync of a file or folder by path. 0 or -1. */
-static int
-sync_path(const char *path, int flags)
-{
-        int fd = open(path, flags | O_CLOEXEC);
-        int rc;
-
-        if (fd < 0)
-                return -1;
-        rc = fsync(fd);
-        close(fd);
-        return rc;
-}
-
-/* Durably moves the checked copy tmp to final (owner and group only: it
- * holds the whole trading record). 0 or -1 with errno. */
-static int
-publish(const char *tmp, const char *final, const char *dir)
-{
-        if (chmod(tmp, 0640) != 0 || sync_path(tmp, O_RDONLY) != 0 || rename(tmp, final) != 0)
-                return -1;
-        /* The file is complete under its name; only the rename's durability
-         * across a power cut is at stake here. */
-        if (sync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
-                log_msg(LOG_WARN, "backup_sync", "cannot fsync the folder %s: %s", dir,
-                        strerror(errno));
-        return 0;
-}
-
 enum repo_status
 repo_admin_backup(struct db_conn *reader, const char *dir, char *ret_path, size_t cap,
                   int64_t *ret_size, char *err, size_t errlen)
@@ -671,7 +620,7 @@ repo_admin_backup(struct db_conn *reader, const char *dir, char *ret_path, size_
         enum repo_status s = REPO_ERROR;
         struct stat sb;
 
-        if (make_dirs(dir) != 0) {
+        if (backup_mkdirs(dir) != 0) {
                 snprintf(err, errlen, "cannot create the backup folder %s: %s", dir,
                          strerror(errno));
                 return REPO_ERROR;
@@ -689,7 +638,7 @@ repo_admin_backup(struct db_conn *reader, const char *dir, char *ret_path, size_
         s = verify_copy(tmp, err, errlen);
         if (s != REPO_OK)
                 goto out;
-        if (publish(tmp, final, dir) != 0 || stat(final, &sb) != 0) {
+        if (backup_publish(tmp, final) != 0 || stat(final, &sb) != 0) {
                 snprintf(err, errlen, "cannot store the copy in %s: %s", dir, strerror(errno));
                 s = REPO_ERROR;
                 goto out;

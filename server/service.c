@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "common/ts.h"
+#include "db/backup.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/postgres.h"
@@ -47,38 +48,6 @@ service_db_options(const struct config *cfg, struct db_options *ret)
         ret->max_queue = cfg->database.max_write_queue;
 }
 
-/* mkdir -p of the folder that holds path. */
-static int
-make_parent_dirs(const char *path, char *err, unsigned long errlen)
-{
-        char buf[4096];
-        char *slash;
-
-        if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-                snprintf(err, errlen, "database.path is too long");
-                return -1;
-        }
-        slash = strrchr(buf, '/');
-        if (slash == NULL || slash == buf)
-                return 0;
-        *slash = '\0';
-        for (char *p = buf + 1; *p != '\0'; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                        goto fail;
-                *p = '/';
-        }
-        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                goto fail;
-        return 0;
-fail:
-        snprintf(err, errlen, "cannot create the folder %s for database.path: %s", buf,
-                 strerror(errno));
-        return -1;
-}
-
 /* service_migrate on PostgreSQL: pg_migrate on a connection of its own. */
 static int
 migrate_postgres(const struct config *cfg, char *err, unsigned long errlen)
@@ -115,8 +84,11 @@ service_migrate(const struct config *cfg, char *err, unsigned long errlen)
 
         if (cfg->database.url[0] != '\0')
                 return migrate_postgres(cfg, err, errlen);
-        if (make_parent_dirs(cfg->database.path, err, errlen) != 0)
+        if (backup_mkdirs_for(cfg->database.path) != 0) {
+                snprintf(err, errlen, "cannot create the folder of database.path %s: %s",
+                         cfg->database.path, strerror(errno));
                 return -1;
+        }
         /* Refuse what cannot be served before a read-write open changes it. */
         if (strcmp(cfg->database.path, ":memory:") != 0 &&
             storage_preflight(cfg->database.path, migrations_embedded, migrations_embedded_count,
