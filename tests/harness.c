@@ -9,6 +9,8 @@
 #include "server/service.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <curl/curl.h>
 #include <sqlite3.h>
 #include <errno.h>
@@ -64,6 +66,15 @@ harness_init(struct harness *h)
         ck_assert_int_eq(
                 config_set(&h->cfg, "server.log_level", "error", CONFIG_SRC_FLAG, err, sizeof(err)),
                 0);
+}
+
+void
+harness_set(struct harness *h, const char *key, const char *value)
+{
+        char err[256];
+
+        ck_assert_msg(config_set(&h->cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
+                      "%s", err);
 }
 
 void
@@ -322,11 +333,5 @@ harness_assert_indexed(const struct harness *h, const char *const *sqls, size_t 
 int
 harness_run_suite(void *suite)
 {
-        SRunner *sr = srunner_create((Suite *)suite);
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run((Suite *)suite);
 }

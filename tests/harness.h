@@ -36,6 +36,10 @@ struct http_resp {
  * harness_start. ck_assert-s on failure. */
 void harness_init(struct harness *h);
 void harness_start(struct harness *h);
+
+/* Sets a configuration key as a flag would, between harness_init and
+ * harness_start; fails the test when the value is refused. */
+void harness_set(struct harness *h, const char *key, const char *value);
 /* Stops the service and removes the temp folder. */
 void harness_stop(struct harness *h);
 

@@ -38,10 +38,7 @@ static char backup_dir[400];
 static void
 set(const char *key, const char *value)
 {
-        char err[256];
-
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
-                      err);
+        harness_set(&h, key, value);
 }
 
 static void
@@ -1095,23 +1092,14 @@ START_TEST(the_maintenance_thread_deletes_old_rows_on_its_interval)
 }
 END_TEST
 
-static int64_t
-now_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 START_TEST(the_maintenance_thread_stops_promptly)
 {
         int64_t t0;
 
         usleep(300 * 1000); /* mid-wait: the default interval is an hour */
-        t0 = now_ms();
+        t0 = ts_monotonic_ms();
         harness_stop(&h);
-        ck_assert_msg(now_ms() - t0 < 1500, "stop took %lld ms", (long long)(now_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 1500, "stop took %lld ms", (long long)(ts_monotonic_ms() - t0));
 }
 END_TEST
 

@@ -9,6 +9,8 @@
 #include "server/service.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1022,11 +1024,5 @@ config_suite(void)
 int
 main(void)
 {
-        SRunner *r = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(r, CK_NORMAL);
-        failed = srunner_ntests_failed(r);
-        srunner_free(r);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(config_suite());
 }

@@ -31,10 +31,7 @@ static struct harness h;
 static void
 set(const char *key, const char *value)
 {
-        char err[256];
-
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
-                      err);
+        harness_set(&h, key, value);
 }
 
 static void

@@ -28,9 +28,12 @@
  *
  * The seed of the random contents is printed; CRASH_SEED=N repeats the
  * contents (not the kill moments, which depend on timing). */
+#include "common/ts.h"
 #include "repo/positions.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,24 +115,6 @@ static struct crash {
 static const char *server_exe;
 
 /* ---- small helpers ---- */
-
-static int64_t
-now_us(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void
-sleep_ms(long ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-                ;
-}
 
 /* xorshift32: per thread, no shared state. */
 static uint32_t
@@ -306,15 +291,15 @@ spawn_server(int port)
 static bool
 wait_healthy(CURL *h, pid_t pid, int *ret_status)
 {
-        int64_t deadline = now_us() + HEALTH_TIMEOUT_US;
+        int64_t deadline = ts_monotonic_us() + HEALTH_TIMEOUT_US;
 
         *ret_status = -1;
-        while (now_us() < deadline) {
+        while (ts_monotonic_us() < deadline) {
                 if (waitpid(pid, ret_status, WNOHANG) == pid)
                         return false;
                 if (http_get_status(h, "/health") == 200)
                         return true;
-                sleep_ms(10);
+                ts_sleep_ms(10);
         }
         return false;
 }
@@ -325,7 +310,7 @@ static int64_t
 start_server(void)
 {
         CURL *h = http_handle();
-        int64_t t0 = now_us();
+        int64_t t0 = ts_monotonic_us();
         int status = -1;
 
         ck_assert_ptr_nonnull(h);
@@ -338,7 +323,7 @@ start_server(void)
                 ck_assert_int_gt(T.pid, 0);
                 if (wait_healthy(h, T.pid, &status)) {
                         curl_easy_cleanup(h);
-                        return now_us() - t0;
+                        return ts_monotonic_us() - t0;
                 }
                 if (status == -1) {
                         kill(T.pid, SIGKILL);
@@ -515,7 +500,7 @@ run_round(int round, uint32_t *rng, long *ret_delay_ms)
                 };
                 ck_assert_int_eq(pthread_create(&th[i], NULL, client_run, &cl[i]), 0);
         }
-        sleep_ms(*ret_delay_ms);
+        ts_sleep_ms(*ret_delay_ms);
         kill_server();
         atomic_store(&stop, true);
         for (int i = 0; i < N_CLIENTS; i++) {
@@ -849,29 +834,29 @@ graceful_stop(void)
 START_TEST(sigkill_at_random_moments_loses_no_acknowledged_fill)
 {
         uint32_t rng = T.seed | 1;
-        int64_t t0 = now_us();
+        int64_t t0 = ts_monotonic_us();
 
         printf("crash: seed %u, server %s\n", T.seed, server_exe);
         start_server();
         create_orders();
-        while (T.rounds < MIN_ROUNDS || (T.rounds < MAX_ROUNDS && now_us() - t0 < BUDGET_US)) {
+        while (T.rounds < MIN_ROUNDS || (T.rounds < MAX_ROUNDS && ts_monotonic_us() - t0 < BUDGET_US)) {
                 int64_t up_us = T.rounds == 0 ? 0 : start_server();
                 long delay_ms;
                 size_t acked = run_round(T.rounds + 1, &rng, &delay_ms);
-                int64_t c0 = now_us();
+                int64_t c0 = ts_monotonic_us();
 
                 T.rounds++;
                 check_database();
                 printf("crash: round %d: restart %lld ms, killed after %ld ms, %zu acknowledged,"
                        " check %lld ms\n",
                        T.rounds, (long long)(up_us / 1000), delay_ms, acked,
-                       (long long)((now_us() - c0) / 1000));
+                       (long long)((ts_monotonic_us() - c0) / 1000));
         }
         graceful_stop();
         printf("crash: %d rounds, %zu acknowledged fills checked, 0 lost (%zu without an "
                "answer, %zu of them stored; %zu refused) in %.1f s\n",
                T.rounds, T.acked, T.unknown, T.unknown_stored, T.refused,
-               (double)(now_us() - t0) / 1e6);
+               (double)(ts_monotonic_us() - t0) / 1e6);
         fflush(stdout);
         ck_assert_int_ge(T.rounds, 10);
         ck_assert_msg(T.acked >= MIN_ACKED, "only %zu fills acknowledged", T.acked);
@@ -885,8 +870,6 @@ main(int argc, char **argv)
 {
         Suite *s = suite_create("crash");
         TCase *tc = tcase_create("sigkill");
-        SRunner *sr;
-        int failed;
 
         if (argc < 2) {
                 fprintf(stderr, "usage: %s PATH-TO-tradestore\n", argv[0]);
@@ -900,9 +883,5 @@ main(int argc, char **argv)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, sigkill_at_random_moments_loses_no_acknowledged_fill);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }

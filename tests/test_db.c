@@ -10,10 +10,13 @@
 #include "db/db.h"
 
 #include "common/log.h"
+#include "common/ts.h"
 #include "db/migrate.h"
 #include "repo/repo.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -366,15 +369,6 @@ START_TEST(pragmas_are_in_effect_on_the_writer_and_every_reader)
 }
 END_TEST
 
-static int64_t
-now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct unlocker {
         sqlite3 *h;
         int after_ms;
@@ -397,10 +391,10 @@ timed_read(struct db_conn *c, int64_t *ret_ms)
 {
         static const char sql[] = "SELECT count(*) FROM account_balances";
         struct db_stmt *st = db_stmt(c, sql);
-        int64_t t0 = now_ms();
+        int64_t t0 = ts_monotonic_ms();
         int rc = st ? db_step(st) : DB_E_ERROR;
 
-        *ret_ms = now_ms() - t0;
+        *ret_ms = ts_monotonic_ms() - t0;
         db_stmt_done(st);
         return rc;
 }
@@ -437,9 +431,9 @@ START_TEST(the_busy_timeout_is_in_effect_on_the_writer_and_every_reader)
                 ck_assert_msg(ms >= 350 && ms < 3000, "reader %zu gave up after %lld ms", j,
                               (long long)ms);
         }
-        t0 = now_ms();
+        t0 = ts_monotonic_ms();
         ck_assert_int_eq(db_write(d, job_insert, &a), DB_UNAVAILABLE);
-        ms = now_ms() - t0;
+        ms = ts_monotonic_ms() - t0;
         ck_assert_msg(ms >= 350 && ms < 3000, "writer gave up after %lld ms", (long long)ms);
         /* A lock released within the timeout is waited for. */
         u.h = lock;
@@ -452,9 +446,9 @@ START_TEST(the_busy_timeout_is_in_effect_on_the_writer_and_every_reader)
         ck_assert_int_eq(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
         u.after_ms = 150;
         ck_assert_int_eq(pthread_create(&t, NULL, unlock_later, &u), 0);
-        t0 = now_ms();
+        t0 = ts_monotonic_ms();
         ck_assert_int_eq(db_write(d, job_insert, &a), 0);
-        ck_assert_int_ge(now_ms() - t0, 100);
+        ck_assert_int_ge(ts_monotonic_ms() - t0, 100);
         pthread_join(t, NULL);
         sqlite3_close(lock);
         ck_assert_int_eq(count_fresh("W"), 1);
@@ -876,11 +870,5 @@ db_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(db_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(db_suite());
 }

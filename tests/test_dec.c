@@ -3,6 +3,8 @@
 #include "common/dec.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -577,11 +579,5 @@ dec_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(dec_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(dec_suite());
 }

@@ -3,6 +3,7 @@
  * string), and the query string is read by the rules of API.md (a
  * parameter given twice is 400). Raw sockets, so that nothing between the
  * test and the server pads, splits or retries. */
+#include "common/ts.h"
 #include "tests/harness.h"
 
 #include <arpa/inet.h>
@@ -33,15 +34,6 @@ teardown(void)
         harness_stop(&h);
 }
 
-static int64_t
-now_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Sends req (len bytes) on a new connection and reads the answer until the
  * server closes or timeout_ms passes. Returns the answer (caller frees; ""
  * when none came) and sets *ret_ms to how long it took. */
@@ -51,7 +43,7 @@ exchange(const char *req, size_t len, int timeout_ms, int64_t *ret_ms)
         struct sockaddr_in a = { .sin_family = AF_INET };
         size_t cap = 65536, got = 0;
         char *buf = malloc(cap);
-        int64_t t0 = now_ms();
+        int64_t t0 = ts_monotonic_ms();
         unsigned port;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -70,7 +62,7 @@ exchange(const char *req, size_t len, int timeout_ms, int64_t *ret_ms)
         }
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int left = timeout_ms - (int)(now_ms() - t0);
+                int left = timeout_ms - (int)(ts_monotonic_ms() - t0);
                 ssize_t n;
 
                 if (left <= 0 || poll(&p, 1, left) <= 0)
@@ -84,7 +76,7 @@ exchange(const char *req, size_t len, int timeout_ms, int64_t *ret_ms)
         }
         buf[got] = '\0';
         close(fd);
-        *ret_ms = now_ms() - t0;
+        *ret_ms = ts_monotonic_ms() - t0;
         return buf;
 }
 
@@ -273,7 +265,7 @@ closed_within(int fd, int ms)
 {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         char buf[4096];
-        int64_t t0 = now_ms();
+        int64_t t0 = ts_monotonic_ms();
 
         do {
                 if (poll(&p, 1, ms > 0 ? 50 : 0) == 1) {
@@ -282,7 +274,7 @@ closed_within(int fd, int ms)
                         if (n <= 0)
                                 return true;
                 }
-        } while (now_ms() - t0 < ms);
+        } while (ts_monotonic_ms() - t0 < ms);
         return false;
 }
 
@@ -314,7 +306,7 @@ START_TEST(headers_sent_a_byte_at_a_time_are_cut_at_the_header_deadline)
         static const char head[] = "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ";
         struct http_resp r;
         int fds[5];
-        int64_t t0 = now_ms();
+        int64_t t0 = ts_monotonic_ms();
         bool all_closed = false;
 
         for (int i = 0; i < 5; i++)
@@ -336,10 +328,10 @@ START_TEST(headers_sent_a_byte_at_a_time_are_cut_at_the_header_deadline)
                 pause_ms(300);
         }
         ck_assert_msg(all_closed, "slow headers still open after %lld ms",
-                      (long long)(now_ms() - t0));
-        ck_assert_msg(now_ms() - t0 < 4500, "cut only after %lld ms", (long long)(now_ms() - t0));
-        ck_assert_msg(now_ms() - t0 >= 1900, "cut early, after %lld ms",
-                      (long long)(now_ms() - t0));
+                      (long long)(ts_monotonic_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 4500, "cut only after %lld ms", (long long)(ts_monotonic_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 >= 1900, "cut early, after %lld ms",
+                      (long long)(ts_monotonic_ms() - t0));
         ck_assert_int_eq(health_from("127.0.0.1"), 200);
         ck_assert_int_eq(http_json(&h, "GET", "/metrics", NULL, &r), 200);
         ck_assert_msg(strstr(r.body, "tradestore_http_connections_cut_total{reason="
@@ -357,16 +349,16 @@ START_TEST(a_body_slower_than_the_minimum_rate_is_cut_and_writes_nothing)
                 "POST /outbox HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 "Content-Length: 100000\r\n\r\n{\"event_type\":\"t\",";
         int fd = connect_from("127.0.0.1");
-        int64_t t0 = now_ms();
+        int64_t t0 = ts_monotonic_ms();
         bool cut = false;
 
         ck_assert_int_eq(write(fd, head, sizeof(head) - 1), (ssize_t)sizeof(head) - 1);
-        while (!cut && now_ms() - t0 < 8000) {
+        while (!cut && ts_monotonic_ms() - t0 < 8000) {
                 cut = send(fd, "          ", 10, MSG_NOSIGNAL) != 10 || closed_within(fd, 300);
         }
         close(fd);
         ck_assert_msg(cut, "a 33 B/s body still open after 8 s");
-        ck_assert_msg(now_ms() - t0 < 6000, "cut only after %lld ms", (long long)(now_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 6000, "cut only after %lld ms", (long long)(ts_monotonic_ms() - t0));
         ck_assert_int_eq(outbox_rows(), 0);
         ck_assert_int_eq(health_from("127.0.0.1"), 200);
 }
@@ -388,10 +380,10 @@ START_TEST(one_address_flooding_leaves_room_for_others)
                 refused += closed_within(fds[i], 0);
         ck_assert_msg(refused >= FLOOD - 256 && refused < FLOOD,
                       "%d of %d idle connections from one address were refused", refused, FLOOD);
-        t0 = now_ms();
+        t0 = ts_monotonic_ms();
         ck_assert_int_eq(health_from("127.0.0.2"), 200);
-        ck_assert_msg(now_ms() - t0 < 1000, "another address waited %lld ms",
-                      (long long)(now_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 1000, "another address waited %lld ms",
+                      (long long)(ts_monotonic_ms() - t0));
         for (int i = 0; i < FLOOD; i++)
                 close(fds[i]);
 }

@@ -11,6 +11,7 @@
 #include "tests/harness.h"
 
 #include "common/log.h"
+#include "common/ts.h"
 #include "db/migrate.h"
 #include "server/service.h"
 
@@ -33,10 +34,7 @@ static struct harness h;
 static void
 set(const char *key, const char *value)
 {
-        char err[256];
-
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
-                      err);
+        harness_set(&h, key, value);
 }
 
 static void
@@ -54,21 +52,6 @@ static void
 teardown(void)
 {
         harness_stop(&h);
-}
-
-static int64_t
-now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-        usleep((useconds_t)ms * 1000);
 }
 
 static void
@@ -662,7 +645,7 @@ stop_main(void *arg)
         struct stopper *s = arg;
 
         service_stop(s->svc, s->grace_ms);
-        s->returned_at = now_ms();
+        s->returned_at = ts_monotonic_ms();
         s->returned = true;
         return NULL;
 }
@@ -680,7 +663,7 @@ client_main(void *arg)
         struct client *cl = arg;
 
         http_do(&h, cl->method, cl->path, cl->body, NULL, NULL, &cl->resp);
-        cl->finished_at = now_ms();
+        cl->finished_at = ts_monotonic_ms();
         cl->finished = true;
         return NULL;
 }
@@ -690,7 +673,7 @@ static bool
 wait_for(volatile bool *flag, int ms)
 {
         for (int waited = 0; !*flag && waited < ms; waited += 5)
-                sleep_ms(5);
+                ts_sleep_ms(5);
         return *flag;
 }
 
@@ -703,15 +686,15 @@ START_TEST(shutdown_waits_for_a_write_in_flight_and_commits_it)
         int64_t unlocked_at;
 
         ck_assert_int_eq(pthread_create(&ct, NULL, client_main, &cl), 0);
-        sleep_ms(300); /* the request is now suspended, its job waiting for the lock */
+        ts_sleep_ms(300); /* the request is now suspended, its job waiting for the lock */
         ck_assert(!cl.finished);
         ck_assert_int_eq(pthread_create(&stt, NULL, stop_main, &st), 0);
         h.svc = NULL; /* stopped here, not by the teardown */
         /* Well past the grace period, both still wait for the write. */
-        sleep_ms(400);
+        ts_sleep_ms(400);
         ck_assert(!cl.finished);
         ck_assert(!st.returned);
-        unlocked_at = now_ms();
+        unlocked_at = ts_monotonic_ms();
         unlock_database(lock);
         ck_assert(wait_for(&cl.finished, 10000));
         ck_assert(wait_for(&st.returned, 10000));
@@ -796,7 +779,7 @@ START_TEST(shutdown_under_load_cuts_no_response_and_loses_no_acknowledged_write)
                 l[i].id = i;
                 ck_assert_int_eq(pthread_create(&t[i], NULL, loader_main, &l[i]), 0);
         }
-        sleep_ms(300);
+        ts_sleep_ms(300);
         h.svc = NULL;
         stop_main(&st);
         for (int i = 0; i < LOAD_THREADS; i++)
@@ -842,9 +825,9 @@ START_TEST(a_client_that_gives_up_on_a_suspended_write_does_not_hang_shutdown)
         ck_assert_int_eq(r.rc, CURLE_OPERATION_TIMEDOUT);
         raw_clear(&r);
         curl_easy_cleanup(c); /* closes the socket */
-        sleep_ms(100);
+        ts_sleep_ms(100);
         unlock_database(lock);
-        sleep_ms(300); /* the job commits and resumes a connection whose client is gone */
+        ts_sleep_ms(300); /* the job commits and resumes a connection whose client is gone */
         ck_assert_int_eq(count_rows(h.db_path, "GAVEUP"), 1);
         ck_assert_int_eq(pthread_create(&stt, NULL, stop_main, &st), 0);
         h.svc = NULL;

@@ -6,6 +6,8 @@
 #include "common/cursor.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,11 +431,5 @@ ids_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(ids_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(ids_suite());
 }

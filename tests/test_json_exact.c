@@ -5,6 +5,8 @@
 #include "server/json_exact.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,8 +283,6 @@ main(void)
 {
         Suite *s = suite_create("json_exact");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_loop_test(tc, scan_finds_the_longest_literal_table, 0, N_ELEMS(scan_cases));
         tcase_add_loop_test(tc, plain_moves_the_point_and_never_rounds_table, 0,
@@ -292,9 +292,5 @@ main(void)
         tcase_add_test(tc, written_as_sent_and_canonically);
         tcase_add_test(tc, bad_documents_stay_bad_with_the_same_error_position);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }

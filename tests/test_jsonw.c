@@ -3,6 +3,8 @@
 #include "common/jsonw.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -147,8 +149,6 @@ main(void)
 {
         Suite *s = suite_create("jsonw");
         TCase *t = tcase_create("writer");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(t, objects_arrays_and_commas_are_placed_exactly);
         tcase_add_test(t, decimals_and_timestamps_are_canonical_strings);
@@ -156,9 +156,5 @@ main(void)
         tcase_add_test(t, unbalanced_or_too_deep_output_is_refused);
         tcase_add_test(t, large_output_grows_the_buffer);
         suite_add_tcase(s, t);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }

@@ -5,6 +5,8 @@
 #include "common/log.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -266,11 +268,5 @@ log_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(log_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(log_suite());
 }

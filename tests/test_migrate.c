@@ -9,6 +9,8 @@
 #include "db/migrate.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <dirent.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -895,12 +897,6 @@ migrate_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(migrate_suite());
-        int failed;
-
         log_set_level(LOG_WARN); /* keep the migration_applied lines out of the output */
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(migrate_suite());
 }

@@ -10,6 +10,8 @@
 #include "repo/orders.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 
 static const char *const names[ORDER_STATUS_COUNT] = {
@@ -120,11 +122,5 @@ order_state_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(order_state_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(order_state_suite());
 }

@@ -7,6 +7,7 @@
  * Each test gets a fresh database and server (checked fixture); tests that
  * need small timing settings set them before starting the server. */
 #include "common/log.h"
+#include "common/ts.h"
 #include "repo/outbox.h"
 #include "tests/harness.h"
 
@@ -55,23 +56,6 @@ start(void)
 }
 
 /* ---- helpers ---- */
-
-static int64_t
-now_us(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_REALTIME, &t);
-        return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
-static void
-sleep_ms(long ms)
-{
-        struct timespec t = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-        nanosleep(&t, NULL);
-}
 
 /* Parses an RFC 3339 UTC timestamp with microseconds as the server writes
  * it ("2026-11-26T15:00:00.123456Z") into microseconds. */
@@ -336,7 +320,7 @@ db_insert(int n, int naggs, const char *status, const char *id_prefix, const cha
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 2, agg, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 4, now_us());
+                sqlite3_bind_int64(st, 4, ts_now_us());
                 ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
                 sqlite3_reset(st);
         }
@@ -354,13 +338,13 @@ START_TEST(create_returns_201_with_a_pending_event_and_every_field)
         json_t *want = json_pack("{s:[i,s], s:{s:n}}", "b", 1, "x", "a", "c");
 
         start();
-        before = now_us();
+        before = ts_now_us();
         ck_assert_int_eq(req("POST", "/outbox",
                              "{\"event_type\": \"order_created\", \"aggregate_id\": \"o-1\","
                              " \"payload\": {\"b\": [1, \"x\"], \"a\": {\"c\": null}}}",
                              &r),
                          201);
-        after = now_us();
+        after = ts_now_us();
         assert_json_type(&r);
         ck_assert_int_eq(json_object_size(r.json), 11);
         ck_assert_int_eq(strlen(str(r.json, "event_id")), 36); /* a UUIDv7 */
@@ -920,7 +904,7 @@ claim_vm_steps(int limit, int *ret_rows)
         ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
         ck_assert_int_eq(sqlite3_prepare_v2(db, repo_outbox_claim_sql(), -1, &st, NULL), SQLITE_OK);
         sqlite3_bind_text(st, 1, "probe", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now_us());
+        sqlite3_bind_int64(st, 2, ts_now_us());
         sqlite3_bind_int(st, 3, limit);
         sqlite3_bind_int64(st, 4, 30000000);
         while (sqlite3_step(st) == SQLITE_ROW)
@@ -977,9 +961,9 @@ START_TEST(claim_hands_out_oldest_first_with_a_lease_until_none_is_left)
                 snprintf(agg, sizeof(agg), "a%d", 4 - i);
                 create(id, "t", agg, i);
         }
-        before = now_us();
+        before = ts_now_us();
         items = claim("worker-1", 3, 20);
-        after = now_us();
+        after = ts_now_us();
         ck_assert_str_eq(ids_of(items), "e0,e1,e2");
         for (size_t i = 0; i < 3; i++) {
                 e = json_array_get(items, i);
@@ -1010,12 +994,12 @@ START_TEST(claim_defaults_to_100_events_and_a_30_second_lease)
 
         start();
         db_insert(150, 150, "pending", "e", "agg");
-        before = now_us();
+        before = ts_now_us();
         ck_assert_int_eq(req("POST", "/outbox/claim", "{\"consumer\": \"c\"}", &r), 200);
         items = json_object_get(r.json, "items");
         ck_assert_int_eq(json_array_size(items), 100);
         lease = parse_ts(str(json_array_get(items, 0), "lease_expires_at"));
-        ck_assert(lease >= before + 30000000 - 1000 && lease <= now_us() + 30000000 + 1000);
+        ck_assert(lease >= before + 30000000 - 1000 && lease <= ts_now_us() + 30000000 + 1000);
         http_resp_clear(&r);
         /* null is the same as absent. */
         ck_assert_int_eq(req("POST", "/outbox/claim",
@@ -1140,7 +1124,7 @@ START_TEST(an_expired_lease_hands_the_event_to_another_consumer)
         ck_assert_str_eq(claim_ids("c1", 10, 1), "a1");
         /* Held: nobody else gets it, nor the younger a2. */
         ck_assert_str_eq(claim_ids("c2", 10, 30), "");
-        sleep_ms(1100);
+        ts_sleep_ms(1100);
         items = claim("c2", 10, 30);
         ck_assert_str_eq(ids_of(items), "a1"); /* still not a2: a1 is unfinished */
         ck_assert_str_eq(str(json_array_get(items, 0), "claimed_by"), "c2");
@@ -1164,12 +1148,12 @@ START_TEST(processed_sets_processed_at_and_clears_the_lease)
         start();
         create("e1", "t", "a", 1);
         ck_assert_str_eq(claim_ids("w", 10, 30), "e1");
-        before = now_us();
+        before = ts_now_us();
         ck_assert_int_eq(act("e1", "processed", NULL, &r), 200);
         assert_json_type(&r);
         ck_assert_str_eq(str(r.json, "status"), "processed");
         at = parse_ts(str(r.json, "processed_at"));
-        ck_assert(at >= before - 1000 && at <= now_us() + 1000);
+        ck_assert(at >= before - 1000 && at <= ts_now_us() + 1000);
         ck_assert(json_is_null(json_object_get(r.json, "lease_expires_at")));
         ck_assert_str_eq(str(r.json, "claimed_by"), "w");
         ck_assert_int_eq(json_object_size(r.json), 11);
@@ -1284,9 +1268,9 @@ START_TEST(failed_backs_off_and_the_event_is_claimable_only_when_due)
         start_with(kv);
         create("e1", "t", "a", 1);
         ck_assert_str_eq(claim_ids("w", 10, 30), "e1");
-        before = now_us();
+        before = ts_now_us();
         ck_assert_int_eq(act("e1", "failed", "{\"error_message\": \"timeout\"}", &r), 200);
-        after = now_us();
+        after = ts_now_us();
         assert_json_type(&r);
         ck_assert_str_eq(str(r.json, "status"), "failed");
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "retry_count")), 1);
@@ -1298,17 +1282,17 @@ START_TEST(failed_backs_off_and_the_event_is_claimable_only_when_due)
         next = next_attempt_of("e1");
         ck_assert(next >= before + 1000000 && next <= after + 1000000);
         ck_assert_str_eq(claim_ids("w", 10, 30), "");
-        sleep_ms(next - now_us() > 0 ? (long)((next - now_us()) / 1000) + 50 : 0);
+        ts_sleep_ms(next - ts_now_us() > 0 ? (long)((next - ts_now_us()) / 1000) + 50 : 0);
         ck_assert_str_eq(claim_ids("w2", 10, 30), "e1");
         /* Second failure: min(1 * 2^1, 2) = 2 s. */
-        before = now_us();
+        before = ts_now_us();
         fail_ok("e1", "timeout 2");
-        after = now_us();
+        after = ts_now_us();
         next = next_attempt_of("e1");
         ck_assert(next >= before + 2000000 && next <= after + 2000000);
-        sleep_ms(1000);
+        ts_sleep_ms(1000);
         ck_assert_str_eq(claim_ids("w", 10, 30), ""); /* not yet due */
-        sleep_ms(next - now_us() > 0 ? (long)((next - now_us()) / 1000) + 50 : 0);
+        ts_sleep_ms(next - ts_now_us() > 0 ? (long)((next - ts_now_us()) / 1000) + 50 : 0);
         ck_assert_str_eq(claim_ids("w", 10, 30), "e1");
         /* Third failure reaches max_retries: dead, never claimed again. */
         ck_assert_int_eq(act("e1", "failed", "{\"error_message\": \"gave up\"}", &r), 200);
@@ -1338,9 +1322,9 @@ START_TEST(failed_delay_is_capped_at_retry_max_seconds)
         /* Failures from pending are allowed; count them up to 70 (2^69 would
          * overflow without the cap). */
         for (int i = 1; i <= 70; i++) {
-                before = now_us();
+                before = ts_now_us();
                 fail_ok("e1", "x");
-                after = now_us();
+                after = ts_now_us();
                 next = next_attempt_of("e1");
                 {
                         int64_t want = i == 1   ? 3
@@ -1601,7 +1585,7 @@ race_consumer(void *arg)
         struct race *rc = arg;
         CURL *c = curl_easy_init();
         char body[128];
-        int64_t deadline = now_us() + 60000000;
+        int64_t deadline = ts_now_us() + 60000000;
 
         int me;
 
@@ -1610,7 +1594,7 @@ race_consumer(void *arg)
         pthread_mutex_unlock(&rc->mu);
         snprintf(body, sizeof(body),
                  "{\"consumer\": \"w-%d\", \"limit\": 50, \"lease_seconds\": 30}", me);
-        while (c != NULL && now_us() < deadline) {
+        while (c != NULL && ts_now_us() < deadline) {
                 json_t *reply, *items;
                 size_t n;
                 int done;
@@ -1633,7 +1617,7 @@ race_consumer(void *arg)
                 if (done)
                         break;
                 if (n == 0)
-                        sleep_ms(1); /* others hold the heads of every aggregate */
+                        ts_sleep_ms(1); /* others hold the heads of every aggregate */
         }
         curl_easy_cleanup(c);
         return NULL;

@@ -10,6 +10,8 @@
 #include "db/migrate.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -581,11 +583,5 @@ pg_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(pg_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(pg_suite());
 }

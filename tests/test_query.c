@@ -2,6 +2,8 @@
 #include "server/query.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,16 +79,10 @@ main(void)
 {
         Suite *s = suite_create("query");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_loop_test(tc, parse_decodes_and_checks_table, 0,
                             sizeof(cases) / sizeof(cases[0]));
         tcase_add_test(tc, limits_on_length_and_count);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }

@@ -9,6 +9,8 @@
 #include "repo/repo.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,15 +155,9 @@ main(void)
 {
         Suite *s = suite_create("rerun");
         TCase *t = tcase_create("batch");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(t, setup, teardown);
         tcase_add_test(t, a_claim_rerun_with_its_batch_keeps_one_result_and_leaks_nothing);
         suite_add_tcase(s, t);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }

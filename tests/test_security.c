@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/ts.h"
 #include "server/auth.h"
 #include "server/service.h"
 
@@ -48,10 +49,7 @@ static struct harness h;
 static void
 set(const char *key, const char *value)
 {
-        char err[256];
-
-        ck_assert_msg(config_set(&h.cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
-                      err);
+        harness_set(&h, key, value);
 }
 
 static void
@@ -64,23 +62,6 @@ static void
 teardown(void)
 {
         harness_stop(&h);
-}
-
-static int64_t
-now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-        nanosleep(&ts, NULL);
 }
 
 /* ---- a libcurl client that reports transport errors ---- */
@@ -691,14 +672,14 @@ raw_send(int fd, const char *data, size_t len)
 static int
 wait_closed(int fd, int ms, char *got, size_t cap)
 {
-        int64_t start = now_ms();
+        int64_t start = ts_monotonic_ms();
         size_t have = 0;
 
         if (got != NULL)
                 got[0] = '\0';
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int left = (int)(ms - (now_ms() - start));
+                int left = (int)(ms - (ts_monotonic_ms() - start));
                 char buf[4096];
                 ssize_t n;
 
@@ -706,7 +687,7 @@ wait_closed(int fd, int ms, char *got, size_t cap)
                         return -1;
                 n = recv(fd, buf, sizeof(buf), 0);
                 if (n <= 0)
-                        return (int)(now_ms() - start);
+                        return (int)(ts_monotonic_ms() - start);
                 if (got != NULL && have + 1 < cap) {
                         size_t k = (size_t)n < cap - 1 - have ? (size_t)n : cap - 1 - have;
 
@@ -768,7 +749,7 @@ START_TEST(a_slow_but_moving_request_is_not_cut_off_while_it_sends)
         fd = raw_connect();
         for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
                 raw_send(fd, parts[i], strlen(parts[i]));
-                sleep_ms(400);
+                ts_sleep_ms(400);
         }
         ck_assert_int_ge(wait_closed(fd, 2000, got, sizeof(got)), 0);
         ck_assert_msg(strncmp(got, "HTTP/1.1 200", 12) == 0, "got: %s", got);
@@ -955,7 +936,7 @@ START_TEST(connections_over_max_connections_are_not_served)
         harness_start(&h);
         for (size_t i = 0; i < 4; i++)
                 idle[i] = raw_connect();
-        sleep_ms(200); /* the server accepts them all before the fifth comes */
+        ts_sleep_ms(200); /* the server accepts them all before the fifth comes */
         extra = over_the_limit_is_not_served();
         for (size_t i = 0; i < 4; i++)
                 close(idle[i]);
@@ -965,7 +946,7 @@ START_TEST(connections_over_max_connections_are_not_served)
                 ck_assert_msg(strncmp(got, "HTTP/1.1 200", 12) == 0, "got: %s", got);
                 close(extra);
         }
-        sleep_ms(200);
+        ts_sleep_ms(200);
         ck_assert_int_eq(status_as("GET", "/health", NULL, NULL), 200);
         fd = raw_connect();
         ck_assert(raw_health(fd, 2000));
@@ -983,14 +964,14 @@ START_TEST(connections_over_max_connections_per_ip_are_closed)
         harness_start(&h);
         idle[0] = raw_connect();
         idle[1] = raw_connect();
-        sleep_ms(200);
+        ts_sleep_ms(200);
         extra = raw_connect();
         ck_assert_msg(wait_closed(extra, 1000, NULL, 0) >= 0,
                       "a third connection from one address was not closed");
         close(extra);
         close(idle[0]);
         close(idle[1]);
-        sleep_ms(200);
+        ts_sleep_ms(200);
         ck_assert_int_eq(status_as("GET", "/health", NULL, NULL), 200);
         fd = raw_connect();
         ck_assert(raw_health(fd, 2000));

@@ -9,6 +9,8 @@
  * when the test runs as root, the child drops to uid/gid 65534 (nobody)
  * before it execs the server, and the test folder is handed to that user. */
 #include <check.h>
+
+#include "check_run.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -544,17 +546,11 @@ startup_suite(void)
 int
 main(int argc, char **argv)
 {
-        SRunner *sr;
-        int failed;
 
         if (argc < 2) {
                 fprintf(stderr, "usage: test_startup PATH_TO_TRADESTORE\n");
                 return 2;
         }
         server_exe = argv[1];
-        sr = srunner_create(startup_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(startup_suite());
 }

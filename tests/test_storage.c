@@ -6,6 +6,7 @@
  * truncate: writes must be refused with a 503 that says the disk is full,
  * /health must say "degraded" with the reason while it lasts, and once
  * space returns writes resume and nothing acknowledged before is lost. */
+#include "common/ts.h"
 #include "harness.h"
 
 #include "faultvfs.h"
@@ -41,14 +42,6 @@ teardown(void)
         harness_stop(&h);
 }
 
-static void
-sleep_ms(long ms)
-{
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-        nanosleep(&ts, NULL);
-}
-
 static long
 post_quote(const char *id)
 {
@@ -74,7 +67,7 @@ START_TEST(full_disk_is_named_in_the_answer_and_in_health_until_space_returns)
 
         ck_assert_int_eq(post_quote("while-full"), 503);
         ck_assert_msg(strstr(str_field("detail"), "disk full") != NULL, "%s", resp.body);
-        sleep_ms(HEALTH_WAIT_MS);
+        ts_sleep_ms(HEALTH_WAIT_MS);
         http_resp_clear(&resp);
         ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &resp), 200);
         ck_assert_str_eq(str_field("status"), "degraded");
@@ -87,7 +80,7 @@ START_TEST(full_disk_is_named_in_the_answer_and_in_health_until_space_returns)
         ck_assert_int_eq(http_json(&h, "GET", "/quotes/before-full", NULL, &resp), 200);
         http_resp_clear(&resp);
         ck_assert_int_eq(http_json(&h, "GET", "/quotes/while-full", NULL, &resp), 404);
-        sleep_ms(HEALTH_WAIT_MS);
+        ts_sleep_ms(HEALTH_WAIT_MS);
         http_resp_clear(&resp);
         ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &resp), 200);
         ck_assert_str_eq(str_field("status"), "ok");

@@ -4,6 +4,8 @@
 #include "common/ts.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -343,11 +345,5 @@ ts_suite(void)
 int
 main(void)
 {
-        SRunner *sr = srunner_create(ts_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(ts_suite());
 }

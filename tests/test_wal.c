@@ -9,6 +9,8 @@
 #include "repo/repo.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -128,15 +130,9 @@ main(void)
 {
         Suite *s = suite_create("wal");
         TCase *tc = tcase_create("wal");
-        SRunner *sr;
-        int failed;
 
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, continuous_writes_keep_the_wal_bounded);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return check_run(s);
 }
