@@ -45,9 +45,9 @@ struct db_conn {
 };
 
 struct db {
-        bool postgres;    /* opened with a URL: pg below, not the SQLite fields */
-        struct pg_db *pg; /* the PostgreSQL backend */
-        char *url;        /* PostgreSQL: the connection URI, owned */
+        bool postgres;          /* opened with a URL: pg below, not the SQLite fields */
+        struct pg_db *pg;       /* the PostgreSQL backend */
+        char *url;              /* PostgreSQL: the connection URI, owned */
         struct db_admin *admin; /* long operator work, off the request threads */
         char *path;
         struct db_options opt;
@@ -1000,7 +1000,6 @@ on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
                 sem_post(&d->ck_kick); /* time to copy the WAL */
         return SQLITE_OK;
 }
-
 
 /* Checkpoints (PASSIVE: beside the writer) as soon as the writer's commit
  * leaves more than wal_checkpoint_bytes of frames in the WAL (on_wal_commit

@@ -121,13 +121,13 @@ struct db_stmt;
 #define DB_DONE 0
 /* db_step failures (negative), by what the caller may do about them. */
 enum db_step_error {
-        DB_E_ERROR = -100,   /* anything else; db_log_error says what */
-        DB_E_UNIQUE = -101,  /* a primary key or unique constraint */
-        DB_E_CHECK = -102,   /* a CHECK constraint */
+        DB_E_ERROR = -100,  /* anything else; db_log_error says what */
+        DB_E_UNIQUE = -101, /* a primary key or unique constraint */
+        DB_E_CHECK = -102,  /* a CHECK constraint */
         DB_E_FOREIGN_KEY = -103,
         DB_E_NOT_NULL = -104,
-        DB_E_BUSY = -105,    /* a lock held elsewhere; retry later */
-        DB_E_FULL = -106,    /* the disk is full */
+        DB_E_BUSY = -105, /* a lock held elsewhere; retry later */
+        DB_E_FULL = -106, /* the disk is full */
 };
 
 /* The statement for sql on c, prepared once and cached by the address of

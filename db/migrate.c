@@ -188,10 +188,9 @@ migrate_check(sqlite3 *db, const struct migration *m, size_t n, char *err, size_
         if (rc != SQLITE_OK)
                 goto out;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (migrate_check_row(sqlite3_column_int(st, 0),
-                                      (const char *)sqlite3_column_text(st, 1),
-                                      (const char *)sqlite3_column_text(st, 2), m, n, &j, err,
-                                      errlen) != 0)
+                if (migrate_check_row(
+                            sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2), m, n, &j, err, errlen) != 0)
                         goto out;
         }
         if (rc == SQLITE_DONE)

@@ -44,8 +44,8 @@ int migrate_check(struct sqlite3 *db, const struct migration *m, size_t n, char 
  * checksum, read in ascending order) with m, walking it in step: *j is the
  * first migration of m not yet matched (start at 0). Returns 0, or -1 with
  * err set. Shared by both backends' runners. */
-int migrate_check_row(int version, const char *desc, const char *stored,
-                      const struct migration *m, size_t n, size_t *j, char *err, size_t errlen);
+int migrate_check_row(int version, const char *desc, const char *stored, const struct migration *m,
+                      size_t n, size_t *j, char *err, size_t errlen);
 
 /* The same migrations for PostgreSQL (migrations/postgres/), with the same
  * numbers and names. */

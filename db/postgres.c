@@ -357,7 +357,8 @@ prepare(struct pg_conn *c, const char *sql)
         snprintf(st->name, sizeof(st->name), "s%u", c->next_name++);
         text = rewrite(sql, &st->insert);
         if (text == NULL || st->nparams > MAX_PARAMS) {
-                log_msg(LOG_ERROR, "db_prepare", "postgres: cannot prepare a statement of %d parameters", st->nparams);
+                log_msg(LOG_ERROR, "db_prepare",
+                        "postgres: cannot prepare a statement of %d parameters", st->nparams);
                 free(text);
                 free(st);
                 return NULL;
@@ -369,7 +370,8 @@ prepare(struct pg_conn *c, const char *sql)
                 char msg[256];
 
                 first_line(PQresultErrorMessage(res), msg, sizeof(msg));
-                log_msg(LOG_ERROR, "db_prepare", "postgres: prepare failed: %s (%.120s)", msg, text);
+                log_msg(LOG_ERROR, "db_prepare", "postgres: prepare failed: %s (%.120s)", msg,
+                        text);
                 PQclear(res);
                 free(text);
                 free(st);
@@ -467,8 +469,7 @@ pg_step(struct pg_stmt *st)
                 ExecStatusType s;
 
                 st->c->queried = true;
-                st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->vals, NULL, NULL,
-                                         0);
+                st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->vals, NULL, NULL, 0);
                 s = PQresultStatus(st->res);
                 if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK)
                         return step_error(st->c, st->res);
@@ -576,7 +577,8 @@ pg_release(struct pg_db *d, struct pg_conn *c)
 {
         pg_read_end(c);
         if (PQstatus(c->pg) != CONNECTION_OK) {
-                log_msg(LOG_WARN, "db_reconnect", "postgres: a pooled connection was lost; reconnecting");
+                log_msg(LOG_WARN, "db_reconnect",
+                        "postgres: a pooled connection was lost; reconnecting");
                 PQreset(c->pg);
                 for (size_t i = 0; i < c->nslots; i++) {
                         stmt_free(c->slots[i]); /* prepared statements died with it */
@@ -629,7 +631,8 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
                         return rc == 0 ? DB_COMMIT_FAILED : rc;
                 }
                 if (attempt >= d->opt.max_retries) {
-                        log_msg(LOG_WARN, "db_retry", "postgres: a write lost %d serialization retries", attempt + 1);
+                        log_msg(LOG_WARN, "db_retry",
+                                "postgres: a write lost %d serialization retries", attempt + 1);
                         atomic_fetch_add(&d->jobs_failed, 1);
                         return DB_UNAVAILABLE;
                 }
@@ -686,8 +689,8 @@ open_pool(struct pg_db *d, char *err, size_t errlen)
         for (int i = 0; i < d->opt.pool_size; i++) {
                 /* The first connection waits out the server's start; the
                  * others find it up. */
-                d->conns[i] = pg_conn_open(d->url, i == 0 ? d->opt.connect_timeout_s : 0, err,
-                                           errlen);
+                d->conns[i] =
+                        pg_conn_open(d->url, i == 0 ? d->opt.connect_timeout_s : 0, err, errlen);
                 if (d->conns[i] == NULL)
                         return -1;
                 d->nconns++;

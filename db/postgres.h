@@ -32,12 +32,12 @@ struct pg_conn;
 struct pg_stmt;
 
 struct pg_options {
-        const char *url;        /* libpq connection URI or keyword string */
-        int pool_size;          /* connections, >= 1 */
-        int workers;            /* threads running submitted jobs, >= 1 */
-        int connect_timeout_s;  /* retry an unreachable server this long */
-        int max_queue;          /* submitted jobs waiting at most; 0 = no bound */
-        int max_retries;        /* reruns of a job after 40001/40P01 */
+        const char *url;       /* libpq connection URI or keyword string */
+        int pool_size;         /* connections, >= 1 */
+        int workers;           /* threads running submitted jobs, >= 1 */
+        int connect_timeout_s; /* retry an unreachable server this long */
+        int max_queue;         /* submitted jobs waiting at most; 0 = no bound */
+        int max_retries;       /* reruns of a job after 40001/40P01 */
 };
 
 /* Connects (retrying an unreachable server with backoff for
@@ -71,8 +71,8 @@ struct migration;
  * lock (instances starting together migrate it once). The same checks as
  * migrate_apply (db/migrate.h). Returns 0 with *ret_applied, or -1 with the
  * reason in err. */
-int pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_applied,
-               char *err, size_t errlen);
+int pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_applied, char *err,
+               size_t errlen);
 
 /* Prints migrate_status's lines for m (db/migrate.h). 0 or -1 (logged). */
 int pg_migrate_status(struct pg_conn *c, const struct migration *m, size_t n, FILE *out);

@@ -24,8 +24,8 @@
  * other applications are unlikely to take. */
 #define MIGRATE_LOCK_KEY "7415201148270511923"
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -138,8 +138,8 @@ pg_migrate(struct pg_conn *c, const struct migration *m, size_t n, int *ret_appl
         size_t done = 0;
         int rc = 0;
 
-        if (exec_or_fail(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "migration lock",
-                         err, errlen) != 0)
+        if (exec_or_fail(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "migration lock", err,
+                         errlen) != 0)
                 return -1;
         if (exec_or_fail(c,
                          "CREATE TABLE IF NOT EXISTS schema_version ("

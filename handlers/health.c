@@ -52,7 +52,6 @@ health_cache_free(struct health_cache *hc)
         free(hc);
 }
 
-
 /* Writes the body for a probe's result; returns the status. reason, when
  * not NULL, is why the database serves reads but not writes ("degraded"). */
 static unsigned

@@ -97,8 +97,8 @@ render_gauges(const struct db_gauges *g, struct strbuf *out)
         strbuf_printf(out, "# HELP tradestore_orders Orders by status.\n"
                            "# TYPE tradestore_orders gauge\n");
         for (int i = 0; i < REPO_METRICS_ORDER_STATUSES; i++)
-                strbuf_printf(out, "tradestore_orders{status=\"%s\"} %lld\n",
-                              order_status_names[i], (long long)g->orders[i]);
+                strbuf_printf(out, "tradestore_orders{status=\"%s\"} %lld\n", order_status_names[i],
+                              (long long)g->orders[i]);
         strbuf_printf(out, "# HELP tradestore_outbox_events Outbox events by status.\n"
                            "# TYPE tradestore_outbox_events gauge\n");
         for (int i = 0; i < REPO_METRICS_OUTBOX_STATUSES; i++)

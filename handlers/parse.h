@@ -111,8 +111,8 @@ void reply_invalid(struct req *r, json_t *errors);
  * repo's list callbacks hand them over. */
 struct list_page {
         struct jw w;
-        size_t n;          /* rows written */
-        int64_t last_key;  /* the last row's cursor key and id */
+        size_t n;         /* rows written */
+        int64_t last_key; /* the last row's cursor key and id */
         char last_id[ID_BUFSZ];
 };
 

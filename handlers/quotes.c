@@ -388,9 +388,7 @@ respond_expire(struct req *r, int result)
         const struct repo_quotes_expire *job = req_write_arg(r);
 
         switch (result) {
-        case REPO_OK:
-                reply_expired(r, job->expired);
-                return;
+        case REPO_OK: reply_expired(r, job->expired); return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
                 reply_problem(r, 503, unavailable, NULL);
                 return;

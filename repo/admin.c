@@ -216,8 +216,8 @@ repo_admin_cleanup_batch(struct db_conn *c, const struct admin_retention *r, int
         int budget = limit;
 
         assert(limit > 0);
-        if (delete_some(c, db_sql(sql_cleanup_quotes, sql_cleanup_quotes_pg), r->quote_days,
-                        now_us, &budget, &b.quotes) != REPO_OK ||
+        if (delete_some(c, db_sql(sql_cleanup_quotes, sql_cleanup_quotes_pg), r->quote_days, now_us,
+                        &budget, &b.quotes) != REPO_OK ||
             delete_some(c, db_sql(sql_cleanup_fills, sql_cleanup_fills_pg), r->fill_days, now_us,
                         &budget, &b.fills) != REPO_OK ||
             delete_some(c, db_sql(sql_cleanup_outbox, sql_cleanup_outbox_pg), r->outbox_days,
@@ -695,9 +695,9 @@ step_vacuum(struct db_conn *c, struct admin_maintenance *m)
 static const char *
 run_steps(struct db_conn *c, struct admin_maintenance *m)
 {
-        if (m->cleanup && repo_admin_cleanup_writer(m->d, &m->retention, ts_now_us(),
-                                                    ADMIN_CLEANUP_BATCH, NULL, NULL,
-                                                    &m->deleted) != REPO_OK)
+        if (m->cleanup &&
+            repo_admin_cleanup_writer(m->d, &m->retention, ts_now_us(), ADMIN_CLEANUP_BATCH, NULL,
+                                      NULL, &m->deleted) != REPO_OK)
                 return "cleanup failed: database unavailable (batches before the failure"
                        " stay deleted)";
         if (m->analyze && db_write(m->d, repo_admin_analyze_job, NULL) != REPO_OK)

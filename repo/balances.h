@@ -18,7 +18,7 @@ struct db_conn;
 #define BALANCES_SNAPSHOT_MAX 1000
 
 struct balance {
-        char asset[SYMBOL_BUFSZ];     /* 1-32 of [A-Za-z0-9._/-] */
+        char asset[SYMBOL_BUFSZ]; /* 1-32 of [A-Za-z0-9._/-] */
         int64_t available;  /* units of 1e-8, >= 0 */
         int64_t locked;     /* units of 1e-8, >= 0 */
         int64_t total;      /* available + locked */

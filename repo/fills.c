@@ -343,8 +343,7 @@ order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl
 
 /* Writes the plan: the order, the position, the fill_processed event. */
 static enum repo_status
-apply_plan(struct db_conn *c, const struct fill_create *fc, const struct fill_plan *pl,
-           int64_t now)
+apply_plan(struct db_conn *c, const struct fill_create *fc, const struct fill_plan *pl, int64_t now)
 {
         const struct fill *f = &fc->fill;
         enum repo_status s = order_update(c, f->order_id, pl, now);

@@ -10,10 +10,10 @@
 struct db_conn;
 
 struct health {
-        bool postgres; /* the backend: PostgreSQL, else SQLite */
-        int pool_size;  /* read connections (at least one per HTTP thread) */
+        bool postgres;        /* the backend: PostgreSQL, else SQLite */
+        int pool_size;        /* read connections (at least one per HTTP thread) */
         const char *degraded; /* why writes fail while reads work (disk full), or NULL */
-        bool wal_mode; /* SQLite's journal_mode is WAL */
+        bool wal_mode;        /* SQLite's journal_mode is WAL */
         bool foreign_keys;
         int64_t size_bytes;
         int schema_version;

@@ -7,7 +7,6 @@
 
 #include <string.h>
 
-
 /* Runs a "SELECT status, count(*) ... GROUP BY status" into counts. */
 static int
 count_by_status(struct db_conn *c, const char *sql, const char *const *names, int n,
@@ -86,8 +85,8 @@ metrics_get(struct db_conn *c, void *arg)
         if (scalars(c, &g) == 0 &&
             count_by_status(c, sql_orders, order_status_names, REPO_METRICS_ORDER_STATUSES,
                             g.orders) == 0 &&
-            count_by_status(c, sql_outbox, outbox_status_names,
-                            REPO_METRICS_OUTBOX_STATUSES, g.outbox) == 0) {
+            count_by_status(c, sql_outbox, outbox_status_names, REPO_METRICS_OUTBOX_STATUSES,
+                            g.outbox) == 0) {
                 *ret = g;
                 s = REPO_OK;
         }

@@ -20,7 +20,7 @@ struct db_gauges {
         int64_t size_bytes;
         int schema_version;
         int64_t quotes_active;
-        int64_t orders[REPO_METRICS_ORDER_STATUSES]; /* in order_status_names order */
+        int64_t orders[REPO_METRICS_ORDER_STATUSES];  /* in order_status_names order */
         int64_t outbox[REPO_METRICS_OUTBOX_STATUSES]; /* in outbox_status_names order */
         bool has_pending;
         int64_t oldest_pending_us; /* created_at of the oldest pending event */

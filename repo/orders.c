@@ -547,8 +547,7 @@ check_quote(struct db_conn *c, struct order_create *oc, int64_t now)
         } else if (strcmp(oc->quote_status, "active") != 0) {
                 oc->refusal = ORDER_REFUSED_QUOTE_NOT_ACTIVE;
                 s = REPO_CONFLICT;
-        } else if (!db_column_null(st, 1) &&
-                   db_column_int64(st, 1) <= now) {
+        } else if (!db_column_null(st, 1) && db_column_int64(st, 1) <= now) {
                 oc->refusal = ORDER_REFUSED_QUOTE_EXPIRED;
                 s = REPO_CONFLICT;
         }

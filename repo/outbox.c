@@ -527,10 +527,10 @@ repo_outbox_failed_job(struct db_conn *c, void *arg)
         db_bind_int64(st, 3, retries);
         db_bind_text(st, 4, in->error_message);
         if (!dead)
-                db_bind_int64(
-                        st, 5,
-                        now + US_PER_S * repo_outbox_retry_delay_s(retries, in->retry_base_seconds,
-                                                                   in->retry_max_seconds));
+                db_bind_int64(st, 5,
+                              now + US_PER_S * repo_outbox_retry_delay_s(retries,
+                                                                         in->retry_base_seconds,
+                                                                         in->retry_max_seconds));
         return update_one(c, st, "outbox failed", &in->event);
 }
 

@@ -109,9 +109,8 @@ struct outbox_filter {
  * owns: outbox_events_free; may be NULL when *ret_n is 0). REPO_ERROR
  * (logged) otherwise, with nothing written. Every filter combination runs
  * its own static statement backed by an index. */
-enum repo_status repo_outbox_list(struct db *d, const struct outbox_filter *f,
-                                  int64_t after_seq, int limit, struct outbox_event **ret_items,
-                                  size_t *ret_n);
+enum repo_status repo_outbox_list(struct db *d, const struct outbox_filter *f, int64_t after_seq,
+                                  int limit, struct outbox_event **ret_items, size_t *ret_n);
 
 /* The SQL texts repo_outbox_list may run (static; *ret_n of them), for
  * EXPLAIN QUERY PLAN tests. */

@@ -65,14 +65,15 @@ static const struct key_desc keys[] = {
           .def = "", .url = true,
           .help = "PostgreSQL connection URI (postgresql://user@host:5432/db?sslmode=...); "
                   "empty: SQLite at database.path" },
-        { FIELD(database, connect_timeout), .env = "DB_CONNECT_TIMEOUT", .type = KEY_INT,
-          .min = 0, .max = 3600, .def = "30",
+        { FIELD(database, connect_timeout), .env = "DB_CONNECT_TIMEOUT", .type = KEY_INT, .min = 0,
+          .max = 3600, .def = "30",
           .help = "seconds to retry an unreachable PostgreSQL server at start-up" },
         { FIELD(database, wal_mode), .env = "DB_WAL_MODE", .type = KEY_BOOL, .def = "true",
           .help = "journal_mode=WAL, so readers never block the writer; "
                   "false uses DELETE" },
         { FIELD(database, connection_pool_size), .env = "DB_CONNECTION_POOL_SIZE", .type = KEY_INT,
-          .min = 1, .max = 64, .def = "4", .help = "read-only connections in the reader pool; raised to server.threads if lower" },
+          .min = 1, .max = 64, .def = "4",
+          .help = "read-only connections in the reader pool; raised to server.threads if lower" },
         { FIELD(database, query_timeout), .env = "DB_QUERY_TIMEOUT", .type = KEY_INT, .min = 1,
           .max = 3600, .def = "5",
           .help = "seconds a statement waits for a lock (SQLite busy timeout)" },

@@ -24,7 +24,6 @@ struct maintenance {
         pthread_t thread;
 };
 
-
 static bool
 should_stop(void *cls)
 {

@@ -154,7 +154,8 @@ write_errors(struct jw *w, const json_t *errors)
 
         jw_key(w, "errors");
         jw_arr(w);
-        json_array_foreach(errors, i, e) {
+        json_array_foreach(errors, i, e)
+        {
                 jw_obj(w);
                 jw_kstr(w, "field", json_string_value(json_object_get(e, "field")));
                 jw_kstr(w, "message", json_string_value(json_object_get(e, "message")));

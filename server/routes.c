@@ -25,7 +25,6 @@
 
 /* ---- the query parameters of the lists (each also takes limit, cursor) ---- */
 
-
 static const struct field quotes_query[] = {
         { .name = "status", .type = F_ENUM, .enum_values = quote_status_names },
         { .name = "symbol_src", .type = F_SYMBOL },

@@ -52,8 +52,8 @@ service_db_options(const struct config *cfg, struct db_options *ret)
 static int
 migrate_postgres(const struct config *cfg, char *err, unsigned long errlen)
 {
-        struct pg_conn *c = pg_conn_open(cfg->database.url, cfg->database.connect_timeout, err,
-                                         errlen);
+        struct pg_conn *c =
+                pg_conn_open(cfg->database.url, cfg->database.connect_timeout, err, errlen);
         char masked[512];
         int applied = 0;
         int rc;

@@ -39,8 +39,8 @@ use_postgres_if_asked(struct harness *h)
                               sizeof(err)) == 0,
                       "PostgreSQL: %s", err);
         pg_conn_close(c);
-        ck_assert_int_eq(config_set(&h->cfg, "database.url", url, CONFIG_SRC_FLAG, err, sizeof(err)),
-                         0);
+        ck_assert_int_eq(
+                config_set(&h->cfg, "database.url", url, CONFIG_SRC_FLAG, err, sizeof(err)), 0);
         h->postgres = true;
 }
 
@@ -73,8 +73,8 @@ harness_set(struct harness *h, const char *key, const char *value)
 {
         char err[256];
 
-        ck_assert_msg(config_set(&h->cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0,
-                      "%s", err);
+        ck_assert_msg(config_set(&h->cfg, key, value, CONFIG_SRC_FLAG, err, sizeof(err)) == 0, "%s",
+                      err);
 }
 
 void

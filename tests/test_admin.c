@@ -1099,7 +1099,8 @@ START_TEST(the_maintenance_thread_stops_promptly)
         usleep(300 * 1000); /* mid-wait: the default interval is an hour */
         t0 = ts_monotonic_ms();
         harness_stop(&h);
-        ck_assert_msg(ts_monotonic_ms() - t0 < 1500, "stop took %lld ms", (long long)(ts_monotonic_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 1500, "stop took %lld ms",
+                      (long long)(ts_monotonic_ms() - t0));
 }
 END_TEST
 

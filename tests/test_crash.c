@@ -839,7 +839,8 @@ START_TEST(sigkill_at_random_moments_loses_no_acknowledged_fill)
         printf("crash: seed %u, server %s\n", T.seed, server_exe);
         start_server();
         create_orders();
-        while (T.rounds < MIN_ROUNDS || (T.rounds < MAX_ROUNDS && ts_monotonic_us() - t0 < BUDGET_US)) {
+        while (T.rounds < MIN_ROUNDS ||
+               (T.rounds < MAX_ROUNDS && ts_monotonic_us() - t0 < BUDGET_US)) {
                 int64_t up_us = T.rounds == 0 ? 0 : start_server();
                 long delay_ms;
                 size_t acked = run_round(T.rounds + 1, &rng, &delay_ms);

@@ -329,7 +329,8 @@ START_TEST(headers_sent_a_byte_at_a_time_are_cut_at_the_header_deadline)
         }
         ck_assert_msg(all_closed, "slow headers still open after %lld ms",
                       (long long)(ts_monotonic_ms() - t0));
-        ck_assert_msg(ts_monotonic_ms() - t0 < 4500, "cut only after %lld ms", (long long)(ts_monotonic_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 4500, "cut only after %lld ms",
+                      (long long)(ts_monotonic_ms() - t0));
         ck_assert_msg(ts_monotonic_ms() - t0 >= 1900, "cut early, after %lld ms",
                       (long long)(ts_monotonic_ms() - t0));
         ck_assert_int_eq(health_from("127.0.0.1"), 200);
@@ -358,7 +359,8 @@ START_TEST(a_body_slower_than_the_minimum_rate_is_cut_and_writes_nothing)
         }
         close(fd);
         ck_assert_msg(cut, "a 33 B/s body still open after 8 s");
-        ck_assert_msg(ts_monotonic_ms() - t0 < 6000, "cut only after %lld ms", (long long)(ts_monotonic_ms() - t0));
+        ck_assert_msg(ts_monotonic_ms() - t0 < 6000, "cut only after %lld ms",
+                      (long long)(ts_monotonic_ms() - t0));
         ck_assert_int_eq(outbox_rows(), 0);
         ck_assert_int_eq(health_from("127.0.0.1"), 200);
 }

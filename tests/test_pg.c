@@ -47,8 +47,11 @@ exec_ok(const char *sql)
 static void
 setup(void)
 {
-        struct pg_options o = { .url = url(), .pool_size = 4, .workers = 2,
-                                .connect_timeout_s = 5, .max_retries = 50 };
+        struct pg_options o = { .url = url(),
+                                .pool_size = 4,
+                                .workers = 2,
+                                .connect_timeout_s = 5,
+                                .max_retries = 50 };
         char err[256] = "";
 
         exec_ok("DROP TABLE IF EXISTS child; DROP TABLE IF EXISTS t;"
@@ -98,7 +101,9 @@ START_TEST(an_unreachable_server_fails_after_the_timeout_with_the_reason)
 {
         struct pg_options o = { .url = "postgresql:///x?host=/nonexistent-tradestore&user=u"
                                        "&password=s3cret",
-                                .pool_size = 1, .workers = 1, .connect_timeout_s = 1 };
+                                .pool_size = 1,
+                                .workers = 1,
+                                .connect_timeout_s = 1 };
         struct pg_db *x = NULL;
         char err[256] = "";
         time_t t0 = time(NULL);

@@ -395,7 +395,10 @@ run_argv(const char *const *argv)
                 dup2(fd, 1);
                 dup2(fd, 2);
                 /* execv's prototype predates const; it does not write argv. */
-                union { const char *const *c; char *const *m; } a = { .c = argv };
+                union {
+                        const char *const *c;
+                        char *const *m;
+                } a = { .c = argv };
 
                 execv(server_exe, a.m);
                 _exit(97);
@@ -414,9 +417,10 @@ run_argv(const char *const *argv)
  * ninth and tenth (the last --port, and --host) were lost. */
 START_TEST(every_flag_counts_and_a_repeated_one_keeps_its_last_value)
 {
-        const char *argv[] = { "tradestore", "config", "--port", "1", "--port", "2", "--port",
-                               "3", "--port", "4", "--port", "5", "--port", "6", "--port", "7",
-                               "--port", "8", "--port", "9", "--host", "127.0.0.2", NULL };
+        const char *argv[] = { "tradestore", "config", "--port", "1",         "--port", "2",
+                               "--port",     "3",      "--port", "4",         "--port", "5",
+                               "--port",     "6",      "--port", "7",         "--port", "8",
+                               "--port",     "9",      "--host", "127.0.0.2", NULL };
         int rc = run_argv(argv);
 
         ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
@@ -438,8 +442,9 @@ START_TEST(migrate_status_uses_the_configured_database_options)
 
         ck_assert_msg(run_argv(migrate) == 0, "%s", out);
         ck_assert_int_eq(sqlite3_open(db_path, &lock), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_exec(lock, "PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE;"
-                                            " CREATE TABLE held (x);",
+        ck_assert_int_eq(sqlite3_exec(lock,
+                                      "PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE;"
+                                      " CREATE TABLE held (x);",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
         setenv("DB_QUERY_TIMEOUT", "1", 1);
