@@ -80,24 +80,22 @@ started(const char *log_path)
         return strstr(buf, "\"event\":\"started\"") != NULL;
 }
 
-/* Runs "tradestore ARGS" (serve on an ephemeral port unless cmd says
- * otherwise) with stdout and stderr into out; as nobody when as_nobody and
- * the test is root. Returns the exit code, 128+signal when killed, or -1
- * when it started serving or still ran after EXIT_WAIT_MS (then it is
- * stopped with SIGTERM and *ret_term gets its exit status). */
-static int
-run_server(const char *cmd, bool as_nobody, int *ret_term)
+/* Starts the binary with argv (argv[0] ignored), its stdout and stderr
+ * into log_path; as nobody when as_nobody and the test is root. */
+static pid_t
+spawn(const char *const *argv, bool as_nobody, const char *log_path)
 {
-        char log_path[400];
-        int status = 0;
-        pid_t pid;
+        pid_t pid = fork();
         int fd;
-        ssize_t n;
 
-        snprintf(log_path, sizeof(log_path), "%s.out", dir);
-        pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
+                /* execv's prototype predates const; it does not write argv. */
+                union {
+                        const char *const *c;
+                        char *const *m;
+                } a = { .c = argv };
+
                 fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
                 if (fd < 0)
                         _exit(99);
@@ -106,13 +104,52 @@ run_server(const char *cmd, bool as_nobody, int *ret_term)
                 if (as_nobody && geteuid() == 0 &&
                     (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
                         _exit(98);
-                execl(server_exe, "tradestore", cmd, "--db", db_path, "--host", "127.0.0.1",
-                      "--port", "0", (char *)NULL);
+                execv(server_exe, a.m);
                 _exit(97);
         }
+        return pid;
+}
+
+/* Reads what the child wrote to log_path into out and removes the file. */
+static void
+collect(const char *log_path)
+{
+        int fd = open(log_path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, out, sizeof(out) - 1) : 0;
+
+        out[n > 0 ? n : 0] = '\0';
+        if (fd >= 0)
+                close(fd);
+        unlink(log_path);
+}
+
+static int
+exit_code(int status)
+{
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs "tradestore ARGS" (serve on an ephemeral port unless cmd says
+ * otherwise) with stdout and stderr into out; as nobody when as_nobody and
+ * the test is root. Returns the exit code, 128+signal when killed, or -1
+ * when it started serving or still ran after EXIT_WAIT_MS (then it is
+ * stopped with SIGTERM and *ret_term gets its exit status). */
+static int
+run_server(const char *cmd, bool as_nobody, int *ret_term)
+{
+        const char *argv[] = { "tradestore", cmd,         "--db", db_path, "--host",
+                               "127.0.0.1",  "--port",    "0",    NULL };
+        char log_path[400];
+        int status = 0;
+        pid_t pid;
+
+        snprintf(log_path, sizeof(log_path), "%s.out", dir);
+        pid = spawn(argv, as_nobody, log_path);
         for (int waited = 0; waited < EXIT_WAIT_MS; waited += 20) {
-                if (waitpid(pid, &status, WNOHANG) == pid)
-                        goto done;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        collect(log_path);
+                        return exit_code(status);
+                }
                 if (started(log_path))
                         break;
                 sleep_ms(20);
@@ -120,18 +157,9 @@ run_server(const char *cmd, bool as_nobody, int *ret_term)
         kill(pid, SIGTERM);
         waitpid(pid, &status, 0);
         if (ret_term != NULL)
-                *ret_term = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        status = -1;
-done:
-        fd = open(log_path, O_RDONLY);
-        n = fd >= 0 ? read(fd, out, sizeof(out) - 1) : 0;
-        out[n > 0 ? n : 0] = '\0';
-        if (fd >= 0)
-                close(fd);
-        unlink(log_path);
-        if (status == -1)
-                return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                *ret_term = exit_code(status);
+        collect(log_path);
+        return -1;
 }
 
 /* The whole file at path (caller frees), or NULL when it does not exist. */
@@ -381,36 +409,11 @@ run_argv(const char *const *argv)
 {
         char log_path[400];
         int status = 0;
-        pid_t pid;
-        ssize_t n;
-        int fd;
 
         snprintf(log_path, sizeof(log_path), "%s.out", dir);
-        pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-                fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-                if (fd < 0)
-                        _exit(99);
-                dup2(fd, 1);
-                dup2(fd, 2);
-                /* execv's prototype predates const; it does not write argv. */
-                union {
-                        const char *const *c;
-                        char *const *m;
-                } a = { .c = argv };
-
-                execv(server_exe, a.m);
-                _exit(97);
-        }
-        waitpid(pid, &status, 0);
-        fd = open(log_path, O_RDONLY);
-        n = fd >= 0 ? read(fd, out, sizeof(out) - 1) : 0;
-        out[n > 0 ? n : 0] = '\0';
-        if (fd >= 0)
-                close(fd);
-        unlink(log_path);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        waitpid(spawn(argv, false, log_path), &status, 0);
+        collect(log_path);
+        return exit_code(status);
 }
 
 /* parse_cli kept eight flags and dropped the rest without a word: here the
