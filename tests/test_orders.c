@@ -535,8 +535,7 @@ START_TEST(same_order_id_with_other_content_is_409_and_changes_nothing)
 
         insert_quote("q-dup", "active", 0);
         create_order("dup", NULL);
-        db_text(before, sizeof(before),
-                "SELECT " ORDER_ROW " FROM orders WHERE order_id = 'dup'");
+        db_text(before, sizeof(before), "SELECT " ORDER_ROW " FROM orders WHERE order_id = 'dup'");
         for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
                 struct http_resp r;
 
@@ -545,8 +544,7 @@ START_TEST(same_order_id_with_other_content_is_409_and_changes_nothing)
                 ck_assert(has_error(&r, "order_id"));
                 http_resp_clear(&r);
         }
-        db_text(after, sizeof(after),
-                "SELECT " ORDER_ROW " FROM orders WHERE order_id = 'dup'");
+        db_text(after, sizeof(after), "SELECT " ORDER_ROW " FROM orders WHERE order_id = 'dup'");
         ck_assert_str_eq(before, after);
         ck_assert_int_eq(count_all_events(), 1);
         ck_assert_int_eq(db_int("SELECT count(*) FROM quotes WHERE status = 'active'"), 1);
