@@ -68,6 +68,9 @@ long http_json(const struct harness *h, const char *method, const char *path, co
  * generic plan has no Seq Scan and no Sort even when they are all the
  * planner may pick (see assert_indexed_pg in harness.c). */
 void harness_assert_indexed(struct harness *h, const char *const *sqls, size_t n);
+/* As harness_assert_indexed, but sorting is allowed: for statements that sort
+ * a set their index searches have already bounded. */
+void harness_assert_searched(struct harness *h, const char *const *sqls, size_t n);
 
 /* ---- The tests' own SQL, on whichever backend serves h ----
  * Tests seed and inspect the database with these, never by opening the
