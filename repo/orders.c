@@ -228,51 +228,37 @@ orders_get(struct db_conn *c, void *arg)
 const char *const *
 repo_orders_list_sql(size_t *ret_n)
 {
-        static const char *const sql[16] = {
-                [0x0] = L_SEL L_END,
-                [0x1] = L_SEL "symbol = ?1 AND " L_END,
-                [0x2] = L_SEL "status = ?2 AND " L_END,
-                [0x3] = L_SEL "status = ?2 AND +symbol = ?1 AND " L_END,
-                [0x4] = L_SEL "quote_id = ?3 AND " L_END,
-                [0x5] = L_SEL "quote_id = ?3 AND +symbol = ?1 AND " L_END,
-                [0x6] = L_SEL "quote_id = ?3 AND +status = ?2 AND " L_END,
-                [0x7] = L_SEL "quote_id = ?3 AND +status = ?2 AND +symbol = ?1 AND " L_END,
-                [0x8] = L_SEL "external_order_id = ?4 AND " L_END,
-                [0x9] = L_SEL "external_order_id = ?4 AND +symbol = ?1 AND " L_END,
-                [0xa] = L_SEL "external_order_id = ?4 AND +status = ?2 AND " L_END,
-                [0xb] = L_SEL "external_order_id = ?4 AND +status = ?2 AND +symbol = ?1"
-                              " AND " L_END,
-                [0xc] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND " L_END,
-                [0xd] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +symbol = ?1"
-                              " AND " L_END,
-                [0xe] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +status = ?2"
-                              " AND " L_END,
-                [0xf] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +status = ?2"
-                              " AND +symbol = ?1 AND " L_END,
-        };
-        /* PostgreSQL: no unary + on text; its planner picks the index. */
-        static const char *const sql_pg[16] = {
-                [0x0] = L_SEL L_END,
-                [0x1] = L_SEL "symbol = ?1 AND " L_END,
-                [0x2] = L_SEL "status = ?2 AND " L_END,
-                [0x3] = L_SEL "status = ?2 AND symbol = ?1 AND " L_END,
-                [0x4] = L_SEL "quote_id = ?3 AND " L_END,
-                [0x5] = L_SEL "quote_id = ?3 AND symbol = ?1 AND " L_END,
-                [0x6] = L_SEL "quote_id = ?3 AND status = ?2 AND " L_END,
-                [0x7] = L_SEL "quote_id = ?3 AND status = ?2 AND symbol = ?1 AND " L_END,
-                [0x8] = L_SEL "external_order_id = ?4 AND " L_END,
-                [0x9] = L_SEL "external_order_id = ?4 AND symbol = ?1 AND " L_END,
-                [0xa] = L_SEL "external_order_id = ?4 AND status = ?2 AND " L_END,
-                [0xb] = L_SEL "external_order_id = ?4 AND status = ?2 AND symbol = ?1"
-                              " AND " L_END,
-                [0xc] = L_SEL "external_order_id = ?4 AND quote_id = ?3 AND " L_END,
-                [0xd] = L_SEL "external_order_id = ?4 AND quote_id = ?3 AND symbol = ?1"
-                              " AND " L_END,
-                [0xe] = L_SEL "external_order_id = ?4 AND quote_id = ?3 AND status = ?2"
-                              " AND " L_END,
-                [0xf] = L_SEL "external_order_id = ?4 AND quote_id = ?3 AND status = ?2"
-                              " AND symbol = ?1 AND " L_END,
-        };
+        /* P: "+" on SQLite; PostgreSQL has no unary + on text, and its
+         * planner picks the index by cost. */
+        /* clang-format off */
+#define ORDER_LISTS(P)                                                                             \
+        {                                                                                          \
+                [0x0] = L_SEL L_END,                                                               \
+                [0x1] = L_SEL "symbol = ?1 AND " L_END,                                            \
+                [0x2] = L_SEL "status = ?2 AND " L_END,                                            \
+                [0x3] = L_SEL "status = ?2 AND " P "symbol = ?1 AND " L_END,                       \
+                [0x4] = L_SEL "quote_id = ?3 AND " L_END,                                          \
+                [0x5] = L_SEL "quote_id = ?3 AND " P "symbol = ?1 AND " L_END,                     \
+                [0x6] = L_SEL "quote_id = ?3 AND " P "status = ?2 AND " L_END,                     \
+                [0x7] = L_SEL "quote_id = ?3 AND " P "status = ?2 AND " P "symbol = ?1"            \
+                              " AND " L_END,                                                       \
+                [0x8] = L_SEL "external_order_id = ?4 AND " L_END,                                 \
+                [0x9] = L_SEL "external_order_id = ?4 AND " P "symbol = ?1 AND " L_END,            \
+                [0xa] = L_SEL "external_order_id = ?4 AND " P "status = ?2 AND " L_END,            \
+                [0xb] = L_SEL "external_order_id = ?4 AND " P "status = ?2 AND " P "symbol = ?1"   \
+                              " AND " L_END,                                                       \
+                [0xc] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " L_END,          \
+                [0xd] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "symbol = ?1" \
+                              " AND " L_END,                                                       \
+                [0xe] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "status = ?2" \
+                              " AND " L_END,                                                       \
+                [0xf] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "status = ?2" \
+                              " AND " P "symbol = ?1 AND " L_END,                                  \
+        }
+        static const char *const sql[16] = ORDER_LISTS("+");
+        static const char *const sql_pg[16] = ORDER_LISTS("");
+#undef ORDER_LISTS
+        /* clang-format on */
 
         *ret_n = sizeof(sql) / sizeof(sql[0]);
         return db_is_postgres() ? sql_pg : sql;
