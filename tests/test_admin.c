@@ -890,6 +890,22 @@ backup(const char *body)
         return path;
 }
 
+/* POST /admin/backup is refused with status, its detail naming what1 and
+ * what2 (NULL: none). */
+static void
+backup_refused(long status, const char *what1, const char *what2)
+{
+        struct http_resp r;
+        const char *detail;
+
+        http_json(&h, "POST", "/admin/backup", NULL, &r);
+        assert_problem(&r, status);
+        detail = json_string_value(json_object_get(r.json, "detail"));
+        ck_assert_msg(strstr(detail, what1) != NULL, "%s", detail);
+        ck_assert_msg(what2 == NULL || strstr(detail, what2) != NULL, "%s", detail);
+        http_resp_clear(&r);
+}
+
 START_TEST(backup_makes_a_checked_copy_with_every_row_in_a_new_folder)
 {
         struct stat sb;
@@ -900,15 +916,7 @@ START_TEST(backup_makes_a_checked_copy_with_every_row_in_a_new_folder)
         seed_retention_example();
         if (h.postgres) {
                 /* PostgreSQL's own tools back it up (API.md, Operations). */
-                struct http_resp r;
-                const char *detail;
-
-                http_json(&h, "POST", "/admin/backup", NULL, &r);
-                assert_problem(&r, 501);
-                detail = json_string_value(json_object_get(r.json, "detail"));
-                ck_assert_msg(strstr(detail, "pg_dump") != NULL, "%s", detail);
-                ck_assert_msg(strstr(detail, "pg_basebackup") != NULL, "%s", detail);
-                http_resp_clear(&r);
+                backup_refused(501, "pg_dump", "pg_basebackup");
                 ck_assert_int_ne(stat(backup_dir, &sb), 0); /* nothing made */
                 return;
         }
@@ -962,9 +970,7 @@ END_TEST
 
 START_TEST(backup_into_a_folder_that_cannot_be_made_is_503_with_the_reason)
 {
-        struct http_resp r;
         char bad[512];
-        const char *detail;
 
         HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         harness_stop(&h);
@@ -973,11 +979,7 @@ START_TEST(backup_into_a_folder_that_cannot_be_made_is_503_with_the_reason)
         snprintf(bad, sizeof(bad), "%s/backups", h.db_path);
         set("database.backup_dir", bad);
         harness_start(&h);
-        http_json(&h, "POST", "/admin/backup", NULL, &r);
-        assert_problem(&r, 503);
-        detail = json_string_value(json_object_get(r.json, "detail"));
-        ck_assert_msg(strstr(detail, "backup folder") != NULL, "%s", detail);
-        http_resp_clear(&r);
+        backup_refused(503, "backup folder", NULL);
 }
 END_TEST
 
@@ -986,9 +988,6 @@ END_TEST
  * as it is, so the copy fails its integrity check. */
 START_TEST(a_backup_that_fails_its_integrity_check_is_503_and_leaves_no_file)
 {
-        struct http_resp r;
-        const char *detail;
-
         HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         seed("CREATE TABLE side (a INTEGER);"
              " WITH RECURSIVE k(i) AS (SELECT -10 UNION ALL SELECT i + 1 FROM k WHERE i < 10)"
@@ -998,12 +997,7 @@ START_TEST(a_backup_that_fails_its_integrity_check_is_503_and_leaves_no_file)
              " UPDATE sqlite_schema SET sql = 'CREATE INDEX side_a ON side (a)'"
              "  WHERE name = 'side_a';"
              " PRAGMA writable_schema = OFF;");
-        http_json(&h, "POST", "/admin/backup", NULL, &r);
-        assert_problem(&r, 503);
-        detail = json_string_value(json_object_get(r.json, "detail"));
-        ck_assert_msg(strstr(detail, "integrity check") != NULL, "%s", detail);
-        ck_assert_msg(strstr(detail, "missing from index side_a") != NULL, "%s", detail);
-        http_resp_clear(&r);
+        backup_refused(503, "integrity check", "missing from index side_a");
         ck_assert_int_eq(dir_entries(backup_dir), 0); /* the copy was removed */
 }
 END_TEST
