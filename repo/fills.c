@@ -423,19 +423,24 @@ static const char sql_list_order[] =
         "SELECT " FILL_COLUMNS " FROM fills WHERE order_id = ?1 AND" LIST_TAIL;
 static const char sql_list_symbol[] =
         "SELECT " FILL_COLUMNS " FROM fills WHERE symbol = ?2 AND" LIST_TAIL;
-/* The unary + keeps the planner on the order's index, which holds fewer rows
- * than the symbol's (an order has one symbol). */
+/* The unary + keeps SQLite's planner on the order's index, which holds fewer
+ * rows than the symbol's (an order has one symbol). PostgreSQL has no unary +
+ * on text, and its planner weighs the two indexes by their statistics. */
 static const char sql_list_order_symbol[] =
         "SELECT " FILL_COLUMNS " FROM fills WHERE order_id = ?1 AND +symbol = ?2 AND" LIST_TAIL;
+static const char sql_list_order_symbol_pg[] =
+        "SELECT " FILL_COLUMNS " FROM fills WHERE order_id = ?1 AND symbol = ?2 AND" LIST_TAIL;
 
 const char *const *
 repo_fills_list_sql(size_t *ret_n)
 {
         static const char *const all[] = { sql_list_all, sql_list_order, sql_list_symbol,
                                            sql_list_order_symbol };
+        static const char *const all_pg[] = { sql_list_all, sql_list_order, sql_list_symbol,
+                                              sql_list_order_symbol_pg };
 
         *ret_n = sizeof(all) / sizeof(all[0]);
-        return all;
+        return db_is_postgres() ? all_pg : all;
 }
 
 /* The arguments of repo_fills_list, for its db_read job below. */
@@ -456,8 +461,10 @@ fills_list(struct db_conn *c, void *arg)
         void (*row)(void *cls, const struct fill *f) = a->row;
         void *cls = a->cls;
         size_t *ret_n = a->ret_n;
-        const char *sql = ff->order_id ? (ff->symbol ? sql_list_order_symbol : sql_list_order)
-                                       : (ff->symbol ? sql_list_symbol : sql_list_all);
+        const char *sql =
+                ff->order_id ? (ff->symbol ? db_sql(sql_list_order_symbol, sql_list_order_symbol_pg)
+                                           : sql_list_order)
+                             : (ff->symbol ? sql_list_symbol : sql_list_all);
         struct db_stmt *st = db_stmt(c, sql);
         struct fill f;
         size_t n = 0;

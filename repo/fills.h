@@ -102,8 +102,8 @@ enum repo_status repo_fills_list(struct db *d, const struct fill_filter *filter,
                                  void (*row)(void *cls, const struct fill *f), void *cls,
                                  size_t *ret_n);
 
-/* The SQL text of every list query above (for EXPLAIN QUERY PLAN tests).
- * Static storage; *ret_n entries. */
+/* The SQL text of every list query above, as the backend in use runs it (for
+ * the query plan tests). Static storage; *ret_n entries. */
 const char *const *repo_fills_list_sql(size_t *ret_n);
 
 #endif

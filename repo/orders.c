@@ -218,7 +218,8 @@ orders_get(struct db_conn *c, void *arg)
  * bit 1 status, bit 2 quote_id, bit 3 external_order_id. The driving index
  * is, by selectivity, the UNIQUE external_order_id, else quote_id (an order
  * or few per quote), else status (the live statuses that are queried are a
- * small share of all orders), else symbol, else created_at alone. */
+ * small share of all orders), else symbol, else created_at alone: on SQLite
+ * a unary + keeps the planner off the other filters' indexes. */
 #define L_SEL "SELECT " ORDER_COLS " FROM orders WHERE "
 #define L_END                                                                                      \
         "created_at > ?5 AND (created_at, order_id) < (?6, ?7)"                                    \
@@ -227,31 +228,40 @@ orders_get(struct db_conn *c, void *arg)
 const char *const *
 repo_orders_list_sql(size_t *ret_n)
 {
-        static const char *const sql[16] = {
-                [0x0] = L_SEL L_END,
-                [0x1] = L_SEL "symbol = ?1 AND " L_END,
-                [0x2] = L_SEL "status = ?2 AND " L_END,
-                [0x3] = L_SEL "status = ?2 AND +symbol = ?1 AND " L_END,
-                [0x4] = L_SEL "quote_id = ?3 AND " L_END,
-                [0x5] = L_SEL "quote_id = ?3 AND +symbol = ?1 AND " L_END,
-                [0x6] = L_SEL "quote_id = ?3 AND +status = ?2 AND " L_END,
-                [0x7] = L_SEL "quote_id = ?3 AND +status = ?2 AND +symbol = ?1 AND " L_END,
-                [0x8] = L_SEL "external_order_id = ?4 AND " L_END,
-                [0x9] = L_SEL "external_order_id = ?4 AND +symbol = ?1 AND " L_END,
-                [0xa] = L_SEL "external_order_id = ?4 AND +status = ?2 AND " L_END,
-                [0xb] = L_SEL "external_order_id = ?4 AND +status = ?2 AND +symbol = ?1"
-                              " AND " L_END,
-                [0xc] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND " L_END,
-                [0xd] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +symbol = ?1"
-                              " AND " L_END,
-                [0xe] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +status = ?2"
-                              " AND " L_END,
-                [0xf] = L_SEL "external_order_id = ?4 AND +quote_id = ?3 AND +status = ?2"
-                              " AND +symbol = ?1 AND " L_END,
-        };
+        /* P: "+" on SQLite; PostgreSQL has no unary + on text, and its
+         * planner picks the index by cost. */
+        /* clang-format off */
+#define ORDER_LISTS(P)                                                                             \
+        {                                                                                          \
+                [0x0] = L_SEL L_END,                                                               \
+                [0x1] = L_SEL "symbol = ?1 AND " L_END,                                            \
+                [0x2] = L_SEL "status = ?2 AND " L_END,                                            \
+                [0x3] = L_SEL "status = ?2 AND " P "symbol = ?1 AND " L_END,                       \
+                [0x4] = L_SEL "quote_id = ?3 AND " L_END,                                          \
+                [0x5] = L_SEL "quote_id = ?3 AND " P "symbol = ?1 AND " L_END,                     \
+                [0x6] = L_SEL "quote_id = ?3 AND " P "status = ?2 AND " L_END,                     \
+                [0x7] = L_SEL "quote_id = ?3 AND " P "status = ?2 AND " P "symbol = ?1"            \
+                              " AND " L_END,                                                       \
+                [0x8] = L_SEL "external_order_id = ?4 AND " L_END,                                 \
+                [0x9] = L_SEL "external_order_id = ?4 AND " P "symbol = ?1 AND " L_END,            \
+                [0xa] = L_SEL "external_order_id = ?4 AND " P "status = ?2 AND " L_END,            \
+                [0xb] = L_SEL "external_order_id = ?4 AND " P "status = ?2 AND " P "symbol = ?1"   \
+                              " AND " L_END,                                                       \
+                [0xc] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " L_END,          \
+                [0xd] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "symbol = ?1" \
+                              " AND " L_END,                                                       \
+                [0xe] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "status = ?2" \
+                              " AND " L_END,                                                       \
+                [0xf] = L_SEL "external_order_id = ?4 AND " P "quote_id = ?3 AND " P "status = ?2" \
+                              " AND " P "symbol = ?1 AND " L_END,                                  \
+        }
+        static const char *const sql[16] = ORDER_LISTS("+");
+        static const char *const sql_pg[16] = ORDER_LISTS("");
+#undef ORDER_LISTS
+        /* clang-format on */
 
         *ret_n = sizeof(sql) / sizeof(sql[0]);
-        return sql;
+        return db_is_postgres() ? sql_pg : sql;
 }
 
 /* Binds f to a list statement. The exclusive bounds always take part (the
@@ -378,19 +388,24 @@ insert_order(struct db_conn *c, const struct order *o)
         return s;
 }
 
-/* The order holding external_order_id ext into ret (for a 409's detail). */
+/* The order holding external_order_id ext into ret (for a 409's detail):
+ * REPO_OK, REPO_NOT_FOUND when no order holds it, or REPO_ERROR. */
 static enum repo_status
 external_id_holder(struct db_conn *c, const char *ext, char ret[ID_BUFSZ])
 {
         static const char sql[] = "SELECT order_id FROM orders WHERE external_order_id = ?1";
         struct db_stmt *st = db_stmt(c, sql);
         enum repo_status s = REPO_ERROR;
+        int rc;
 
         if (st == NULL)
                 return REPO_ERROR;
         db_bind_text(st, 1, ext);
-        if (db_step(st) == DB_ROW && db_column_text(st, 0, ret, 65))
+        rc = db_step(st);
+        if (rc == DB_ROW && db_column_text(st, 0, ret, 65))
                 s = REPO_OK;
+        else if (rc == DB_DONE)
+                s = REPO_NOT_FOUND;
         else
                 db_log_error(c, "orders external_order_id holder");
         db_stmt_done(st);
@@ -450,7 +465,7 @@ create_conflict(struct db_conn *c, struct order_create *oc)
         }
         s = external_id_holder(c, oc->in.external_order_id, oc->other_order_id);
         if (s != REPO_OK)
-                return s;
+                return s == REPO_NOT_FOUND ? REPO_ERROR : s;
         oc->refusal = ORDER_REFUSED_EXTERNAL_ID;
         return REPO_CONFLICT;
 }
@@ -649,12 +664,27 @@ apply_update(struct order_update *u, struct order *o, bool *ret_changed)
         return true;
 }
 
+/* REPO_CONFLICT (u's refusal and other_order_id set) when another order
+ * holds the external_order_id u asks for, REPO_OK when none does. */
+static enum repo_status
+external_id_taken(struct db_conn *c, struct order_update *u)
+{
+        enum repo_status s = external_id_holder(c, u->external_order_id, u->other_order_id);
+
+        if (s == REPO_NOT_FOUND)
+                return REPO_OK;
+        if (s != REPO_OK)
+                return s;
+        u->refusal = ORDER_REFUSED_EXTERNAL_ID;
+        return REPO_CONFLICT;
+}
+
 int
 repo_orders_update_job(struct db_conn *c, void *arg)
 {
         struct order_update *u = arg;
         struct order o;
-        bool changed = false;
+        bool changed = false, new_ext;
         enum repo_status s;
 
         /* A job may run twice (its batch rerun): start from clean outputs. */
@@ -664,19 +694,25 @@ repo_orders_update_job(struct db_conn *c, void *arg)
 
         if (s != REPO_OK)
                 return s;
+        new_ext = u->has_external_order_id &&
+                  !same_opt_text(true, u->external_order_id, o.has_external_order_id,
+                                 o.external_order_id);
         if (!apply_update(u, &o, &changed))
                 return REPO_CONFLICT;
+        /* Asked before the UPDATE: on PostgreSQL the unique violation would
+         * abort the transaction, and no statement could then name the holder. */
+        if (new_ext && (s = external_id_taken(c, u)) != REPO_OK)
+                return s;
         if (changed) {
                 int64_t now = ts_now_us();
 
                 o.updated_at = now;
                 s = update_row(c, &o);
                 if (s == REPO_CONFLICT) {
-                        s = external_id_holder(c, u->external_order_id, u->other_order_id);
-                        if (s != REPO_OK)
-                                return s;
-                        u->refusal = ORDER_REFUSED_EXTERNAL_ID;
-                        return REPO_CONFLICT;
+                        /* Taken since the check: only by a concurrent job on
+                         * PostgreSQL, whose run again will see the holder. */
+                        db_job_retry(c);
+                        s = REPO_ERROR;
                 }
                 if (s == REPO_OK)
                         s = add_event(c, u->payload, "order_updated", &o, now);

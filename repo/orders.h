@@ -176,8 +176,8 @@ enum repo_status repo_orders_list(struct db *d, const struct order_filter *f,
                                   void (*each)(void *cls, const struct order *o), void *cls,
                                   size_t *ret_count);
 
-/* The static SQL texts repo_orders_list may run (for EXPLAIN QUERY PLAN in
- * tests): borrowed, *ret_n of them. Parameters: ?1 symbol, ?2 status,
+/* The static SQL texts repo_orders_list may run on the backend in use (for
+ * the query plan tests): borrowed, *ret_n of them. Parameters: ?1 symbol, ?2 status,
  * ?3 quote_id, ?4 external_order_id, ?5 created_at lower bound (exclusive),
  * ?6 ?7 (created_at, order_id) upper bound (exclusive), ?8 limit. */
 const char *const *repo_orders_list_sql(size_t *ret_n);

@@ -337,29 +337,39 @@ outbox_list(struct db_conn *c, void *arg)
         " 9223372036854775807)"
 
 /* Claimable rows of one status, walked on (status, seq) in seq order and
- * cut at the limit, so a long backlog is not read whole. */
-#define ARM(cond)                                                                                  \
+ * cut at the limit, so a long backlog is not read whole. (PostgreSQL 15
+ * wants the alias on a subquery in FROM.) lock is PostgreSQL's: see
+ * repo_outbox_claim_job. */
+#define ARM(cond, lock)                                                                            \
         "SELECT seq FROM (SELECT o.seq FROM outbox AS o WHERE " cond UNBLOCKED                     \
-        " ORDER BY o.seq LIMIT ?3)"
+        " ORDER BY o.seq LIMIT ?3" lock ") AS arm"
+#define PG_LOCK " FOR UPDATE OF o SKIP LOCKED"
+
+/* The oldest unfinished seq: SQLite's min() of several arguments is
+ * PostgreSQL's least(). */
+#define LOWEST(fn)                                                                                 \
+        "WITH lo(m) AS (SELECT " fn                                                                \
+        "(" OLDEST("pending") ", " OLDEST("processing") ", " OLDEST("failed") ")),"
 
 /* clang-format off */
-static const char claim_sql[] =
-        "WITH lo(m) AS (SELECT min(" OLDEST("pending") ", " OLDEST("processing") ", "
-        OLDEST("failed") ")),"
-        " cand(seq) AS (" ARM("o.status = 'pending'")
-        " UNION ALL " ARM("o.status = 'failed' AND coalesce(o.next_attempt_at, 0) <= ?2")
-        " UNION ALL " ARM("o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= ?2")
-        ")"
-        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"
-        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"
-        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"
-        " RETURNING " COLS;
+#define CLAIM(lock)                                                                                \
+        " cand(seq) AS (" ARM("o.status = 'pending'", lock)                                        \
+        " UNION ALL " ARM("o.status = 'failed' AND coalesce(o.next_attempt_at, 0) <= ?2", lock)   \
+        " UNION ALL " ARM("o.status = 'processing' AND coalesce(o.lease_expires_at, 0) <= ?2",    \
+                          lock)                                                                    \
+        ")"                                                                                        \
+        " UPDATE outbox SET status = 'processing', claimed_by = ?1,"                               \
+        " lease_expires_at = ?2 + ?4, next_attempt_at = NULL"                                      \
+        " WHERE seq IN (SELECT seq FROM cand ORDER BY seq LIMIT ?3)"                               \
+        " RETURNING " COLS
+static const char claim_sql[] = LOWEST("min") CLAIM("");
+static const char claim_sql_pg[] = LOWEST("least") CLAIM(PG_LOCK);
 /* clang-format on */
 
 const char *
 repo_outbox_claim_sql(void)
 {
-        return claim_sql;
+        return db_sql(claim_sql, claim_sql_pg);
 }
 
 static int
@@ -375,13 +385,21 @@ int
 repo_outbox_claim_job(struct db_conn *c, void *arg)
 {
         struct outbox_claim *in = arg;
-        struct db_stmt *st = db_stmt(c, claim_sql);
+        struct db_stmt *st;
         enum repo_status s;
 
         /* A job may run twice (its batch rerun): start from clean outputs. */
         outbox_events_free(in->items, in->n);
         in->items = NULL;
         in->n = 0;
+        /* On PostgreSQL, concurrent claims read the same heads: as
+         * SERIALIZABLE jobs they fail each other until one loses every
+         * rerun (a 503). At READ COMMITTED each skips the rows another claim
+         * has locked (SKIP LOCKED), and a row claimed and committed meanwhile
+         * is checked again on its new version (FOR UPDATE), so no event goes
+         * to two consumers. */
+        db_job_locks_rows(c);
+        st = db_stmt(c, repo_outbox_claim_sql());
         if (st == NULL)
                 return REPO_ERROR;
         db_bind_text(st, 1, in->consumer);

@@ -98,6 +98,10 @@ teardown(void)
         harness_stop(&h); /* a second stop after a test's own is harmless */
 }
 
+/* Why some tests here are SQLite's alone (HARNESS_SQLITE_ONLY). */
+#define PG_NO_BACKUP "no backup on PostgreSQL (its 501: backup_makes_a_checked_copy_...)"
+#define PG_PLAIN_CONN "drives repo/admin.c on a SQLite connection of its own (plain_conn)"
+
 /* ---- SQLite on the side ---- */
 
 static sqlite3 *
@@ -147,29 +151,23 @@ sq_text(sqlite3 *db, const char *sql)
         return v;
 }
 
-/* Runs printf-formatted SQL on the test database. */
+/* Runs printf-formatted SQL on the test database (either backend). */
 static void __attribute__((format(printf, 1, 2))) seed(const char *fmt, ...)
 {
-        char sql[4096];
         va_list ap;
-        sqlite3 *db;
 
         va_start(ap, fmt);
-        vsnprintf(sql, sizeof(sql), fmt, ap);
+        harness_sql_vexec(&h, fmt, ap);
         va_end(ap);
-        db = sq_open(h.db_path, SQLITE_OPEN_READWRITE);
-        sq_exec(db, sql);
-        sqlite3_close(db);
 }
 
 static int64_t
 count(const char *sql)
 {
-        sqlite3 *db = sq_open(h.db_path, SQLITE_OPEN_READONLY);
-        int64_t n = sq_int(db, sql);
+        char buf[64];
 
-        sqlite3_close(db);
-        return n;
+        ck_assert_int_eq(harness_sql_text(&h, buf, sizeof(buf), "%s", sql), HARNESS_SQL_VALUE);
+        return strtoll(buf, NULL, 10);
 }
 
 static int64_t
@@ -190,10 +188,9 @@ add_quote(const char *id, const char *status, int64_t updated_at)
 static void
 add_order(const char *id, const char *quote_id)
 {
-        seed("INSERT OR IGNORE INTO orders (order_id, quote_id, symbol, side, type, quantity, "
-             "created_at,"
+        seed("INSERT INTO orders (order_id, quote_id, symbol, side, type, quantity, created_at,"
              " updated_at) VALUES ('%s', %s%s%s, 'BTC/USD', 'buy', 'market', 100000000, %lld,"
-             " %lld)",
+             " %lld) ON CONFLICT DO NOTHING",
              id, quote_id ? "'" : "", quote_id ? quote_id : "NULL", quote_id ? "'" : "",
              (long long)ts_now_us(), (long long)ts_now_us());
 }
@@ -219,16 +216,21 @@ add_event(const char *id, const char *status, int64_t created_at, int64_t proces
              id, status, (long long)created_at, p);
 }
 
-/* Many rows of a table at once: n fills of order o1 created days ago. */
+/* Many rows of a table at once: n fills of order o1 created days ago, each
+ * with 200 bytes of commission_asset (made here: SQLite has no repeat(),
+ * PostgreSQL no printf()). */
 static void
 add_fills_bulk(int n, const char *prefix, int days)
 {
+        char wide[201];
+
+        memset(wide, 'x', sizeof(wide) - 1);
+        wide[sizeof(wide) - 1] = '\0';
         seed("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d)"
              " INSERT INTO fills (fill_id, order_id, symbol, side, price, quantity,"
              " executed_at, created_at, commission_asset)"
-             " SELECT '%s' || i, 'o1', 'BTC/USD', 'buy', 100, 1, %lld, %lld,"
-             " printf('%%.200c', 'x') FROM k",
-             n, prefix, (long long)ago(days), (long long)ago(days));
+             " SELECT '%s' || i, 'o1', 'BTC/USD', 'buy', 100, 1, %lld, %lld, '%s' FROM k",
+             n, prefix, (long long)ago(days), (long long)ago(days), wide);
 }
 
 /* The retention example: which rows must go and which must stay. */
@@ -361,13 +363,22 @@ START_TEST(stats_reports_pages_wal_and_row_counts_by_table)
                 add_event(id, "pending", ago(0), 0);
         }
         stats(&r);
-        ck_assert(jint(r.json, "page_size") > 0);
-        ck_assert(jint(r.json, "page_count") > 0);
-        ck_assert(jint(r.json, "freelist_count") >= 0);
-        ck_assert_int_eq(jint(r.json, "size_bytes"),
-                         jint(r.json, "page_count") * jint(r.json, "page_size"));
-        ck_assert(jint(r.json, "wal_bytes") > 0); /* the seeding went through the WAL */
-        ck_assert_int_eq(jint(r.json, "wal_bytes"), wal_file_size());
+        if (h.postgres) {
+                /* API.md, Operations: size_bytes and tables, no page or WAL fields. */
+                ck_assert(jint(r.json, "size_bytes") > 0);
+                ck_assert_ptr_null(json_object_get(r.json, "page_size"));
+                ck_assert_ptr_null(json_object_get(r.json, "page_count"));
+                ck_assert_ptr_null(json_object_get(r.json, "freelist_count"));
+                ck_assert_ptr_null(json_object_get(r.json, "wal_bytes"));
+        } else {
+                ck_assert(jint(r.json, "page_size") > 0);
+                ck_assert(jint(r.json, "page_count") > 0);
+                ck_assert(jint(r.json, "freelist_count") >= 0);
+                ck_assert_int_eq(jint(r.json, "size_bytes"),
+                                 jint(r.json, "page_count") * jint(r.json, "page_size"));
+                ck_assert(jint(r.json, "wal_bytes") > 0); /* the seeding went through the WAL */
+                ck_assert_int_eq(jint(r.json, "wal_bytes"), wal_file_size());
+        }
         t = json_object_get(r.json, "tables");
         ck_assert_int_eq(json_object_size(t), 6);
         ck_assert_int_eq(jint(t, "quotes"), 3);
@@ -443,7 +454,10 @@ START_TEST(maintenance_with_no_body_or_an_empty_one_does_nothing_and_says_so)
         ck_assert_int_eq(count("SELECT count(*) FROM quotes"), 6);
         ck_assert_int_eq(count("SELECT count(*) FROM fills"), 2);
         ck_assert_int_eq(count("SELECT count(*) FROM outbox"), 5);
-        ck_assert_int_eq(count("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'"),
+        ck_assert_int_eq(count(h.postgres
+                                       ? "SELECT count(*) FROM pg_stats WHERE schemaname = 'public'"
+                                       : "SELECT count(*) FROM sqlite_schema"
+                                         " WHERE name = 'sqlite_stat1'"),
                          0);
 }
 END_TEST
@@ -591,6 +605,7 @@ START_TEST(a_cleanup_batch_deletes_at_most_its_limit_across_tables)
         struct db_conn *c;
         struct admin_cleanup b;
 
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
         add_order("o1", NULL);
         add_fills_bulk(2500, "old", 100);
         seed("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 600)"
@@ -622,6 +637,7 @@ START_TEST(the_cli_cleanup_runs_its_own_batches_beside_a_running_server)
         struct admin_cleanup total = { -1, -1, -1 };
         struct db_conn *c;
 
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
         seed_retention_example();
         add_fills_bulk(2500, "old", 100);
         c = plain_conn(false);
@@ -640,8 +656,10 @@ START_TEST(cleanup_statements_use_indexes)
 {
         size_t n;
         const char *const *sqls = repo_admin_cleanup_sql(&n);
-        sqlite3 *db = sq_open(h.db_path, SQLITE_OPEN_READONLY);
+        sqlite3 *db;
 
+        HARNESS_SQLITE_ONLY(&h, "repo_admin_cleanup_sql gives SQLite's texts only");
+        db = sq_open(h.db_path, SQLITE_OPEN_READONLY);
         ck_assert_int_eq(n, 3);
         for (size_t i = 0; i < n; i++) {
                 char eqp[4096];
@@ -680,7 +698,8 @@ START_TEST(analyze_writes_planner_statistics)
         ck_assert(json_is_false(json_object_get(r.json, "checkpoint")));
         ck_assert(json_is_false(json_object_get(r.json, "cleanup")));
         http_resp_clear(&r);
-        ck_assert(count("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'fills'") > 0);
+        ck_assert(count(h.postgres ? "SELECT count(*) FROM pg_stats WHERE tablename = 'fills'"
+                                   : "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'fills'") > 0);
         /* The writer still works afterwards (the schema changed under it). */
         maintain("{\"cleanup\": true, \"analyze\": true}", &r);
         ck_assert(json_is_true(json_object_get(r.json, "analyze")));
@@ -697,11 +716,28 @@ make_free_pages(void)
         seed("DELETE FROM fills");
 }
 
+/* On PostgreSQL, vacuum and checkpoint are refused with 400: autovacuum and
+ * PostgreSQL's checkpointer do them (API.md, Operations). */
+static void
+assert_refused_on_postgres(const char *body, const char *field)
+{
+        struct http_resp r;
+
+        http_json(&h, "POST", "/admin/maintenance", body, &r);
+        assert_problem(&r, 400);
+        ck_assert_msg(names_field(r.json, field), "%s", r.body);
+        http_resp_clear(&r);
+}
+
 START_TEST(vacuum_gives_free_pages_back)
 {
         struct http_resp r;
         int64_t pages_before;
 
+        if (h.postgres) {
+                assert_refused_on_postgres("{\"vacuum\": true}", "vacuum");
+                return;
+        }
         make_free_pages();
         stats(&r);
         ck_assert(jint(r.json, "freelist_count") > 50);
@@ -723,6 +759,7 @@ START_TEST(vacuum_in_incremental_mode_frees_pages_through_the_writer)
 {
         struct http_resp r;
 
+        HARNESS_SQLITE_ONLY(&h, "SQLite's auto_vacuum");
         ck_assert_int_eq(count("PRAGMA auto_vacuum"), 2);
         make_free_pages();
         stats(&r);
@@ -743,6 +780,10 @@ START_TEST(checkpoint_reports_frames_and_truncates_the_wal)
         struct http_resp r;
         const json_t *ck;
 
+        if (h.postgres) {
+                assert_refused_on_postgres("{\"checkpoint\": true}", "checkpoint");
+                return;
+        }
         seed_retention_example();
         ck_assert(wal_file_size() > 0);
         maintain("{\"checkpoint\": true}", &r);
@@ -767,6 +808,17 @@ START_TEST(maintenance_runs_every_step_asked_for_at_once)
 
         seed_retention_example();
         make_free_pages();
+        if (h.postgres) {
+                /* What PostgreSQL takes: analyze and cleanup (vacuum and
+                 * checkpoint are 400, above) */
+                maintain("{\"analyze\": true, \"cleanup\": true}", &r);
+                ck_assert(json_is_true(json_object_get(r.json, "analyze")));
+                c = json_object_get(r.json, "cleanup");
+                ck_assert_int_eq(jint(c, "quotes"), 2);
+                ck_assert_int_eq(jint(c, "outbox"), 1);
+                http_resp_clear(&r);
+                return;
+        }
         maintain("{\"analyze\": true, \"vacuum\": true, \"checkpoint\": true, \"cleanup\": true}",
                  &r);
         ck_assert(json_is_true(json_object_get(r.json, "analyze")));
@@ -838,6 +890,22 @@ backup(const char *body)
         return path;
 }
 
+/* POST /admin/backup is refused with status, its detail naming what1 and
+ * what2 (NULL: none). */
+static void
+backup_refused(long status, const char *what1, const char *what2)
+{
+        struct http_resp r;
+        const char *detail;
+
+        http_json(&h, "POST", "/admin/backup", NULL, &r);
+        assert_problem(&r, status);
+        detail = json_string_value(json_object_get(r.json, "detail"));
+        ck_assert_msg(strstr(detail, what1) != NULL, "%s", detail);
+        ck_assert_msg(what2 == NULL || strstr(detail, what2) != NULL, "%s", detail);
+        http_resp_clear(&r);
+}
+
 START_TEST(backup_makes_a_checked_copy_with_every_row_in_a_new_folder)
 {
         struct stat sb;
@@ -846,6 +914,12 @@ START_TEST(backup_makes_a_checked_copy_with_every_row_in_a_new_folder)
 
         ck_assert_int_ne(stat(backup_dir, &sb), 0); /* created on demand */
         seed_retention_example();
+        if (h.postgres) {
+                /* PostgreSQL's own tools back it up (API.md, Operations). */
+                backup_refused(501, "pg_dump", "pg_basebackup");
+                ck_assert_int_ne(stat(backup_dir, &sb), 0); /* nothing made */
+                return;
+        }
         path = backup(NULL);
         ck_assert_int_eq(dir_entries(backup_dir), 1); /* no temporary file left */
         db = open_backup(path);
@@ -862,9 +936,11 @@ END_TEST
 
 START_TEST(backups_in_a_row_get_distinct_names)
 {
-        char *a = backup("{}");
-        char *b = backup(NULL);
+        char *a, *b;
 
+        HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
+        a = backup("{}");
+        b = backup(NULL);
         ck_assert_str_ne(a, b);
         ck_assert_int_eq(dir_entries(backup_dir), 2);
         free(a);
@@ -894,21 +970,16 @@ END_TEST
 
 START_TEST(backup_into_a_folder_that_cannot_be_made_is_503_with_the_reason)
 {
-        struct http_resp r;
         char bad[512];
-        const char *detail;
 
+        HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         harness_stop(&h);
         init();
         /* Below a regular file (the database): fails even for root. */
         snprintf(bad, sizeof(bad), "%s/backups", h.db_path);
         set("database.backup_dir", bad);
         harness_start(&h);
-        http_json(&h, "POST", "/admin/backup", NULL, &r);
-        assert_problem(&r, 503);
-        detail = json_string_value(json_object_get(r.json, "detail"));
-        ck_assert_msg(strstr(detail, "backup folder") != NULL, "%s", detail);
-        http_resp_clear(&r);
+        backup_refused(503, "backup folder", NULL);
 }
 END_TEST
 
@@ -917,9 +988,7 @@ END_TEST
  * as it is, so the copy fails its integrity check. */
 START_TEST(a_backup_that_fails_its_integrity_check_is_503_and_leaves_no_file)
 {
-        struct http_resp r;
-        const char *detail;
-
+        HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         seed("CREATE TABLE side (a INTEGER);"
              " WITH RECURSIVE k(i) AS (SELECT -10 UNION ALL SELECT i + 1 FROM k WHERE i < 10)"
              " INSERT INTO side SELECT i FROM k;"
@@ -928,12 +997,7 @@ START_TEST(a_backup_that_fails_its_integrity_check_is_503_and_leaves_no_file)
              " UPDATE sqlite_schema SET sql = 'CREATE INDEX side_a ON side (a)'"
              "  WHERE name = 'side_a';"
              " PRAGMA writable_schema = OFF;");
-        http_json(&h, "POST", "/admin/backup", NULL, &r);
-        assert_problem(&r, 503);
-        detail = json_string_value(json_object_get(r.json, "detail"));
-        ck_assert_msg(strstr(detail, "integrity check") != NULL, "%s", detail);
-        ck_assert_msg(strstr(detail, "missing from index side_a") != NULL, "%s", detail);
-        http_resp_clear(&r);
+        backup_refused(503, "integrity check", "missing from index side_a");
         ck_assert_int_eq(dir_entries(backup_dir), 0); /* the copy was removed */
 }
 END_TEST
@@ -980,6 +1044,7 @@ START_TEST(a_backup_during_writes_holds_every_row_committed_before_it_began)
         sqlite3 *db;
         int64_t n, max;
 
+        HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         add_order("o1", NULL);
         add_fills_bulk(3000, "f", 1); /* a copy that takes a moment */
         snprintf(w.db_path, sizeof(w.db_path), "%s", h.db_path);
@@ -1011,6 +1076,7 @@ START_TEST(the_cli_backup_works_on_a_plain_read_only_connection)
         int64_t size = -1;
         sqlite3 *db;
 
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
         seed_retention_example();
         snprintf(dir, sizeof(dir), "%s/cli/nested", h.dir);
         c = plain_conn(true);
@@ -1032,6 +1098,7 @@ START_TEST(the_cli_maintenance_functions_work_on_plain_connections)
         struct admin_checkpoint ck = { 0 };
         struct db_conn *c;
 
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
         make_free_pages();
         c = plain_conn(false);
         ck_assert_int_eq(repo_admin_analyze(c), REPO_OK);
@@ -1056,6 +1123,7 @@ START_TEST(the_cli_incremental_vacuum_frees_every_page)
 {
         struct db_conn *c;
 
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
         make_free_pages();
         ck_assert(count("PRAGMA freelist_count") > ADMIN_CLEANUP_BATCH / 10);
         c = plain_conn(false);
@@ -1158,6 +1226,7 @@ START_TEST(a_long_backup_does_not_stall_other_requests)
         int64_t worst = 0;
         sqlite3 *db;
 
+        HARNESS_SQLITE_ONLY(&h, PG_NO_BACKUP);
         ck_assert_int_eq(sqlite3_open(h.db_path, &db), SQLITE_OK);
         sqlite3_busy_timeout(db, 10000);
         ck_assert_int_eq(sqlite3_exec(db,

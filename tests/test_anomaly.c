@@ -293,5 +293,7 @@ anomaly_suite(void)
 int
 main(void)
 {
+        if (harness_sqlite_only_suite("anomaly", "faults injected through SQLite's VFS"))
+                return HARNESS_EXIT_SKIP;
         return harness_run_suite(anomaly_suite());
 }

@@ -15,7 +15,6 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,21 +136,14 @@ assert_state(const char *before)
         free(now);
 }
 
-/* Runs a one-number query on the database file, read-only. */
+/* Runs a one-number query on the server's database. */
 static long long
 db_int(const char *sql)
 {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        long long v;
+        char buf[64];
 
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-        v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return v;
+        ck_assert_int_eq(harness_sql_text(&h, buf, sizeof(buf), "%s", sql), HARNESS_SQL_VALUE);
+        return strtoll(buf, NULL, 10);
 }
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" */

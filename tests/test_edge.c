@@ -10,7 +10,6 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,18 +99,7 @@ status_of(const char *answer)
 static long long
 outbox_rows(void)
 {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        long long n;
-
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox", -1, &st, NULL),
-                         SQLITE_OK);
-        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-        n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return n;
+        return (long long)harness_sql_int(&h, "SELECT count(*) FROM outbox");
 }
 
 /* Headers up to and a little past max_header_bytes (16 KiB): a create is

@@ -8,14 +8,13 @@
  * pagination and query plans.
  *
  * The orders endpoints are another module's, so orders are inserted with
- * sqlite3 straight into the test database (WAL: a second connection is
- * fine), and the resulting state is read the same way. */
+ * SQL straight into the test database (harness_sql_*, on either backend),
+ * and the resulting state is read the same way. */
 #include "repo/fills.h"
 
 #include <check.h>
 #include <curl/curl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,22 +27,17 @@
 #define T0 "\"2026-01-01T00:00:00Z\""
 
 static struct harness h;
-static sqlite3 *tdb;
 
 static void
 setup(void)
 {
         harness_init(&h);
         harness_start(&h);
-        ck_assert_int_eq(sqlite3_open(h.db_path, &tdb), SQLITE_OK);
-        sqlite3_busy_timeout(tdb, 10000);
 }
 
 static void
 teardown(void)
 {
-        sqlite3_close(tdb);
-        tdb = NULL;
         harness_stop(&h);
 }
 
@@ -61,51 +55,34 @@ D(const char *s)
 static void
 exec_sql(const char *fmt, ...)
 {
-        char sql[2048];
-        char *msg = NULL;
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(sql, sizeof(sql), fmt, ap);
+        harness_sql_vexec(&h, fmt, ap);
         va_end(ap);
-        ck_assert_msg(sqlite3_exec(tdb, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
-                      msg ? msg : "?");
 }
 
 /* The first column of the first row as text into buf ("" for none/NULL). */
 static void
 q_text(char *buf, size_t cap, const char *fmt, ...)
 {
-        char sql[2048];
-        sqlite3_stmt *st;
         va_list ap;
-        int rc;
 
         va_start(ap, fmt);
-        vsnprintf(sql, sizeof(sql), fmt, ap);
+        harness_sql_vtext(&h, buf, cap, fmt, ap);
         va_end(ap);
-        ck_assert_msg(sqlite3_prepare_v2(tdb, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
-                      sqlite3_errmsg(tdb));
-        rc = sqlite3_step(st);
-        ck_assert_msg(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(tdb));
-        snprintf(buf, cap, "%s",
-                 rc == SQLITE_ROW && sqlite3_column_text(st, 0)
-                         ? (const char *)sqlite3_column_text(st, 0)
-                         : "");
-        sqlite3_finalize(st);
 }
 
 static int64_t
 q_int(const char *fmt, ...)
 {
-        char sql[2048], buf[64];
+        int64_t v;
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(sql, sizeof(sql), fmt, ap);
+        v = harness_sql_vint(&h, fmt, ap);
         va_end(ap);
-        q_text(buf, sizeof(buf), "%s", sql);
-        return strtoll(buf, NULL, 10);
+        return v;
 }
 
 static void
@@ -159,7 +136,7 @@ state(char *buf, size_t cap)
         q_text(buf, cap,
                "SELECT (SELECT count(*) FROM fills) || '|' ||"
                " (SELECT coalesce(group_concat(order_id || ',' || filled_quantity || ',' ||"
-               "  fill_notional || ',' || coalesce(avg_fill_price, '-') || ',' || status ||"
+               "  fill_notional || ',' || coalesce(CAST(avg_fill_price AS TEXT), '-') || ',' || status ||"
                "  ',' || updated_at, ';'), '') FROM orders) || '|' ||"
                " (SELECT coalesce(group_concat(symbol || ',' || quantity || ',' ||"
                "  avg_entry_price || ',' || realized_pnl || ',' || unrealized_pnl || ',' ||"
@@ -682,7 +659,6 @@ END_TEST
 
 START_TEST(exactly_one_fill_processed_event_per_applied_fill)
 {
-        sqlite3_stmt *st;
         int n = 0;
 
         add_order("o1", "BTC", "buy", "10", "open");
@@ -698,29 +674,26 @@ START_TEST(exactly_one_fill_processed_event_per_applied_fill)
         }
         ck_assert_int_eq(post_fill_status("{\"order_id\":\"o1\",\"price\":1,\"quantity\":99}"),
                          409);
-        ck_assert_int_eq(sqlite3_prepare_v2(tdb,
-                                            "SELECT event_type, aggregate_id, payload, status,"
-                                            " json_extract(payload, '$.fill_id') FROM outbox"
-                                            " ORDER BY seq",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                char expect[128];
-                const char *fid = (const char *)sqlite3_column_text(st, 4);
-                const char *oid = (const char *)sqlite3_column_text(st, 1);
+        n = (int)q_int("SELECT count(*) FROM outbox");
+        for (int i = 0; i < n; i++) {
+                static const char row[] = "SELECT %s FROM outbox ORDER BY seq LIMIT 1 OFFSET %d";
+                char expect[128], got[256], fid[64], oid[64];
 
-                ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "fill_processed");
-                snprintf(expect, sizeof(expect), "{\"fill_id\":\"f%d\",\"order_id\":\"o%d\"}", n,
-                         1 + n % 2);
-                ck_assert_str_eq((const char *)sqlite3_column_text(st, 2), expect);
-                ck_assert_str_eq((const char *)sqlite3_column_text(st, 3), "pending");
+                q_text(got, sizeof(got), row, "event_type", i);
+                ck_assert_str_eq(got, "fill_processed");
+                q_text(got, sizeof(got), row, "payload", i);
+                snprintf(expect, sizeof(expect), "{\"fill_id\":\"f%d\",\"order_id\":\"o%d\"}", i,
+                         1 + i % 2);
+                ck_assert_str_eq(got, expect);
+                q_text(got, sizeof(got), row, "status", i);
+                ck_assert_str_eq(got, "pending");
+                q_text(fid, sizeof(fid), row, "json_extract(payload, '$.fill_id')", i);
+                q_text(oid, sizeof(oid), row, "aggregate_id", i);
                 ck_assert_int_eq(q_int("SELECT count(*) FROM fills WHERE fill_id = '%s' AND"
                                        " order_id = '%s'",
                                        fid, oid),
                                  1);
-                n++;
         }
-        sqlite3_finalize(st);
         ck_assert_int_eq(n, 3);
 }
 END_TEST

@@ -18,7 +18,6 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,44 +83,41 @@ is_uuidv7(const char *s)
         return true;
 }
 
-/* A write lock on the database taken by another connection. */
-static sqlite3 *
+/* A write lock on the database taken by another connection (the tests'
+ * own, harness_sql_*, which keeps its transaction open until
+ * unlock_database): SQLite's one write lock, or on PostgreSQL a lock on the
+ * table the tests below write (a balance). */
+static void
 lock_database(void)
 {
-        sqlite3 *db = NULL;
-
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-        return db;
+        harness_sql_exec(&h, h.postgres ? "BEGIN; LOCK TABLE account_balances IN EXCLUSIVE MODE"
+                                        : "BEGIN IMMEDIATE");
 }
 
 static void
-unlock_database(sqlite3 *db)
+unlock_database(void)
 {
-        ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        harness_sql_exec(&h, "COMMIT");
 }
 
 static int
 count_rows(const char *db_path, const char *asset)
 {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        int n = -1;
-
-        if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-            sqlite3_prepare_v2(db, "SELECT count(*) FROM account_balances WHERE asset LIKE ?1", -1,
-                               &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(st, 1, asset, -1, SQLITE_TRANSIENT);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        n = sqlite3_column_int(st, 0);
-        }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return n;
+        (void)db_path; /* h's database, on either backend */
+        return (int)harness_sql_int(&h, "SELECT count(*) FROM account_balances WHERE asset LIKE %Q",
+                                    asset);
 }
 
 /* ---- GET /health ---- */
+
+/* The pool_size /health reports for a read pool of readers: on PostgreSQL
+ * one pool serves reads and the 16 write connections beside them (README,
+ * "PostgreSQL"; db.c's PG_WRITERS). */
+static long long
+pool_of(int readers)
+{
+        return h.postgres ? readers + 16 : readers;
+}
 
 /* /health reports the pool as it is: raised to one reader per HTTP thread
  * when configured smaller (it reported the configured value). */
@@ -135,7 +131,7 @@ START_TEST(health_pool_size_is_the_pool_in_use)
         set("server.threads", "3");
         harness_start(&h);
         ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &r), 200);
-        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "pool_size")), 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "pool_size")), pool_of(3));
         http_resp_clear(&r);
 }
 END_TEST
@@ -150,10 +146,15 @@ START_TEST(health_reports_the_database_facts)
         j = r.json;
         ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
         ck_assert(json_is_true(json_object_get(j, "connected")));
-        ck_assert(json_is_true(json_object_get(j, "wal_mode")));
+        ck_assert_str_eq(json_string_value(json_object_get(j, "backend")),
+                         h.postgres ? "postgresql" : "sqlite");
+        if (h.postgres) /* API.md, Operations: no wal_mode on PostgreSQL */
+                ck_assert_ptr_null(json_object_get(j, "wal_mode"));
+        else
+                ck_assert(json_is_true(json_object_get(j, "wal_mode")));
         ck_assert(json_is_true(json_object_get(j, "foreign_keys")));
         ck_assert(json_is_integer(json_object_get(j, "pool_size")));
-        ck_assert_int_eq(json_integer_value(json_object_get(j, "pool_size")), 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "pool_size")), pool_of(3));
         ck_assert(json_is_number(json_object_get(j, "size_mb")));
         ck_assert(json_number_value(json_object_get(j, "size_mb")) > 0);
         ck_assert(json_is_integer(json_object_get(j, "schema_version")));
@@ -172,12 +173,8 @@ END_TEST
 START_TEST(health_is_503_unavailable_when_the_database_cannot_be_queried)
 {
         struct http_resp r;
-        sqlite3 *db = NULL;
 
-        ck_assert_int_eq(sqlite3_open_v2(h.db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE schema_version", NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        harness_sql_exec(&h, "DROP TABLE schema_version");
         ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &r), 503);
         ck_assert_str_eq(r.ctype, "application/json");
         ck_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "unavailable");
@@ -682,9 +679,9 @@ START_TEST(shutdown_waits_for_a_write_in_flight_and_commits_it)
         struct client cl = { .method = "PUT", .path = "/balances/INFLIGHT", .body = BALANCE };
         struct stopper st = { .svc = h.svc, .grace_ms = 50 };
         pthread_t ct, stt;
-        sqlite3 *lock = lock_database();
         int64_t unlocked_at;
 
+        lock_database();
         ck_assert_int_eq(pthread_create(&ct, NULL, client_main, &cl), 0);
         ts_sleep_ms(300); /* the request is now suspended, its job waiting for the lock */
         ck_assert(!cl.finished);
@@ -695,7 +692,7 @@ START_TEST(shutdown_waits_for_a_write_in_flight_and_commits_it)
         ck_assert(!cl.finished);
         ck_assert(!st.returned);
         unlocked_at = ts_monotonic_ms();
-        unlock_database(lock);
+        unlock_database();
         ck_assert(wait_for(&cl.finished, 10000));
         ck_assert(wait_for(&st.returned, 10000));
         pthread_join(ct, NULL);
@@ -816,17 +813,17 @@ START_TEST(a_client_that_gives_up_on_a_suspended_write_does_not_hang_shutdown)
 {
         struct stopper st = { .svc = h.svc, .grace_ms = 200 };
         CURL *c = curl_easy_init();
-        sqlite3 *lock = lock_database();
         pthread_t stt;
         struct raw r;
 
         ck_assert_ptr_nonnull(c);
+        lock_database();
         raw_do(c, "PUT", "/balances/GAVEUP", BALANCE, false, 300, &r);
         ck_assert_int_eq(r.rc, CURLE_OPERATION_TIMEDOUT);
         raw_clear(&r);
         curl_easy_cleanup(c); /* closes the socket */
         ts_sleep_ms(100);
-        unlock_database(lock);
+        unlock_database();
         ts_sleep_ms(300); /* the job commits and resumes a connection whose client is gone */
         ck_assert_int_eq(count_rows(h.db_path, "GAVEUP"), 1);
         ck_assert_int_eq(pthread_create(&stt, NULL, stop_main, &st), 0);

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,21 +88,28 @@ read_answer(int fd, char *buf, size_t cap)
 
 START_TEST(writes_past_the_queue_bound_get_503_with_retry_after_and_queued_ones_commit)
 {
-        sqlite3 *lock;
-        int held, queued[2], refused;
-        char answer[4096];
+        /* The writes that run and wait on the lock: SQLite's one writer, or
+         * PostgreSQL's 16 write connections (README, "PostgreSQL"). */
+        int nheld = h.postgres ? 16 : 1;
+        int held[16], queued[2], refused;
+        char answer[4096], path[64];
         struct http_resp r;
 
-        /* Another process holds the write lock: the writer's next batch
-         * waits in BEGIN IMMEDIATE. */
-        ck_assert_int_eq(sqlite3_open(h.db_path, &lock), SQLITE_OK);
-        ck_assert_int_eq(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-        held = post_outbox(0); /* taken by the writer, which now waits */
+        /* Another connection holds the write lock: the writer's next batch
+         * waits in BEGIN IMMEDIATE (on PostgreSQL, each write job waits for
+         * the outbox table). */
+        harness_sql_exec(&h, h.postgres ? "BEGIN; LOCK TABLE outbox IN EXCLUSIVE MODE"
+                                        : "BEGIN IMMEDIATE");
+        for (int i = 0; i < nheld; i++) {
+                held[i] = post_outbox(i); /* taken by a writer, which now waits */
+                if (h.postgres)
+                        pause_ms(50); /* one at a time: a burst would fill the queue */
+        }
         pause_ms(300);
-        queued[0] = post_outbox(1);
-        queued[1] = post_outbox(2);
+        queued[0] = post_outbox(nheld);
+        queued[1] = post_outbox(nheld + 1);
         pause_ms(300);
-        refused = post_outbox(3);
+        refused = post_outbox(nheld + 2);
         read_answer(refused, answer, sizeof(answer));
         ck_assert_msg(strncmp(answer, "HTTP/1.1 503", 12) == 0, "%s", answer);
         ck_assert_msg(strstr(answer, "Retry-After: 1\r\n") != NULL, "%s", answer);
@@ -118,18 +124,20 @@ START_TEST(writes_past_the_queue_bound_get_503_with_retry_after_and_queued_ones_
         ck_assert_msg(strstr(r.body, "\ntradestore_db_writes_refused_total 1\n") != NULL, "%s",
                       r.body);
         http_resp_clear(&r);
-        ck_assert_int_eq(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(lock);
-        read_answer(held, answer, sizeof(answer));
-        ck_assert_msg(strncmp(answer, "HTTP/1.1 201", 12) == 0, "%s", answer);
+        harness_sql_exec(&h, "COMMIT");
+        for (int i = 0; i < nheld; i++) {
+                read_answer(held[i], answer, sizeof(answer));
+                ck_assert_msg(strncmp(answer, "HTTP/1.1 201", 12) == 0, "%s", answer);
+        }
         for (int i = 0; i < 2; i++) {
                 read_answer(queued[i], answer, sizeof(answer));
                 ck_assert_msg(strncmp(answer, "HTTP/1.1 201", 12) == 0, "%s", answer);
         }
         /* The refused write changed nothing; a new one is served again. */
-        ck_assert_int_eq(http_json(&h, "GET", "/outbox/ev-3", NULL, &r), 404);
+        snprintf(path, sizeof(path), "/outbox/ev-%d", nheld + 2);
+        ck_assert_int_eq(http_json(&h, "GET", path, NULL, &r), 404);
         http_resp_clear(&r);
-        refused = post_outbox(3);
+        refused = post_outbox(nheld + 2);
         read_answer(refused, answer, sizeof(answer));
         ck_assert_msg(strncmp(answer, "HTTP/1.1 201", 12) == 0, "%s", answer);
 }

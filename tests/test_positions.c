@@ -8,7 +8,6 @@
 #include "repo/positions.h"
 
 #include <check.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,22 +17,17 @@
 #include "tests/harness.h"
 
 static struct harness h;
-static sqlite3 *tdb;
 
 static void
 setup(void)
 {
         harness_init(&h);
         harness_start(&h);
-        ck_assert_int_eq(sqlite3_open(h.db_path, &tdb), SQLITE_OK);
-        sqlite3_busy_timeout(tdb, 10000);
 }
 
 static void
 teardown(void)
 {
-        sqlite3_close(tdb);
-        tdb = NULL;
         harness_stop(&h);
 }
 
@@ -42,32 +36,17 @@ teardown(void)
 static void
 q_text(char *buf, size_t cap, const char *fmt, ...)
 {
-        char sql[2048];
-        sqlite3_stmt *st;
         va_list ap;
-        int rc;
 
         va_start(ap, fmt);
-        vsnprintf(sql, sizeof(sql), fmt, ap);
+        harness_sql_vtext(&h, buf, cap, fmt, ap);
         va_end(ap);
-        ck_assert_msg(sqlite3_prepare_v2(tdb, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql,
-                      sqlite3_errmsg(tdb));
-        rc = sqlite3_step(st);
-        ck_assert_msg(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s", sql);
-        snprintf(buf, cap, "%s",
-                 rc == SQLITE_ROW && sqlite3_column_text(st, 0)
-                         ? (const char *)sqlite3_column_text(st, 0)
-                         : "");
-        sqlite3_finalize(st);
 }
 
 static int64_t
 q_int(const char *sql)
 {
-        char buf[64];
-
-        q_text(buf, sizeof(buf), "%s", sql);
-        return strtoll(buf, NULL, 10);
+        return harness_sql_int(&h, "%s", sql);
 }
 
 /* Every position and the outbox size, as one text. */
@@ -77,7 +56,7 @@ state(char *buf, size_t cap)
         q_text(buf, cap,
                "SELECT (SELECT coalesce(group_concat(symbol || ',' || quantity || ',' ||"
                "  avg_entry_price || ',' || realized_pnl || ',' || unrealized_pnl || ',' ||"
-               "  coalesce(mark_price, '-') || ',' || last_updated, ';'), '') FROM positions)"
+               "  coalesce(CAST(mark_price AS TEXT), '-') || ',' || last_updated, ';'), '') FROM positions)"
                " || '|' || (SELECT count(*) FROM outbox)");
 }
 

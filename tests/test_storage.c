@@ -103,5 +103,7 @@ storage_suite(void)
 int
 main(void)
 {
+        if (harness_sqlite_only_suite("storage", "faults injected through SQLite's VFS"))
+                return HARNESS_EXIT_SKIP;
         return harness_run_suite(storage_suite());
 }
