@@ -67,10 +67,12 @@ write_body(struct jw *w, bool ok, const struct health *h)
         jw_kbool(w, "connected", ok);
         if (ok) {
                 jw_kstr(w, "backend", h->postgres ? "postgresql" : "sqlite");
+                jw_kstr(w, "backend_version", h->backend_version);
                 if (!h->postgres) /* PostgreSQL always logs ahead */
                         jw_kbool(w, "wal_mode", h->wal_mode);
                 jw_kbool(w, "foreign_keys", h->foreign_keys);
                 jw_kint(w, "pool_size", h->pool_size);
+                jw_kint(w, "pool_in_use", h->pool_in_use);
                 /* MiB as an exact decimal: 1e8 / 2^20 = 390625 / 4096. */
                 dec_format(h->size_bytes * 390625 / 4096, mb);
                 jw_key(w, "size_mb");

@@ -20,10 +20,12 @@ health_get(struct db_conn *c, void *arg)
                                   " (SELECT foreign_keys FROM pragma_foreign_keys()),"
                                   " (SELECT page_count FROM pragma_page_count())"
                                   "   * (SELECT page_size FROM pragma_page_size()),"
-                                  " (SELECT coalesce(max(version), 0) FROM schema_version)";
+                                  " (SELECT coalesce(max(version), 0) FROM schema_version),"
+                                  " sqlite_version()";
         /* PostgreSQL always logs ahead and enforces foreign keys. */
         static const char sql_pg[] = "SELECT 'wal', 1, pg_database_size(current_database()),"
-                                     " (SELECT coalesce(max(version), 0) FROM schema_version)";
+                                     " (SELECT coalesce(max(version), 0) FROM schema_version),"
+                                     " current_setting('server_version')";
         struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         enum repo_status s = REPO_ERROR;
         const char *mode;
@@ -39,6 +41,7 @@ health_get(struct db_conn *c, void *arg)
                         .schema_version = db_column_int64(st, 3),
                         .postgres = db_is_postgres(),
                 };
+                db_column_text(st, 4, ret->backend_version, sizeof(ret->backend_version));
                 s = REPO_OK;
         } else {
                 db_log_error(c, "health");
@@ -52,10 +55,8 @@ repo_health_get(struct db *d, struct health *ret)
 {
         struct get_read a = { ret };
         enum repo_status s = (enum repo_status)db_read(d, health_get, &a);
-        int busy;
-
         if (s == REPO_OK) {
-                db_reader_counts(d, &busy, &ret->pool_size);
+                db_reader_counts(d, &ret->pool_in_use, &ret->pool_size);
                 ret->degraded = db_disk_full(d) ? DB_DISK_FULL_DETAIL : NULL;
         }
         return s;

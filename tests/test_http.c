@@ -140,6 +140,7 @@ START_TEST(health_reports_the_database_facts)
 {
         struct http_resp r;
         const json_t *j;
+        char version[64];
 
         ck_assert_int_eq(http_json(&h, "GET", "/health", NULL, &r), 200);
         ck_assert_str_eq(r.ctype, "application/json");
@@ -155,6 +156,14 @@ START_TEST(health_reports_the_database_facts)
         ck_assert(json_is_true(json_object_get(j, "foreign_keys")));
         ck_assert(json_is_integer(json_object_get(j, "pool_size")));
         ck_assert_int_eq(json_integer_value(json_object_get(j, "pool_size")), pool_of(3));
+        /* Idle between requests: the probe has given its connection back. */
+        ck_assert(json_is_integer(json_object_get(j, "pool_in_use")));
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "pool_in_use")), 0);
+        /* The version of what stores the data, as the database itself says. */
+        ck_assert(harness_sql_text(&h, version, sizeof(version), "%s",
+                                   h.postgres ? "SELECT current_setting('server_version')"
+                                              : "SELECT sqlite_version()") == HARNESS_SQL_VALUE);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "backend_version")), version);
         ck_assert(json_is_number(json_object_get(j, "size_mb")));
         ck_assert(json_number_value(json_object_get(j, "size_mb")) > 0);
         ck_assert(json_is_integer(json_object_get(j, "schema_version")));
