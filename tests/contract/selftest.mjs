@@ -29,7 +29,7 @@ const x = (over) => ({
   body: JSON.stringify(order), ...over,
 });
 
-/* [name, exchange, expected exit code, text the output must hold] */
+/* [name, exchange, expected exit code, text the output must hold, more arguments] */
 const cases = [
   ['a documented answer passes', x({}), 0, '0 failures'],
   ['a symbol with "/" matches {symbol}', x({ path: '/positions/BTC/EUR', status: 404, content_type: 'application/problem+json', body: problem(404, 'Not Found') }), 0, '0 failures'],
@@ -42,15 +42,18 @@ const cases = [
   ['an accepted request body off the schema fails', x({ method: 'POST', path: '/outbox/claim', request_content_type: 'application/json', request_body: '{"consumer": "c", "limit": 0}', body: '{"items": []}' }), 1, '/limit must be >= 1'],
   ['an accepted unknown query parameter fails', x({ path: '/orders', query: 'nope=1', body: '{"items": [], "next_cursor": null}' }), 1, 'query parameter nope was accepted but is not documented'],
   ['a 204 with a body fails', x({ method: 'DELETE', path: '/quotes/q-1', status: 204, content_type: null, body: 'x' }), 1, 'documents no body'],
+  ['--backend postgresql checks the exchanges made on it', x({ backend: 'postgresql', status: 418 }), 1, 'status 418 is not documented', ['--backend', 'postgresql']],
+  ['--backend sqlite leaves those made on PostgreSQL out', x({ backend: 'postgresql', status: 418 }), 0, '0 exchanges made on sqlite', ['--backend', 'sqlite']],
+  ['an exchange with no backend recorded is SQLite\'s', x({ status: 418 }), 1, 'status 418 is not documented', ['--backend', 'sqlite']],
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'contract-selftest-'));
 let bad = 0;
 try {
-  cases.forEach(([name, exchange, code, text], i) => {
+  cases.forEach(([name, exchange, code, text, args = []], i) => {
     const file = join(dir, `${i}.jsonl`);
     writeFileSync(file, JSON.stringify(exchange) + '\n');
-    const r = spawnSync(process.execPath, [join(here, 'validate.mjs'), '--no-coverage', file], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(here, 'validate.mjs'), '--no-coverage', ...args, file], { encoding: 'utf8' });
     const out = r.stdout + r.stderr;
     if (r.status !== code || !out.includes(text)) {
       bad++;

@@ -18,12 +18,17 @@
  * Every operation of the spec must have been exercised with a 2xx at least
  * once, unless tests/contract/unexercised.txt lists it with a reason.
  *
- * Usage: node validate.mjs [--verbose] [--no-coverage] [--spec FILE] [--allow FILE] EXCHANGES.jsonl
+ * Usage: node validate.mjs [--verbose] [--no-coverage] [--backend B] [--spec FILE] [--allow FILE] EXCHANGES.jsonl
  * (--no-coverage skips the "every operation exercised" rule: selftest.mjs).
+ * --backend sqlite|postgresql checks only the exchanges made on that backend
+ * (the harness records each one's "backend"; none recorded means sqlite),
+ * with coverage against the allow list unexercised-B.txt when it exists
+ * (what API.md answers otherwise on B, e.g. 501 for /admin/backup on
+ * PostgreSQL), else unexercised.txt.
  * Exit status: 0 when everything passed, 1 on any failure, 2 on bad usage.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -41,23 +46,30 @@ function parseArgs(argv) {
     verbose: false,
     coverage: true,
     exchanges: process.env.TRADESTORE_EXCHANGES || null,
+    backend: null,
   };
+  let allowGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--verbose' || a === '-v') opt.verbose = true;
     else if (a === '--no-coverage') opt.coverage = false;
     else if (a === '--spec') opt.spec = argv[++i];
-    else if (a === '--allow') opt.allow = argv[++i];
+    else if (a === '--allow') { opt.allow = argv[++i]; allowGiven = true; }
+    else if (a === '--backend') opt.backend = argv[++i];
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else opt.exchanges = a;
   }
   if (!opt.exchanges) usage('no exchanges file given (argument or TRADESTORE_EXCHANGES)');
+  if (opt.backend !== null && !['sqlite', 'postgresql'].includes(opt.backend))
+    usage(`--backend ${opt.backend}: sqlite or postgresql`);
+  if (opt.backend !== null && !allowGiven && existsSync(resolve(here, `unexercised-${opt.backend}.txt`)))
+    opt.allow = resolve(here, `unexercised-${opt.backend}.txt`);
   return opt;
 }
 
 function usage(msg) {
   console.error(`validate.mjs: ${msg}`);
-  console.error('usage: node validate.mjs [--verbose] [--no-coverage] [--spec FILE] [--allow FILE] EXCHANGES.jsonl');
+  console.error('usage: node validate.mjs [--verbose] [--no-coverage] [--backend B] [--spec FILE] [--allow FILE] EXCHANGES.jsonl');
   process.exit(2);
 }
 
@@ -363,7 +375,8 @@ function main() {
   for (const t of templates)
     for (const o of Object.values(t.ops)) ops.set(`${o.method} ${t.template}`, { ok2xx: 0, statuses: new Map() });
   const allowed = loadAllowList(opt.allow, ops);
-  const exchanges = readExchanges(opt.exchanges);
+  const exchanges = readExchanges(opt.exchanges)
+    .filter((x) => opt.backend === null || (x.backend ?? 'sqlite') === opt.backend);
   const notFound = deref(spec, spec.components?.responses?.NotFound);
   const notAllowed = deref(spec, spec.components?.responses?.MethodNotAllowed);
   const failures = [];
@@ -406,7 +419,8 @@ function main() {
   const missing = unexercised.filter((k) => !allowed.has(k));
   const staleAllow = opt.coverage ? [...allowed.keys()].filter((k) => ops.get(k).ok2xx > 0) : [];
 
-  console.log(`contract: ${exchanges.length} exchanges validated against ${opt.spec}`);
+  const on = opt.backend === null ? '' : ` made on ${opt.backend}`;
+  console.log(`contract: ${exchanges.length} exchanges${on} validated against ${opt.spec}`);
   console.log(`contract: ${ops.size} operations; ${unmatched} requests to paths the spec lacks (404), ${methodNotAllowed} with a method the path lacks (405)`);
   console.log(`contract: ${failures.length} failures`);
   for (const f of failures.slice(0, MAX_FAILURES_SHOWN)) {
@@ -422,8 +436,8 @@ function main() {
   if (!opt.coverage) console.log('contract: coverage not checked (--no-coverage)');
   else console.log(`contract: operations never exercised with a 2xx: ${unexercised.length ? '' : 'none'}`);
   for (const k of unexercised)
-    console.log(`  ${k}${allowed.has(k) ? `  (allowed: ${allowed.get(k)})` : '  (NOT in unexercised.txt)'}`);
-  for (const k of staleAllow) console.log(`contract: FAIL ${k} is in unexercised.txt but was exercised: remove the line`);
+    console.log(`  ${k}${allowed.has(k) ? `  (allowed: ${allowed.get(k)})` : `  (NOT in ${basename(opt.allow)})`}`);
+  for (const k of staleAllow) console.log(`contract: FAIL ${k} is in ${basename(opt.allow)} but was exercised: remove the line`);
   if (opt.verbose) {
     console.log('contract: documented statuses never seen, per operation:');
     for (const t of templates)
