@@ -1640,6 +1640,218 @@ START_TEST(kill_9_of_one_instance_under_fill_load_loses_no_acknowledged_fill)
 }
 END_TEST
 
+/* ---- 5. retention, maintenance and mass expiry from three instances at once ---- */
+
+/* Each instance runs POST /admin/maintenance (cleanup and analyze) and
+ * POST /quotes/expire R_ROUNDS times, all nine threads at once, while a
+ * writer per instance creates active quotes that the expiries may catch.
+ * Every row past retention is deleted exactly once (the cleanup counts the
+ * answers report add up to what was seeded), nothing inside retention or
+ * still pending is touched, and each quote is expired once (the expired
+ * counts add up to the quotes now expired). Shown to catch what it is for
+ * on a scratch copy (never committed): with a cleanup batch reporting its
+ * whole budget as deleted whenever it deleted anything (repo/admin.c
+ * delete_some), the quotes' answers added up to 3000 of 2500 and it failed. */
+#define R_OLD 2500    /* per table: past retention */
+#define R_KEEP 300    /* per table: inside retention, or not finished */
+#define R_ACTIVE 1500 /* active quotes for the mass expiries */
+#define R_ROUNDS 4    /* requests per instance and kind */
+#define R_CREATES 60  /* quotes each writer creates meanwhile */
+#define R_MAX_503 50  /* 503s a request sits out before the test gives up */
+#define DAY_US (86400 * 1000000LL)
+
+struct r_thread {
+        int inst;
+        int kind; /* 0 maintenance, 1 expire, 2 create */
+        pthread_t tid;
+        int64_t quotes, fills, outbox, expired, created;
+        int answers_503;
+        char failure[512]; /* the first unexpected answer; "" when none */
+};
+
+/* The seed, by SQL: R_OLD rows of each table past retention (quotes 7
+ * days, fills 90, processed events 30), R_KEEP inside it and R_KEEP old
+ * pending events, and R_ACTIVE active quotes. */
+static void
+r_seed(PGconn *c, int64_t now)
+{
+        char sql[4096];
+
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
+                 " source_ask_price, status, created_at, updated_at)"
+                 " SELECT 'r-q-' || i, 'SRC', 'RET/X', 100, 101,"
+                 " CASE WHEN i %% 2 = 0 THEN 'expired' ELSE 'cancelled' END,"
+                 " %lld - CASE WHEN i < %d THEN 8 ELSE 1 END * %lld,"
+                 " %lld - CASE WHEN i < %d THEN 8 ELSE 1 END * %lld"
+                 " FROM generate_series(0, %d) AS i;"
+                 "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
+                 " source_ask_price, status, created_at, updated_at)"
+                 " SELECT 'r-a-' || i, 'SRC', 'ACT/X', 100, 101, 'active', %lld, %lld"
+                 " FROM generate_series(1, %d) AS i;"
+                 "INSERT INTO orders (order_id, symbol, side, type, quantity, price, status,"
+                 " created_at, updated_at) VALUES ('r-ord', 'RET/X', 'buy', 'limit',"
+                 " 100000000000000, 100, 'open', %lld, %lld);"
+                 "INSERT INTO fills (fill_id, order_id, symbol, side, price, quantity,"
+                 " executed_at, created_at) SELECT 'r-f-' || i, 'r-ord', 'RET/X', 'buy', 100, 1,"
+                 " %lld - CASE WHEN i < %d THEN 91 ELSE 1 END * %lld,"
+                 " %lld - CASE WHEN i < %d THEN 91 ELSE 1 END * %lld"
+                 " FROM generate_series(0, %d) AS i;"
+                 "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, status,"
+                 " created_at, processed_at) SELECT 'r-e-' || i, 'x', 'agg-' || (i %% 7), '{}',"
+                 " CASE WHEN i < %d + %d THEN 'processed' ELSE 'pending' END, %lld - 31 * %lld,"
+                 " CASE WHEN i < %d THEN %lld - 31 * %lld"
+                 " WHEN i < %d + %d THEN %lld - %lld END"
+                 " FROM generate_series(0, %d) AS i",
+                 (long long)now, R_OLD, DAY_US, (long long)now, R_OLD, DAY_US, R_OLD + R_KEEP - 1,
+                 (long long)now, (long long)now, R_ACTIVE, (long long)now, (long long)now,
+                 (long long)now, R_OLD, DAY_US, (long long)now, R_OLD, DAY_US, R_OLD + R_KEEP - 1,
+                 R_OLD, R_KEEP, (long long)now, DAY_US, R_OLD, (long long)now, DAY_US, R_OLD,
+                 R_KEEP, (long long)now, DAY_US, R_OLD + 2 * R_KEEP - 1);
+        PQclear(pg_query(c, sql));
+}
+
+/* Sends one request of t's kind; a 503 is sat out (a rerun that lost, or
+ * the write queue full) and sent again. Returns the 2xx answer's body
+ * (caller frees) or NULL with t->failure set. */
+static json_t *
+r_send(struct r_thread *t, CURL *h, const char *path, const char *body, long want)
+{
+        struct resp r;
+
+        for (int tries = 0;; tries++) {
+                http_post(h, T.inst[t->inst].base_url, path, body, &r);
+                if (r.status != 503 || tries >= R_MAX_503)
+                        break;
+                t->answers_503++;
+                free(r.body);
+                ts_sleep_ms(20);
+        }
+        if (r.status != want) {
+                snprintf(t->failure, sizeof(t->failure), "POST %s on instance %d: %ld %s", path,
+                         t->inst, r.status, r.body ? r.body : "(no answer)");
+                free(r.body);
+                return NULL;
+        }
+        json_t *j = json_loads(r.body, 0, NULL);
+        free(r.body);
+        if (j == NULL)
+                snprintf(t->failure, sizeof(t->failure), "POST %s: not JSON", path);
+        return j;
+}
+
+static int64_t
+jint(const json_t *o, const char *key)
+{
+        return json_integer_value(json_object_get(o, key));
+}
+
+static void *
+r_thread_run(void *arg)
+{
+        struct r_thread *t = arg;
+        CURL *h = http_handle();
+        char body[256];
+
+        for (int i = 0; h != NULL && t->failure[0] == '\0'; i++) {
+                json_t *j = NULL;
+
+                if (t->kind == 0 && i < R_ROUNDS) {
+                        j = r_send(t, h, "/admin/maintenance",
+                                   "{\"cleanup\": true, \"analyze\": true}", 200);
+                        const json_t *cl = json_object_get(j, "cleanup");
+                        t->quotes += jint(cl, "quotes");
+                        t->fills += jint(cl, "fills");
+                        t->outbox += jint(cl, "outbox");
+                } else if (t->kind == 1 && i < R_ROUNDS) {
+                        j = r_send(t, h, "/quotes/expire", "{}", 200);
+                        t->expired += jint(j, "expired");
+                } else if (t->kind == 2 && i < R_CREATES) {
+                        snprintf(body, sizeof(body),
+                                 "{\"quote_id\": \"r-n-%d-%d\", \"symbol_src\": \"SRC\","
+                                 " \"symbol_dst\": \"NEW/X\", \"source_bid_price\": \"100\","
+                                 " \"source_ask_price\": \"101\"}",
+                                 t->inst, i);
+                        j = r_send(t, h, "/quotes", body, 201);
+                        t->created += j != NULL;
+                } else {
+                        break;
+                }
+                json_decref(j);
+        }
+        curl_easy_cleanup(h);
+        return NULL;
+}
+
+/* Counts rows of the seed by id prefix: "SELECT count(*) FROM table WHERE ...". */
+static int64_t
+r_count(PGconn *c, const char *sql)
+{
+        PGresult *r = pg_query(c, sql);
+        int64_t n = pg_int(r, 0, 0);
+
+        PQclear(r);
+        return n;
+}
+
+static void
+r_check(PGconn *c, const struct r_thread *t, int n)
+{
+        int64_t q = 0, f = 0, o = 0, expired = 0, n503 = 0;
+
+        for (int i = 0; i < n; i++) {
+                ck_assert_msg(t[i].failure[0] == '\0', "%s", t[i].failure);
+                q += t[i].quotes, f += t[i].fills, o += t[i].outbox;
+                expired += t[i].expired, n503 += t[i].answers_503;
+        }
+        /* Deleted once each: the answers add up to the rows past retention. */
+        ck_assert_int_eq(q, R_OLD);
+        ck_assert_int_eq(f, R_OLD);
+        ck_assert_int_eq(o, R_OLD);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM quotes WHERE quote_id LIKE 'r-q-%'"),
+                         R_KEEP);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM fills"), R_KEEP);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM outbox WHERE status = 'processed'"),
+                         R_KEEP);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM outbox WHERE status = 'pending'"),
+                         R_KEEP);
+        /* Expired once each: the answers add up to the quotes now expired,
+         * every seeded active quote among them. */
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM quotes WHERE quote_id LIKE 'r-a-%'"
+                                    " AND status = 'expired'"),
+                         R_ACTIVE);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM quotes WHERE status = 'expired' AND"
+                                    " (quote_id LIKE 'r-a-%' OR quote_id LIKE 'r-n-%')"),
+                         expired);
+        ck_assert_int_eq(r_count(c, "SELECT count(*) FROM quotes WHERE quote_id LIKE 'r-n-%'"),
+                         N_INST * R_CREATES);
+        printf("multi: retention, maintenance and mass expiry from %d instances at once (%d"
+               " maintenance runs, %d expiries, %d quotes created meanwhile; %lld answers 503"
+               " sat out): %d rows past retention per table deleted once each, %d kept, %lld"
+               " quotes expired once each\n",
+               N_INST, N_INST * R_ROUNDS, N_INST * R_ROUNDS, N_INST * R_CREATES, (long long)n503,
+               R_OLD, R_KEEP, (long long)expired);
+}
+
+START_TEST(retention_maintenance_and_mass_expiry_from_three_instances_at_once)
+{
+        struct r_thread t[N_INST * 3];
+        PGconn *c = pg_open();
+        int n = 0;
+
+        r_seed(c, ts_now_us());
+        for (int i = 0; i < N_INST; i++)
+                for (int kind = 0; kind < 3; kind++)
+                        t[n++] = (struct r_thread){ .inst = i, .kind = kind };
+        for (int i = 0; i < n; i++)
+                ck_assert_int_eq(pthread_create(&t[i].tid, NULL, r_thread_run, &t[i]), 0);
+        for (int i = 0; i < n; i++)
+                pthread_join(t[i].tid, NULL);
+        r_check(c, t, n);
+        PQfinish(c);
+}
+END_TEST
+
 int
 main(int argc, char **argv)
 {
@@ -1669,6 +1881,7 @@ main(int argc, char **argv)
         tcase_add_test(tc, concurrent_fills_and_replays_through_three_instances_are_exact);
         tcase_add_test(tc, consumers_on_three_instances_get_each_event_once_in_aggregate_order);
         tcase_add_test(tc, kill_9_of_one_instance_under_fill_load_loses_no_acknowledged_fill);
+        tcase_add_test(tc, retention_maintenance_and_mass_expiry_from_three_instances_at_once);
         suite_add_tcase(s, tc);
         return check_run(s);
 }
