@@ -506,6 +506,22 @@ START_TEST(an_empty_database_is_migrated_once_and_then_left_alone)
 }
 END_TEST
 
+/* A database migrated by a newer tradestore is refused, untouched, as on
+ * SQLite: an older binary must not serve a schema it does not know. */
+START_TEST(a_database_newer_than_the_binary_is_refused)
+{
+        char err[512] = "";
+        int applied = -1;
+
+        reset_schema();
+        ck_assert_msg(migrate_once(&applied, err, sizeof(err)) == 0, "%s", err);
+        exec_ok("INSERT INTO schema_version VALUES (999, 'from the future', 'x', 0)");
+        ck_assert_int_eq(migrate_once(&applied, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "newer than this binary knows") != NULL, "%s", err);
+        exec_ok("SELECT 1 FROM schema_version WHERE version = 999"); /* still there */
+}
+END_TEST
+
 START_TEST(tables_without_history_are_refused_untouched)
 {
         char err[512] = "";
@@ -579,6 +595,7 @@ pg_suite(void)
         tcase_add_test(migrate, postgres_migrations_mirror_the_sqlite_ones);
         tcase_add_test(migrate, an_empty_database_is_migrated_once_and_then_left_alone);
         tcase_add_test(migrate, tables_without_history_are_refused_untouched);
+        tcase_add_test(migrate, a_database_newer_than_the_binary_is_refused);
         tcase_add_test(migrate, instances_starting_together_migrate_once);
         tcase_set_timeout(migrate, 60);
         suite_add_tcase(s, migrate);
