@@ -302,15 +302,20 @@ cleanup_tx(struct db_conn *c, const struct admin_retention *r, int64_t now_us, i
            struct admin_cleanup *ret_batch)
 {
         static const char sql_begin[] = "BEGIN IMMEDIATE";
+        static const char sql_begin_pg[] = "BEGIN"; /* READ COMMITTED: a row another
+                                                       deleted meanwhile is skipped */
         static const char sql_commit[] = "COMMIT";
-        enum repo_status s = run(c, sql_begin, "cleanup begin");
+        static const char sql_rollback[] = "ROLLBACK";
+        enum repo_status s = run(c, db_sql(sql_begin, sql_begin_pg), "cleanup begin");
 
         if (s != REPO_OK)
                 return s;
         s = repo_admin_cleanup_batch(c, r, now_us, limit, ret_batch);
         if (s == REPO_OK)
                 s = run(c, sql_commit, "cleanup commit");
-        if (!sqlite3_get_autocommit(db_handle(c)))
+        if (s != REPO_OK && db_is_postgres())
+                run(c, sql_rollback, "cleanup rollback"); /* the failed transaction */
+        else if (!db_is_postgres() && !sqlite3_get_autocommit(db_handle(c)))
                 sqlite3_exec(db_handle(c), "ROLLBACK", NULL, NULL, NULL);
         return s;
 }

@@ -31,7 +31,8 @@ static const char usage_main[] =
         "Usage: tradestore COMMAND [OPTIONS]\n"
         "\n"
         "The system of record of a trading bot: quotes, orders, fills, positions,\n"
-        "balances and an outbox of events, over HTTP/JSON, stored in SQLite.\n"
+        "balances and an outbox of events, over HTTP/JSON, stored in SQLite\n"
+        "(database.path) or PostgreSQL (database.url, --db-url).\n"
         "\n"
         "Commands:\n"
         "  serve            apply pending migrations, then serve HTTP until SIGTERM\n"
@@ -151,7 +152,9 @@ command_extra(const char *command)
                        "  --analyze        update the query planner's statistics\n"
                        "  --vacuum         rebuild the file (incremental when auto_vacuum is)\n"
                        "  --checkpoint     copy the WAL into the database and truncate it\n"
-                       "  --cleanup        delete rows past their retention, in batches";
+                       "  --cleanup        delete rows past their retention, in batches\n"
+                       "  (On PostgreSQL: --analyze and --cleanup; autovacuum and the server's\n"
+                       "  checkpointer do the rest.)";
         return "";
 }
 
@@ -385,10 +388,20 @@ cmd_maintain(unsigned steps)
                                 "--checkpoint and/or --cleanup\n");
                 return EXIT_USAGE;
         }
+        if (config.database.url[0] != '\0' && (steps & (SW_VACUUM | SW_CHECKPOINT)) != 0) {
+                fprintf(stderr,
+                        "tradestore maintain: the database is PostgreSQL (database.url):"
+                        " autovacuum and the server's checkpointer do %s there; ask for"
+                        " --analyze and --cleanup only\n",
+                        (steps & SW_VACUUM) != 0 ? "--vacuum" : "--checkpoint");
+                return EXIT_USAGE;
+        }
         service_db_options(&config, &opt);
         c = db_conn_open(&opt, false);
         if (c == NULL) {
-                fprintf(stderr, "tradestore maintain: cannot open %s\n", config.database.path);
+                fprintf(stderr, "tradestore maintain: cannot open %s\n",
+                        config.database.url[0] != '\0' ? "the PostgreSQL database (database.url)"
+                                                       : config.database.path);
                 return EXIT_FAILURE;
         }
         for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
