@@ -411,12 +411,14 @@ allowed(const char *v, const char *const *list)
         return false;
 }
 
-/* Like sqlite3_busy_timeout's handler, but counts each wait. Returns
- * non-zero to try again, 0 to give up with SQLITE_BUSY. */
+/* Like sqlite3_busy_timeout's handler, but counts each wait, and tries
+ * again every DB_BUSY_POLL_MS at most (SQLite's own sleeps up to 100 ms, and
+ * misses a lock another process leaves for a moment: see repo/admin.c's
+ * cleanup). Returns non-zero to try again, 0 to give up with SQLITE_BUSY. */
 static int
 busy_handler(void *arg, int count)
 {
-        static const int delays_ms[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+        static const int delays_ms[] = { 1, 2, 5, DB_BUSY_POLL_MS };
         const int ndelays = (int)(sizeof(delays_ms) / sizeof(delays_ms[0]));
         struct db_conn *c = arg;
         int delay, waited = 0;

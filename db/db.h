@@ -43,6 +43,9 @@ struct db_options {
         int64_t (*free_bytes)(const char *path);
 };
 
+/* How often a connection waiting for SQLite's write lock tries again. */
+#define DB_BUSY_POLL_MS 10
+
 /* Job result reported when the batch's COMMIT failed: nothing of the job was
  * written. Job functions must return values >= 0. */
 #define DB_COMMIT_FAILED (-1)

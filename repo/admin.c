@@ -296,6 +296,10 @@ repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t
         return REPO_OK;
 }
 
+/* The pause between two batches of a cleanup on a plain connection. */
+#define CLEANUP_PAUSE_MIN_MS (2 * DB_BUSY_POLL_MS)
+#define CLEANUP_PAUSE_MAX_MS 200
+
 /* One cleanup batch in its own transaction on a plain connection. */
 static enum repo_status
 cleanup_tx(struct db_conn *c, const struct admin_retention *r, int64_t now_us, int limit,
@@ -329,7 +333,9 @@ repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int6
 
         assert(limit > 0);
         while (!keeps_everything(r)) {
+                int64_t t0 = ts_monotonic_ms();
                 enum repo_status s = cleanup_tx(c, r, now_us, limit, &batch);
+                int64_t took = ts_monotonic_ms() - t0;
 
                 if (s != REPO_OK) {
                         log_partial(s == REPO_BUSY ? "the database stayed locked"
@@ -340,6 +346,15 @@ repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int6
                 cleanup_add(&total, &batch);
                 if (cleanup_rows(&batch) < limit)
                         break;
+                /* SQLite's write lock is no queue: taken again at once, it
+                 * would starve a serving writer asleep in its busy handler
+                 * (db.c polls every BUSY_POLL_MS) for the whole cleanup.
+                 * Leaving it as long as the batch held it (at least two
+                 * polls) lets each waiting write in after one batch. */
+                if (!db_is_postgres())
+                        ts_sleep_ms((int)(took < CLEANUP_PAUSE_MIN_MS   ? CLEANUP_PAUSE_MIN_MS
+                                          : took > CLEANUP_PAUSE_MAX_MS ? CLEANUP_PAUSE_MAX_MS
+                                                                        : took));
         }
         *ret_total = total;
         return REPO_OK;

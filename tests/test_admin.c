@@ -651,6 +651,74 @@ START_TEST(the_cli_cleanup_runs_its_own_batches_beside_a_running_server)
 }
 END_TEST
 
+/* ---- the CLI's cleanup beside the server's writer ---- */
+
+struct cli_cleanup {
+        struct db_conn *c;
+        enum repo_status s;
+        struct admin_cleanup total;
+        int64_t ms;
+        atomic_bool done;
+};
+
+static void *
+cli_cleanup_main(void *arg)
+{
+        const struct admin_retention ret = { .quote_days = 7, .fill_days = 90, .outbox_days = 30 };
+        struct cli_cleanup *cl = arg;
+        int64_t t0 = ts_monotonic_ms();
+
+        cl->s = repo_admin_cleanup_conn(cl->c, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH, &cl->total);
+        cl->ms = ts_monotonic_ms() - t0;
+        atomic_store(&cl->done, true);
+        return NULL;
+}
+
+/* `tradestore maintain --cleanup` runs beside a serving server on its own
+ * connection, a batch per transaction. It took the write lock again the
+ * moment it committed, while the server's writer slept in its busy handler
+ * (up to 100 ms a try), so the server's writes waited for the whole cleanup
+ * (bench/run --retention: no write answered for seconds). Between batches
+ * the CLI now leaves the lock to a waiting writer, and the busy handler
+ * tries again soon: each write waits for one batch at most. */
+START_TEST(the_cli_cleanup_lets_the_servers_writes_through_between_batches)
+{
+        struct cli_cleanup cl = { 0 };
+        struct http_resp r;
+        char body[256];
+        pthread_t th;
+        int64_t worst = 0;
+        int during = 0;
+
+        HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
+        add_order("o1", NULL);
+        add_fills_bulk(60000, "old", 100);
+        cl.c = plain_conn(false);
+        pthread_create(&th, NULL, cli_cleanup_main, &cl);
+        for (int i = 0; !atomic_load(&cl.done); i++) {
+                int64_t t0 = ts_monotonic_ms();
+
+                snprintf(body, sizeof(body),
+                         "{\"quote_id\": \"q-during-%d\", \"symbol_src\": \"A\", \"symbol_dst\":"
+                         " \"B\", \"source_bid_price\": \"1\", \"source_ask_price\": \"2\"}",
+                         i);
+                ck_assert_int_eq(http_json(&h, "POST", "/quotes", body, &r), 201);
+                http_resp_clear(&r);
+                worst = ts_monotonic_ms() - t0 > worst ? ts_monotonic_ms() - t0 : worst;
+                during += !atomic_load(&cl.done);
+        }
+        pthread_join(th, NULL);
+        db_conn_close(cl.c);
+        ck_assert_int_eq(cl.s, REPO_OK);
+        ck_assert_int_eq(cl.total.fills, 60000);
+        /* Meaningful only if the cleanup outlasted a few writes. */
+        ck_assert_msg(cl.ms > 300, "the cleanup took %lld ms: too short to tell", (long long)cl.ms);
+        ck_assert_msg(during >= 5 && worst < cl.ms / 3,
+                      "%d writes answered during a %lld ms cleanup, the slowest in %lld ms", during,
+                      (long long)cl.ms, (long long)worst);
+}
+END_TEST
+
 /* Every statement the cleanup runs walks an index, never a whole table. */
 START_TEST(cleanup_statements_use_indexes)
 {
@@ -1278,6 +1346,7 @@ main(void)
         tcase_add_test(tc, cleanup_over_http_deletes_every_batch_until_none_is_left);
         tcase_add_test(tc, a_cleanup_batch_deletes_at_most_its_limit_across_tables);
         tcase_add_test(tc, the_cli_cleanup_runs_its_own_batches_beside_a_running_server);
+        tcase_add_test(tc, the_cli_cleanup_lets_the_servers_writes_through_between_batches);
         tcase_add_test(tc, cleanup_statements_use_indexes);
         tcase_add_test(tc, analyze_writes_planner_statistics);
         tcase_add_test(tc, vacuum_gives_free_pages_back);
