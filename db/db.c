@@ -13,6 +13,7 @@
 #include "db/admin.h"
 #include "db/postgres.h"
 #include "db/slot.h"
+#include "db/sqlite.h"
 #include "db/storage.h"
 
 #include <errno.h>
@@ -44,12 +45,8 @@ struct db_conn {
         atomic_ulong own_busy_count;
 };
 
-struct db {
-        bool postgres;          /* opened with a URL: pg below, not the SQLite fields */
-        struct pg_db *pg;       /* the PostgreSQL backend */
-        char *url;              /* PostgreSQL: the connection URI, owned */
-        struct db_admin *admin; /* long operator work, off the request threads */
-        char *path;
+struct sq_db {
+        const char *path; /* opt.path, borrowed */
         struct db_options opt;
         struct db_conn *writer;
         struct db_conn *checkpointer;
@@ -89,6 +86,16 @@ struct db {
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
         pthread_cond_t sync_cv;
+};
+
+struct db {
+        bool postgres;          /* opened with a URL: pg below, not sq */
+        struct pg_db *pg;       /* the PostgreSQL backend */
+        struct sq_db *sq;       /* the SQLite backend */
+        char *url;              /* PostgreSQL: the connection URI, owned */
+        struct db_admin *admin; /* long operator work, off the request threads */
+        char *path;
+        struct db_options opt;
 };
 
 /* Set when any connection of the process meets SQLITE_FULL (the writer, the
@@ -169,7 +176,7 @@ stmt_get(struct db_conn *c, const char *sql)
                 return NULL;
         }
         if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK) {
-                db_log_error(c, "prepare");
+                sq_log_error(c, "prepare");
                 log_msg(LOG_ERROR, "db_error", "failed statement: %s", sql);
                 return NULL;
         }
@@ -203,10 +210,16 @@ stmt_reset(sqlite3_stmt *st)
 /* ---- statements: the interface repo/ speaks (db.h) ----
  * On SQLite a struct db_stmt is the cached sqlite3_stmt itself. */
 
-static sqlite3_stmt *
-S(struct db_stmt *st)
+struct db_stmt *
+sq_stmt(struct db_conn *c, const char *sql)
 {
-        return (sqlite3_stmt *)st;
+        return (struct db_stmt *)stmt_get(c, sql);
+}
+
+void
+sq_stmt_done(struct db_stmt *st)
+{
+        stmt_reset(sq_raw(st));
 }
 
 struct db_stmt *
@@ -214,7 +227,7 @@ db_stmt(struct db_conn *c, const char *sql)
 {
         if (PG)
                 return (struct db_stmt *)pg_stmt(PGC(c), sql);
-        return (struct db_stmt *)stmt_get(c, sql);
+        return sq_stmt(c, sql);
 }
 
 void
@@ -224,7 +237,7 @@ db_stmt_done(struct db_stmt *st)
                 pg_stmt_done(PGS(st));
                 return;
         }
-        stmt_reset(S(st));
+        sq_stmt_done(st);
 }
 
 void
@@ -234,7 +247,7 @@ db_bind_int64(struct db_stmt *st, int i, int64_t v)
                 pg_bind_int64(PGS(st), i, v);
                 return;
         }
-        sqlite3_bind_int64(S(st), i, v);
+        sq_bind_int64(st, i, v);
 }
 
 void
@@ -244,7 +257,7 @@ db_bind_text(struct db_stmt *st, int i, const char *v)
                 pg_bind_text(PGS(st), i, v);
                 return;
         }
-        sqlite3_bind_text(S(st), i, v, -1, SQLITE_STATIC);
+        sq_bind_text(st, i, v);
 }
 
 void
@@ -254,7 +267,7 @@ db_bind_null(struct db_stmt *st, int i)
                 pg_bind_null(PGS(st), i);
                 return;
         }
-        sqlite3_bind_null(S(st), i);
+        sq_bind_null(st, i);
 }
 
 /* The SQLite result of a step as db.h's DB_ROW, DB_DONE or DB_E_*. */
@@ -280,11 +293,17 @@ step_result(int rc)
 }
 
 int
+sq_step(struct db_stmt *st)
+{
+        return step_result(sqlite3_step(sq_raw(st)));
+}
+
+int
 db_step(struct db_stmt *st)
 {
         if (PG)
                 return pg_step(PGS(st));
-        return step_result(sqlite3_step(S(st)));
+        return sq_step(st);
 }
 
 int64_t
@@ -292,7 +311,7 @@ db_column_int64(struct db_stmt *st, int col)
 {
         if (PG)
                 return pg_column_int64(PGS(st), col);
-        return sqlite3_column_int64(S(st), col);
+        return sq_column_int64(st, col);
 }
 
 bool
@@ -300,7 +319,7 @@ db_column_null(struct db_stmt *st, int col)
 {
         if (PG)
                 return pg_column_null(PGS(st), col);
-        return sqlite3_column_type(S(st), col) == SQLITE_NULL;
+        return sq_column_null(st, col);
 }
 
 const char *
@@ -308,9 +327,7 @@ db_column_str(struct db_stmt *st, int col)
 {
         if (PG)
                 return pg_column_str(PGS(st), col);
-        const unsigned char *t = sqlite3_column_text(S(st), col);
-
-        return t != NULL ? (const char *)t : "";
+        return sq_column_str(st, col);
 }
 
 bool
@@ -318,7 +335,7 @@ db_column_text(struct db_stmt *st, int col, char *dst, size_t cap)
 {
         bool null = db_column_null(st, col);
         const char *t = null ? NULL : db_column_str(st, col);
-        size_t n = t ? (PG ? strlen(t) : (size_t)sqlite3_column_bytes(S(st), col)) : 0;
+        size_t n = t ? (PG ? strlen(t) : sq_column_bytes(st, col)) : 0;
         bool whole = t != NULL && n < cap;
 
         if (cap == 0)
@@ -358,11 +375,23 @@ db_sql(const char *sqlite_sql, const char *pg_sql)
 }
 
 int64_t
+sq_changes(struct db_conn *c)
+{
+        return sqlite3_changes64(c->h);
+}
+
+int64_t
 db_changes(struct db_conn *c)
 {
         if (PG)
                 return pg_changes(PGC(c));
-        return sqlite3_changes64(c->h);
+        return sq_changes(c);
+}
+
+sqlite3 *
+sq_handle(struct db_conn *c)
+{
+        return c->h;
 }
 
 sqlite3 *
@@ -370,7 +399,16 @@ db_handle(struct db_conn *c)
 {
         if (PG)
                 return NULL;
-        return c->h;
+        return sq_handle(c);
+}
+
+void
+sq_log_error(struct db_conn *c, const char *what)
+{
+        log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
+                sqlite3_extended_errcode(c->h));
+        if (sqlite3_errcode(c->h) == SQLITE_FULL)
+                atomic_store(&disk_full, true);
 }
 
 void
@@ -381,10 +419,7 @@ db_log_error(struct db_conn *c, const char *what)
                         what, pg_retrying(PGC(c)) ? " (serialization: retried)" : "");
                 return;
         }
-        log_msg(LOG_ERROR, "db_error", "%s: %s (code %d)", what, sqlite3_errmsg(c->h),
-                sqlite3_extended_errcode(c->h));
-        if (sqlite3_errcode(c->h) == SQLITE_FULL)
-                atomic_store(&disk_full, true);
+        sq_log_error(c, what);
 }
 
 /* ---- connections ---- */
@@ -506,14 +541,12 @@ open_pg_conn(const struct db_options *opt)
 }
 
 struct db_conn *
-db_conn_open(const struct db_options *opt, bool read_only)
+sq_conn_open(const struct db_options *opt, bool read_only)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         struct db_conn *c;
 
         pthread_once(&once, global_init);
-        if (opt->url != NULL && opt->url[0] != '\0')
-                return open_pg_conn(opt);
         c = calloc(1, sizeof(*c));
         if (c != NULL)
                 c->busy_count = &c->own_busy_count;
@@ -532,17 +565,21 @@ db_conn_open(const struct db_options *opt, bool read_only)
                 goto fail;
         return c;
 fail:
-        db_conn_close(c);
+        sq_conn_close(c);
         return NULL;
 }
 
-void
-db_conn_close(struct db_conn *c)
+struct db_conn *
+db_conn_open(const struct db_options *opt, bool read_only)
 {
-        if (PG) {
-                pg_conn_close(PGC(c));
-                return;
-        }
+        if (opt->url != NULL && opt->url[0] != '\0')
+                return open_pg_conn(opt);
+        return sq_conn_open(opt, read_only);
+}
+
+void
+sq_conn_close(struct db_conn *c)
+{
         if (c == NULL)
                 return;
         for (size_t i = 0; i < c->nslots; i++)
@@ -554,11 +591,19 @@ db_conn_close(struct db_conn *c)
         free(c);
 }
 
-int
-db_read_begin(struct db_conn *c)
+void
+db_conn_close(struct db_conn *c)
 {
-        if (PG)
-                return pg_read_begin(PGC(c));
+        if (PG) {
+                pg_conn_close(PGC(c));
+                return;
+        }
+        sq_conn_close(c);
+}
+
+int
+sq_read_begin(struct db_conn *c)
+{
         static const char sql[] = "BEGIN";
         sqlite3_stmt *st = stmt_get(c, sql);
         int rc;
@@ -568,19 +613,23 @@ db_read_begin(struct db_conn *c)
         rc = sqlite3_step(st);
         stmt_reset(st);
         if (rc != SQLITE_DONE) {
-                db_log_error(c, "begin read");
+                sq_log_error(c, "begin read");
                 return -1;
         }
         return 0;
 }
 
-void
-db_read_end(struct db_conn *c)
+int
+db_read_begin(struct db_conn *c)
 {
-        if (PG) {
-                pg_read_end(PGC(c));
-                return;
-        }
+        if (PG)
+                return pg_read_begin(PGC(c));
+        return sq_read_begin(c);
+}
+
+void
+sq_read_end(struct db_conn *c)
+{
         static const char sql[] = "COMMIT";
         sqlite3_stmt *st;
 
@@ -590,6 +639,16 @@ db_read_end(struct db_conn *c)
         if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
                 sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
         stmt_reset(st);
+}
+
+void
+db_read_end(struct db_conn *c)
+{
+        if (PG) {
+                pg_read_end(PGC(c));
+                return;
+        }
+        sq_read_end(c);
 }
 
 /* ---- the writer ---- */
@@ -605,7 +664,7 @@ step_cached(struct db_conn *c, const char *sql)
         rc = sqlite3_step(st);
         stmt_reset(st);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                db_log_error(c, sql);
+                sq_log_error(c, sql);
                 return -1;
         }
         return 0;
@@ -663,7 +722,7 @@ run_job_fast(struct db_conn *w, struct db_job *job, bool *ret_dirty)
  * writing: the transaction was rolled back and the jobs from pos on must run
  * again, each in its own savepoint. */
 static int
-run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *results, bool safe)
+run_transaction(struct sq_db *d, struct db_job **jobs, int njobs, int pos, int *results, bool safe)
 {
         struct db_conn *w = d->writer;
         sqlite3_int64 changes = sqlite3_total_changes64(w->h);
@@ -704,7 +763,7 @@ run_transaction(struct db *d, struct db_job **jobs, int njobs, int pos, int *res
 }
 
 static void
-run_batch(struct db *d, struct db_job *head)
+run_batch(struct sq_db *d, struct db_job *head)
 {
         struct db_job *jobs[MAX_BATCH];
         int results[MAX_BATCH];
@@ -744,7 +803,7 @@ run_batch(struct db *d, struct db_job *head)
  * bounded and in the page cache, at the cost of one short checkpoint on the
  * writer's path per four thresholds of WAL. */
 static void
-writer_checkpoint(struct db *d)
+writer_checkpoint(struct sq_db *d)
 {
         struct timespec pause = { .tv_nsec = 1000000 };
         int log_frames = 0, done_frames = 0;
@@ -763,7 +822,7 @@ writer_checkpoint(struct db *d)
 static void *
 writer_main(void *arg)
 {
-        struct db *d = arg;
+        struct sq_db *d = arg;
 
         pthread_setname_np(pthread_self(), "db-writer");
         for (;;) {
@@ -795,12 +854,8 @@ writer_main(void *arg)
 }
 
 void
-db_submit(struct db *d, struct db_job *job)
+sq_submit(struct sq_db *d, struct db_job *job)
 {
-        if (d->pg != NULL) {
-                pg_submit(d->pg, job);
-                return;
-        }
         job->next = NULL;
         pthread_mutex_lock(&d->q_mu);
         if (d->stopping) {
@@ -825,8 +880,18 @@ db_submit(struct db *d, struct db_job *job)
         pthread_mutex_unlock(&d->q_mu);
 }
 
+void
+db_submit(struct db *d, struct db_job *job)
+{
+        if (d->pg != NULL) {
+                pg_submit(d->pg, job);
+                return;
+        }
+        sq_submit(d->sq, job);
+}
+
 struct sync_wait {
-        struct db *d;
+        struct sq_db *d;
         bool done;
         int result;
 };
@@ -844,14 +909,12 @@ sync_done(struct db_job *job, int result)
 }
 
 int
-db_write(struct db *d, db_job_fn fn, void *arg)
+sq_write(struct sq_db *d, db_job_fn fn, void *arg)
 {
-        if (d->pg != NULL)
-                return pg_write(d->pg, fn, arg);
         struct sync_wait w = { .d = d };
         struct db_job job = { .fn = fn, .arg = arg, .done = sync_done, .done_arg = &w };
 
-        db_submit(d, &job);
+        sq_submit(d, &job);
         pthread_mutex_lock(&d->sync_mu);
         while (!w.done)
                 pthread_cond_wait(&d->sync_cv, &d->sync_mu);
@@ -859,13 +922,19 @@ db_write(struct db *d, db_job_fn fn, void *arg)
         return w.result;
 }
 
+int
+db_write(struct db *d, db_job_fn fn, void *arg)
+{
+        if (d->pg != NULL)
+                return pg_write(d->pg, fn, arg);
+        return sq_write(d->sq, fn, arg);
+}
+
 /* ---- readers ---- */
 
 struct db_conn *
-db_reader_acquire(struct db *d)
+sq_reader_acquire(struct sq_db *d)
 {
-        if (d->pg != NULL)
-                return (struct db_conn *)pg_acquire(d->pg);
         struct db_conn *c;
 
         pthread_mutex_lock(&d->pool_mu);
@@ -878,14 +947,18 @@ db_reader_acquire(struct db *d)
         return c;
 }
 
-void
-db_reader_release(struct db *d, struct db_conn *c)
+struct db_conn *
+db_reader_acquire(struct db *d)
 {
-        if (d->pg != NULL) {
-                pg_release(d->pg, PGC(c));
-                return;
-        }
-        db_read_end(c);
+        if (d->pg != NULL)
+                return (struct db_conn *)pg_acquire(d->pg);
+        return sq_reader_acquire(d->sq);
+}
+
+void
+sq_reader_release(struct sq_db *d, struct db_conn *c)
+{
+        sq_read_end(c);
         pthread_mutex_lock(&d->pool_mu);
         c->next_free = d->free_readers;
         d->free_readers = c;
@@ -895,9 +968,29 @@ db_reader_release(struct db *d, struct db_conn *c)
 }
 
 void
+db_reader_release(struct db *d, struct db_conn *c)
+{
+        if (d->pg != NULL) {
+                pg_release(d->pg, PGC(c));
+                return;
+        }
+        sq_reader_release(d->sq, c);
+}
+
+void
 db_admin_submit(struct db *d, struct db_job *job)
 {
         db_admin_queue(d->admin, job);
+}
+
+int
+sq_read(struct sq_db *d, db_job_fn fn, void *arg)
+{
+        struct db_conn *c = sq_reader_acquire(d);
+        int rc = fn(c, arg);
+
+        sq_reader_release(d, c);
+        return rc;
 }
 
 int
@@ -905,11 +998,16 @@ db_read(struct db *d, db_job_fn fn, void *arg)
 {
         if (d->pg != NULL)
                 return pg_read(d->pg, fn, arg);
-        struct db_conn *c = db_reader_acquire(d);
-        int rc = fn(c, arg);
+        return sq_read(d->sq, fn, arg);
+}
 
-        db_reader_release(d, c);
-        return rc;
+void
+sq_reader_counts(struct sq_db *d, int *ret_busy, int *ret_total)
+{
+        pthread_mutex_lock(&d->pool_mu);
+        *ret_busy = d->busy_readers;
+        *ret_total = d->nreaders;
+        pthread_mutex_unlock(&d->pool_mu);
 }
 
 void
@@ -923,17 +1021,20 @@ db_reader_counts(struct db *d, int *ret_busy, int *ret_total)
                 *ret_total = st.readers_total;
                 return;
         }
-        pthread_mutex_lock(&d->pool_mu);
-        *ret_busy = d->busy_readers;
-        *ret_total = d->nreaders;
-        pthread_mutex_unlock(&d->pool_mu);
+        sq_reader_counts(d->sq, ret_busy, ret_total);
+}
+
+bool
+sq_disk_full(void)
+{
+        return atomic_load(&disk_full);
 }
 
 bool
 db_disk_full(struct db *d)
 {
         (void)d;
-        return atomic_load(&disk_full);
+        return sq_disk_full();
 }
 
 const char *
@@ -945,7 +1046,7 @@ db_path(const struct db *d)
 /* ---- checkpoints ---- */
 
 static int64_t
-wal_bytes(const struct db *d)
+wal_bytes(const struct sq_db *d)
 {
         char p[4096];
         struct stat sb;
@@ -959,7 +1060,7 @@ wal_bytes(const struct db *d)
  * not fill up with a WAL that waits for its timer or for
  * wal_checkpoint_bytes. */
 static bool
-wal_crowds_disk(const struct db *d, int64_t wal)
+wal_crowds_disk(const struct sq_db *d, int64_t wal)
 {
         int64_t free = d->opt.free_bytes != NULL ? d->opt.free_bytes(d->path) : -1;
 
@@ -967,10 +1068,8 @@ wal_crowds_disk(const struct db *d, int64_t wal)
 }
 
 int
-db_checkpoint(struct db *d, int mode)
+sq_checkpoint(struct sq_db *d, int mode)
 {
-        if (d->pg != NULL)
-                return 0; /* PostgreSQL checkpoints itself */
         int log_frames = 0, done_frames = 0;
         int rc;
 
@@ -978,7 +1077,7 @@ db_checkpoint(struct db *d, int mode)
         rc = sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, mode, &log_frames, &done_frames);
         pthread_mutex_unlock(&d->ck_mu);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-                db_log_error(d->checkpointer, "checkpoint");
+                sq_log_error(d->checkpointer, "checkpoint");
                 return -1;
         }
         log_msg(LOG_DEBUG, "checkpoint", "checkpoint mode %d: %d of %d WAL frames", mode,
@@ -986,12 +1085,20 @@ db_checkpoint(struct db *d, int mode)
         return 0;
 }
 
+int
+db_checkpoint(struct db *d, int mode)
+{
+        if (d->pg != NULL)
+                return 0; /* PostgreSQL checkpoints itself */
+        return sq_checkpoint(d->sq, mode);
+}
+
 /* sqlite3_wal_hook of the writer: after each commit, how many frames the
  * WAL holds. Only stored: the writer never waits on the checkpointer. */
 static int
 on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
 {
-        struct db *d = arg;
+        struct sq_db *d = arg;
 
         (void)h;
         (void)dbname;
@@ -1008,7 +1115,7 @@ on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
 static void *
 checkpointer_main(void *arg)
 {
-        struct db *d = arg;
+        struct sq_db *d = arg;
         int64_t last = ts_monotonic_ms();
         int done = 0; /* frames the last checkpoint found */
 
@@ -1041,7 +1148,7 @@ checkpointer_main(void *arg)
                         continue;
                 /* Short of space, the file itself must shrink: TRUNCATE waits
                  * for readers and the writer (busy timeout) to do so. */
-                db_checkpoint(d, crowded ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
+                sq_checkpoint(d, crowded ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
                 last = now;
                 done = frames;
         }
@@ -1049,12 +1156,8 @@ checkpointer_main(void *arg)
 }
 
 void
-db_stats(struct db *d, struct db_stats *ret)
+sq_stats(struct sq_db *d, struct db_stats *ret)
 {
-        if (d->pg != NULL) {
-                pg_stats(d->pg, ret);
-                return;
-        }
         *ret = (struct db_stats){
                 .busy = atomic_load(&d->busy_count),
                 .jobs_committed = atomic_load(&d->jobs_committed),
@@ -1069,19 +1172,29 @@ db_stats(struct db *d, struct db_stats *ret)
         pthread_mutex_lock(&d->q_mu);
         ret->queue_length = d->q_len;
         pthread_mutex_unlock(&d->q_mu);
-        db_reader_counts(d, &ret->readers_busy, &ret->readers_total);
+        sq_reader_counts(d, &ret->readers_busy, &ret->readers_total);
+}
+
+void
+db_stats(struct db *d, struct db_stats *ret)
+{
+        if (d->pg != NULL) {
+                pg_stats(d->pg, ret);
+                return;
+        }
+        sq_stats(d->sq, ret);
 }
 
 /* ---- lifecycle ---- */
 
 static int
-open_readers(struct db *d)
+open_readers(struct sq_db *d)
 {
         d->readers = calloc((size_t)d->opt.pool_size, sizeof(*d->readers));
         if (d->readers == NULL)
                 return -1;
         for (int i = 0; i < d->opt.pool_size; i++) {
-                d->readers[i] = db_conn_open(&d->opt, true);
+                d->readers[i] = sq_conn_open(&d->opt, true);
                 if (d->readers[i] == NULL)
                         return -1;
                 d->readers[i]->busy_count = &d->busy_count;
@@ -1140,20 +1253,12 @@ page_size_of(struct db_conn *c)
 }
 
 int
-db_open(const struct db_options *opt, struct db **ret_db)
+sq_open(const struct db_options *opt, struct sq_db **ret_db)
 {
-        struct db *d = calloc(1, sizeof(*d));
+        struct sq_db *d = calloc(1, sizeof(*d));
 
         if (d == NULL)
                 return -1;
-        if (opt->url != NULL && opt->url[0] != '\0') {
-                if (open_pg(opt, d) != 0) {
-                        db_close(d);
-                        return -1;
-                }
-                *ret_db = d;
-                return 0;
-        }
         pthread_mutex_init(&d->pool_mu, NULL);
         pthread_cond_init(&d->pool_cv, NULL);
         pthread_mutex_init(&d->q_mu, NULL);
@@ -1162,20 +1267,17 @@ db_open(const struct db_options *opt, struct db **ret_db)
         sem_init(&d->ck_kick, 0, 0);
         pthread_mutex_init(&d->sync_mu, NULL);
         pthread_cond_init(&d->sync_cv, NULL);
-        d->path = strdup(opt->path);
-        if (d->path == NULL)
-                goto fail;
+        d->path = opt->path;
         d->opt = *opt;
-        d->opt.path = d->path;
         if (d->opt.pool_size < 1)
                 d->opt.pool_size = 1;
-        d->writer = db_conn_open(&d->opt, false);
+        d->writer = sq_conn_open(&d->opt, false);
         if (d->writer == NULL)
                 goto fail;
         d->writer->busy_count = &d->busy_count;
         d->page_size = page_size_of(d->writer);
         sqlite3_wal_hook(d->writer->h, on_wal_commit, d);
-        d->checkpointer = db_conn_open(&d->opt, false);
+        d->checkpointer = sq_conn_open(&d->opt, false);
         if (d->checkpointer == NULL || open_readers(d) != 0)
                 goto fail;
         if (pthread_create(&d->writer_thread, NULL, writer_main, d) != 0)
@@ -1184,30 +1286,55 @@ db_open(const struct db_options *opt, struct db **ret_db)
         if (pthread_create(&d->ck_thread, NULL, checkpointer_main, d) != 0)
                 goto fail;
         d->ck_started = true;
-        d->admin = db_admin_start(&d->opt);
-        if (d->admin == NULL)
-                goto fail;
         *ret_db = d;
         return 0;
 fail:
-        log_msg(LOG_ERROR, "db_open_failed", "cannot open the database manager for %s", opt->path);
-        db_close(d);
+        sq_close(d);
         return -1;
 }
 
+/* The SQLite manager (sqlite.c) and the admin thread, both on d->opt, which
+ * owns its copy of the path. */
+static int
+open_sqlite(const struct db_options *opt, struct db *d)
+{
+        d->path = strdup(opt->path);
+        if (d->path == NULL)
+                goto fail;
+        d->opt = *opt;
+        d->opt.path = d->path;
+        if (sq_open(&d->opt, &d->sq) != 0)
+                goto fail;
+        d->admin = db_admin_start(&d->opt);
+        if (d->admin == NULL)
+                goto fail;
+        return 0;
+fail:
+        log_msg(LOG_ERROR, "db_open_failed", "cannot open the database manager for %s", opt->path);
+        return -1;
+}
+
+int
+db_open(const struct db_options *opt, struct db **ret_db)
+{
+        struct db *d = calloc(1, sizeof(*d));
+        bool pg = opt->url != NULL && opt->url[0] != '\0';
+
+        if (d == NULL)
+                return -1;
+        if ((pg ? open_pg(opt, d) : open_sqlite(opt, d)) != 0) {
+                db_close(d);
+                return -1;
+        }
+        *ret_db = d;
+        return 0;
+}
+
 void
-db_close(struct db *d)
+sq_close(struct sq_db *d)
 {
         if (d == NULL)
                 return;
-        db_admin_stop(d->admin);
-        if (d->postgres) {
-                pg_close(d->pg);
-                free(d->url);
-                free(d->path);
-                free(d);
-                return;
-        }
         pthread_mutex_lock(&d->q_mu);
         d->stopping = true;
         pthread_cond_broadcast(&d->q_cv);
@@ -1220,12 +1347,12 @@ db_close(struct db *d)
         if (d->ck_started)
                 pthread_join(d->ck_thread, NULL);
         for (int i = 0; i < d->nreaders; i++)
-                db_conn_close(d->readers[i]);
+                sq_conn_close(d->readers[i]);
         free(d->readers);
         if (d->checkpointer != NULL && d->opt.wal_mode)
-                db_checkpoint(d, SQLITE_CHECKPOINT_TRUNCATE);
-        db_conn_close(d->checkpointer);
-        db_conn_close(d->writer);
+                sq_checkpoint(d, SQLITE_CHECKPOINT_TRUNCATE);
+        sq_conn_close(d->checkpointer);
+        sq_conn_close(d->writer);
         pthread_mutex_destroy(&d->pool_mu);
         pthread_cond_destroy(&d->pool_cv);
         pthread_mutex_destroy(&d->q_mu);
@@ -1234,6 +1361,20 @@ db_close(struct db *d)
         sem_destroy(&d->ck_kick);
         pthread_mutex_destroy(&d->sync_mu);
         pthread_cond_destroy(&d->sync_cv);
+        free(d);
+}
+
+void
+db_close(struct db *d)
+{
+        if (d == NULL)
+                return;
+        db_admin_stop(d->admin);
+        if (d->postgres)
+                pg_close(d->pg);
+        else
+                sq_close(d->sq);
+        free(d->url);
         free(d->path);
         free(d);
 }
