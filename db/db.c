@@ -34,8 +34,9 @@ struct db {
 
 /* One backend per process: the first db_open or db_conn_open with a URL
  * makes every connection, statement and job of the process PostgreSQL's
- * (db/postgres.c); the functions below forward to it. A statement handle
- * carries no tag of its own (it is SQLite's sqlite3_stmt), hence a flag. */
+ * (db/postgres.c); the functions below forward to it, and otherwise to
+ * SQLite (db/sqlite.c). A statement handle carries no tag of its own (on
+ * SQLite it is the sqlite3_stmt itself), hence a flag. */
 static atomic_bool on_pg;
 #define PG atomic_load_explicit(&on_pg, memory_order_relaxed)
 #define PGC(c) ((struct pg_conn *)(c))
@@ -59,8 +60,7 @@ db_options_default(struct db_options *opt, const char *path)
         };
 }
 
-/* ---- statements: the interface repo/ speaks (db.h) ----
- * On SQLite a struct db_stmt is the cached sqlite3_stmt itself. */
+/* ---- statements: the interface repo/ speaks (db.h) ---- */
 
 struct db_stmt *
 db_stmt(struct db_conn *c, const char *sql)
