@@ -1,14 +1,23 @@
-/* The database manager: connections and their pragmas, the single writer
- * thread with group commit, the read-only reader pool, the per-connection
- * prepared-statement cache and the background checkpointer.
+/* The database manager: connections, prepared statements with
+ * bind/step/column, read transactions, write jobs, the reader pool and
+ * maintenance; the one interface that repo/ and server/ use, whatever the
+ * backend. Two backends implement it, one per process: SQLite
+ * (db/sqlite.c, the embedded default: connections and their pragmas, the
+ * single writer thread with group commit, the read-only reader pool, the
+ * per-connection prepared-statement cache and the background checkpointer)
+ * and PostgreSQL (db/postgres.c, chosen by database.url). db/db.c is the
+ * seam: each function here calls the backend chosen by the process's first
+ * db_open or db_conn_open.
  *
  * Writes: callers hand a job (a function and its argument) to the writer
  * thread. The writer runs every job that is waiting in one transaction and
  * commits once for the batch. A job whose function returns non-zero is
  * rolled back alone; its siblings still commit. Jobs run without a savepoint
  * first; when one fails after writing, the batch is rolled back and run
- * again with a SAVEPOINT around each job (run_job_fast in db.c says why).
- * A job's completion is reported only after the batch's COMMIT.
+ * again with a SAVEPOINT around each job (run_job_fast in sqlite.c says
+ * why). A job's completion is reported only after the batch's COMMIT. On
+ * PostgreSQL a job runs in its own transaction on a pooled connection
+ * instead (postgres.h); the caller waits for it the same way.
  *
  * Reads: db_reader_acquire() lends a read-only connection from the pool. */
 #ifndef TRADESTORE_DB_H

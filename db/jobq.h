@@ -1,6 +1,6 @@
 /* A queue of db_jobs for worker threads (the admin thread, PostgreSQL's
  * writers): FIFO, bounded, and stoppable. SQLite's writer drains its own
- * queue in batches (db.c). */
+ * queue in batches (sqlite.c). */
 #ifndef TRADESTORE_JOBQ_H
 #define TRADESTORE_JOBQ_H
 

@@ -1,4 +1,4 @@
-/* The statement caches of both backends (db.c, postgres.c) key a statement
+/* The statement caches of both backends (sqlite.c, postgres.c) key a statement
  * by the address of its static SQL text, in an open-addressed table whose
  * size is a power of two. This is the slot to start probing at. */
 #ifndef TRADESTORE_SLOT_H

@@ -1,4 +1,4 @@
-/* Tests of the database manager (db/db.c): pragmas on every connection,
+/* Tests of the SQLite database manager (db/db.c, db/sqlite.c): pragmas on every connection,
  * read-only readers, the single writer under concurrent load, group commit
  * with per-job savepoints, completion reported after COMMIT, the statement
  * cache, and a failed COMMIT.
