@@ -22,8 +22,6 @@ static const char *const types[] = { "market", "limit", "limit_maker", NULL };
 static const char *const create_statuses[] = { "pending", "open", NULL };
 static const char *const patch_statuses[] = { "open", "cancelled", "rejected", "expired", NULL };
 
-#define UNAVAILABLE "database unavailable, retry"
-
 /* ---- JSON out ---- */
 
 /* Writes the order as every endpoint and event shows it. */
@@ -220,7 +218,7 @@ respond_create(struct req *r, int result)
                 reply_problem(r, 400, "the order breaks a rule of the database", NULL);
                 return;
         default: /* REPO_BUSY, REPO_ERROR, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, UNAVAILABLE, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
@@ -265,7 +263,7 @@ handle_orders_get(struct req *r)
                 snprintf(detail, sizeof(detail), "order %s does not exist", req_param(r));
                 reply_problem(r, 404, detail, NULL);
                 return;
-        default: reply_problem(r, 503, UNAVAILABLE, NULL); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -402,7 +400,7 @@ respond_update(struct req *r, int result)
         case REPO_INVALID:
                 reply_problem(r, 400, "the change breaks a rule of the database", NULL);
                 return;
-        default: reply_problem(r, 503, UNAVAILABLE, NULL); return;
+        default: reply_unavailable(r); return;
         }
 }
 

@@ -23,8 +23,6 @@
 
 #define BATCH_MAX 1000
 
-static const char unavailable[] = "database unavailable, retry";
-
 /* A quote as a client sends it (POST /quotes and each batch item). */
 struct quote_in {
         struct opt_str quote_id;
@@ -190,7 +188,7 @@ respond_create(struct req *r, int result)
                 reply_problem(r, 400, "the quote breaks a rule of the database", NULL);
                 return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, unavailable, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
@@ -323,7 +321,7 @@ respond_batch(struct req *r, int result)
                 reply_problem(r, 400, "a quote breaks a rule of the database", NULL);
                 return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, unavailable, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
@@ -390,7 +388,7 @@ respond_expire(struct req *r, int result)
         switch (result) {
         case REPO_OK: reply_expired(r, job->expired); return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, unavailable, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
@@ -429,7 +427,7 @@ handle_quotes_get(struct req *r)
         switch (s) {
         case REPO_OK: reply_quote(r, 200, &q); return;
         case REPO_NOT_FOUND: reply_not_found(r, req_param(r)); return;
-        default: reply_problem(r, 503, unavailable, NULL); return;
+        default: reply_unavailable(r); return;
         }
 }
 
@@ -468,7 +466,7 @@ respond_update(struct req *r, int result)
                 reply_problem(r, 409, detail, NULL);
                 return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, unavailable, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
@@ -511,7 +509,7 @@ respond_delete(struct req *r, int result)
                 reply_problem(r, 409, detail, NULL);
                 return;
         default: /* REPO_ERROR, REPO_BUSY, DB_COMMIT_FAILED, DB_UNAVAILABLE */
-                reply_problem(r, 503, unavailable, NULL);
+                reply_unavailable(r);
                 return;
         }
 }
