@@ -183,9 +183,17 @@ reply_problem_header(struct req *r, unsigned status, const char *detail, json_t 
         char text[512];
         struct jw w;
 
-        /* A full disk is the one 503 a client cannot fix by retrying soon. */
-        if (status == 503 && db_disk_full(req_app(r)->db))
+        /* Every 503 says when to try again. A full disk is the one 503 a
+         * client cannot fix by retrying soon: a minute, not a second. */
+        if (status == 503 && hname == NULL) {
+                hname = "Retry-After";
+                hvalue = "1";
+        }
+        if (status == 503 && db_disk_full(req_app(r)->db)) {
                 detail = DB_DISK_FULL_DETAIL;
+                if (strcmp(hname, "Retry-After") == 0)
+                        hvalue = "60";
+        }
         snprintf(text, sizeof(text), "%s", detail);
         utf8_sanitize(text); /* client text may be in it: the body must be UTF-8 */
         jw_init(&w);
@@ -210,7 +218,7 @@ reply_problem(struct req *r, unsigned status, const char *detail, json_t *errors
 void
 reply_unavailable(struct req *r)
 {
-        reply_problem_header(r, 503, "database unavailable, retry", NULL, "Retry-After", "1");
+        reply_problem(r, 503, "database unavailable, retry", NULL);
 }
 
 /* 503 for a write the writer's full queue refused (DB_OVERLOADED). */
@@ -223,7 +231,7 @@ reply_overloaded(struct req *r)
                  "overloaded: %d writes are already waiting for the database "
                  "(database.max_write_queue); nothing was written, retry after 1 s",
                  r->srv->max_write_queue);
-        reply_problem_header(r, 503, detail, NULL, "Retry-After", "1");
+        reply_problem(r, 503, detail, NULL);
 }
 
 void

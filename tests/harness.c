@@ -144,6 +144,7 @@ on_header(char *line, size_t size, size_t n, void *cls)
         copy_header(r->ctype, sizeof(r->ctype), line, len, "Content-Type");
         copy_header(r->request_id, sizeof(r->request_id), line, len, "X-Request-Id");
         copy_header(r->allow, sizeof(r->allow), line, len, "Allow");
+        copy_header(r->retry_after, sizeof(r->retry_after), line, len, "Retry-After");
         copy_header(r->connection, sizeof(r->connection), line, len, "Connection");
         return len;
 }

@@ -30,6 +30,7 @@ struct http_resp {
         char ctype[128];
         char request_id[128];
         char allow[128];
+        char retry_after[32];
         char connection[64];
         json_t *json; /* parsed body or NULL; owned */
 };
