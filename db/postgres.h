@@ -84,6 +84,8 @@ void pg_bind_int64(struct pg_stmt *st, int i, int64_t v);
 void pg_bind_text(struct pg_stmt *st, int i, const char *v);
 void pg_bind_null(struct pg_stmt *st, int i);
 int pg_step(struct pg_stmt *st);
+/* db_step_deferred (db.h) for this backend. */
+int pg_step_deferred(struct pg_stmt *st);
 int64_t pg_column_int64(struct pg_stmt *st, int col);
 bool pg_column_null(struct pg_stmt *st, int col);
 const char *pg_column_str(struct pg_stmt *st, int col);

@@ -250,7 +250,9 @@ fill_insert(struct db_conn *c, const struct fill *f)
         db_bind_text(st, 10, f->commission_asset);
         db_bind_int64(st, 11, f->is_maker);
         db_bind_int64(st, 12, f->created_at);
-        rc = db_step(st);
+        /* Deferred on PostgreSQL: a clash there reruns the job waiting, and
+         * this step then reports DB_E_UNIQUE. */
+        rc = db_step_deferred(st);
         if (rc == DB_DONE)
                 s = REPO_OK;
         else if (rc == DB_E_UNIQUE)
@@ -333,7 +335,7 @@ order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl
         if (pl->status != NULL)
                 db_bind_text(st, 5, pl->status);
         db_bind_int64(st, 6, now);
-        if (db_step(st) == DB_DONE)
+        if (db_step_deferred(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "fills: order update");

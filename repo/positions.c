@@ -181,7 +181,9 @@ write_position(struct db_conn *c, struct db_stmt *st, const struct position *p, 
                 db_bind_int64(st, 6, p->mark_price);
         db_bind_int64(st, 7, p->last_updated);
         db_bind_int64(st, 8, p->basis_residual);
-        rc = db_step(st);
+        /* Deferred on PostgreSQL: a clash there reruns the job waiting, and
+         * this step then reports DB_E_UNIQUE. */
+        rc = db_step_deferred(st);
         if (rc == DB_DONE) {
                 s = REPO_OK;
         } else if (rc == DB_E_UNIQUE && db_is_postgres()) {
