@@ -395,6 +395,44 @@ START_TEST(a_failed_deferred_write_reruns_the_job_waiting_and_nothing_of_the_fir
 }
 END_TEST
 
+static int
+no_statement_job(struct db_conn *dc, void *arg)
+{
+        (void)dc;
+        (void)arg;
+        return 0;
+}
+
+/* The start of the transaction the statement runs in, in microseconds. */
+static int
+transaction_start(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st =
+                pg_stmt((struct pg_conn *)dc,
+                        "SELECT (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+/* A job's BEGIN waits for its first statement; a job that runs none must
+ * not leave it waiting for the next user of the connection (a read would
+ * then open a transaction that nobody ends). The pool lends the connection
+ * just returned (last in, first out). */
+START_TEST(a_job_without_statements_leaves_no_transaction_behind)
+{
+        int64_t first = -1, second = -1;
+
+        ck_assert_int_eq(pg_write(d, no_statement_job, NULL), 0);
+        ck_assert_int_eq(pg_read(d, transaction_start, &first), 0);
+        nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+        ck_assert_int_eq(pg_read(d, transaction_start, &second), 0);
+        ck_assert_int_gt(first, 0);
+        ck_assert_int_gt(second, first); /* each read in its own transaction */
+}
+END_TEST
+
 /* ---- concurrency ---- */
 
 /* Read, then write what was read plus one: the lost-update race. */
@@ -691,6 +729,7 @@ pg_suite(void)
         tcase_add_test(server, a_duplicate_insert_is_unique_and_the_transaction_goes_on);
         tcase_add_test(server, a_statement_that_skips_a_parameter_number_prepares);
         tcase_add_test(server, constraint_failures_map_to_their_errors_and_roll_back);
+        tcase_add_test(server, a_job_without_statements_leaves_no_transaction_behind);
         tcase_add_test(server,
                        deferred_writes_are_seen_by_the_next_statement_and_commit_with_the_job);
         tcase_add_test(
