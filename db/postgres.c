@@ -851,8 +851,10 @@ commit(struct pg_conn *c)
         PGresult *res = NULL;
         int rc;
 
-        if (c->begin_pending) /* the job ran no statement: no transaction */
+        if (c->begin_pending) { /* the job ran no statement: no transaction */
+                c->begin_pending = false;
                 return 0;
+        }
         if (c->deferred == 0)
                 return exec_simple(c, "COMMIT");
         if (PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1)
