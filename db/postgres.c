@@ -791,7 +791,9 @@ void
 pg_release(struct pg_db *d, struct pg_conn *c)
 {
         pg_read_end(c);
-        if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* A pipeline left open (results libpq could not hand back) would
+         * refuse every later statement: start that connection afresh too. */
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF || PQstatus(c->pg) != CONNECTION_OK) {
                 log_msg(LOG_WARN, "db_reconnect",
                         "postgres: a pooled connection was lost; reconnecting");
                 PQreset(c->pg);
