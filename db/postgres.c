@@ -484,7 +484,8 @@ step_error(struct pg_conn *c, const PGresult *res)
  * first statement, and a write sent with pg_step_deferred goes with the
  * next statement that needs an answer, or with the COMMIT (libpq's
  * pipeline mode: the queries, one Sync, then their results in order). A
- * fill is then three round trips instead of nine. A deferred write that
+ * fill is then two round trips instead of nine (repo/fills.c reads the
+ * order and the position in one statement). A deferred write that
  * failed aborts the transaction, so nothing of the job commits; run_job
  * then runs the job again waiting for every statement, and repo/ sees the
  * failure where it looks for it (a unique violation, say). */

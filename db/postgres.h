@@ -9,6 +9,9 @@
  * caller gets DB_UNAVAILABLE. SERIALIZABLE makes each job's reads and writes
  * behave as if jobs ran one at a time, as they do on SQLite's single writer,
  * so repo/'s read-modify-write jobs need no backend-specific locking.
+ * A job's BEGIN is sent with its first statement, and its deferred writes
+ * (db_step_deferred) with its next statement or its COMMIT, in libpq's
+ * pipeline mode: one round trip each time (postgres.c, "pipeline mode").
  *
  * Reads run on a pooled connection outside any transaction (each statement
  * sees committed data), or inside a REPEATABLE READ snapshot when the read
