@@ -7,6 +7,7 @@
  * they saw and the test thread asserts. */
 #include "db/postgres.h"
 
+#include "common/log.h"
 #include "db/migrate.h"
 
 #include <check.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define INCREMENTS 40
@@ -433,6 +435,58 @@ START_TEST(a_job_without_statements_leaves_no_transaction_behind)
 }
 END_TEST
 
+/* A deferred insert that clashes, then a statement this connection has never
+ * prepared (its first prepare comes while the transaction is aborted). */
+static int
+clash_then_new_statement_job(struct db_conn *dc, void *arg)
+{
+        static const char fresh[] = "SELECT count(*) FROM t WHERE n = ?1";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st = pg_stmt(c, ins_deferred);
+
+        v->n[3]++;
+        pg_bind_text(st, 1, "dup");
+        pg_bind_int64(st, 2, 2);
+        v->rc[0] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        st = pg_stmt(c, fresh);
+        if (st == NULL)
+                return 1;
+        pg_bind_int64(st, 1, 1);
+        v->rc[1] = pg_step(st);
+        v->n[0] = pg_column_int64(st, 0);
+        pg_stmt_done(st);
+        return v->rc[1] == DB_ROW ? 0 : 1;
+}
+
+/* The rerun is expected, not an error: no error line says a statement
+ * failed to prepare because the transaction was aborted meanwhile. */
+START_TEST(a_statement_first_prepared_after_a_failed_deferred_write_logs_no_error)
+{
+        char path[] = "/tmp/test_pg_log.XXXXXX";
+        int fd = mkstemp(path);
+        struct seen v = { 0 };
+        char buf[8192] = "";
+        FILE *f;
+
+        ck_assert_int_ge(fd, 0);
+        log_set_output(fd);
+        exec_ok("INSERT INTO t (id, n) VALUES ('dup', 1)");
+        ck_assert_int_eq(pg_write(d, clash_then_new_statement_job, &v), 0);
+        ck_assert_int_eq(v.n[3], 2);
+        ck_assert_int_eq(v.rc[0], DB_E_UNIQUE);
+        ck_assert_int_eq(v.n[0], 1);
+        ck_assert(log_flush(2000));
+        f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+        fclose(f);
+        unlink(path);
+        ck_assert_msg(strstr(buf, "\"level\":\"error\"") == NULL, "logged: %s", buf);
+}
+END_TEST
+
 /* ---- concurrency ---- */
 
 /* Read, then write what was read plus one: the lost-update race. */
@@ -615,6 +669,37 @@ START_TEST(jobs_fail_fast_while_the_server_is_down_and_work_again_after)
 }
 END_TEST
 
+/* read_counter_max, and -1 when the statement does not even prepare. */
+static int
+read_max_or_fail(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT n FROM t WHERE id = 'max'");
+
+        *(int64_t *)arg = st != NULL && pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+/* A write that met the server down leaves nothing on its connection that
+ * fails the reads lent it once the server is back. */
+START_TEST(reads_work_again_after_a_write_met_the_server_down)
+{
+        struct seen v = { 0 };
+        int64_t n = -1;
+
+        exec_ok("INSERT INTO t (id, n) VALUES ('max', 7)");
+        server_ctl("stop");
+        ck_assert_int_eq(pg_write(d, gap_job, &v), DB_UNAVAILABLE);
+        server_ctl("start");
+        for (int i = 0; i < 50 && n != 7; i++) {
+                ck_assert_int_eq(pg_read(d, read_max_or_fail, &n), 0);
+                if (n != 7)
+                        nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+        }
+        ck_assert_int_eq(n, 7);
+}
+END_TEST
+
 /* ---- migrations ---- */
 
 START_TEST(postgres_migrations_mirror_the_sqlite_ones)
@@ -731,6 +816,8 @@ pg_suite(void)
         tcase_add_test(server, constraint_failures_map_to_their_errors_and_roll_back);
         tcase_add_test(server, a_job_without_statements_leaves_no_transaction_behind);
         tcase_add_test(server,
+                       a_statement_first_prepared_after_a_failed_deferred_write_logs_no_error);
+        tcase_add_test(server,
                        deferred_writes_are_seen_by_the_next_statement_and_commit_with_the_job);
         tcase_add_test(
                 server,
@@ -738,6 +825,7 @@ pg_suite(void)
         tcase_add_test(server, concurrent_read_modify_write_jobs_lose_no_update);
         tcase_add_test(server, a_submitted_job_is_reported_after_its_commit);
         tcase_add_test(server, jobs_fail_fast_while_the_server_is_down_and_work_again_after);
+        tcase_add_test(server, reads_work_again_after_a_write_met_the_server_down);
         suite_add_tcase(s, server);
         tcase_add_test(migrate, postgres_migrations_mirror_the_sqlite_ones);
         tcase_add_test(migrate, an_empty_database_is_migrated_once_and_then_left_alone);
