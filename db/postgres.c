@@ -357,11 +357,19 @@ rewrite(const char *sql, bool *ret_insert)
 static struct pg_stmt *
 prepare(struct pg_conn *c, const char *sql)
 {
-        struct pg_stmt *st = calloc(1, sizeof(*st));
+        struct pg_stmt *st;
         bool used[MAX_PARAMS];
         char *text;
         PGresult *res;
 
+        /* Deferred writes first. When one failed, the transaction is aborted
+         * and would refuse the Parse too: no statement, quietly, since the
+         * job runs again (run_job) and prepares it then. */
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+                pipe_sync(c, NULL);
+        if (c->in_job && (c->deferred_failed || c->broken))
+                return NULL;
+        st = calloc(1, sizeof(*st));
         if (st == NULL)
                 return NULL;
         st->c = c;
@@ -378,9 +386,6 @@ prepare(struct pg_conn *c, const char *sql)
         }
         for (int i = 0; i < st->nparams; i++)
                 st->types[i] = used[i] ? 0 : TEXTOID;
-        /* Deferred writes first (their failure, if any, reruns the job). */
-        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
-                pipe_sync(c, NULL);
         res = PQprepare(c->pg, st->name, text, st->nparams, st->types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 char msg[256];
@@ -638,15 +643,23 @@ prepare_strict(struct pg_stmt *st)
         return rc;
 }
 
+/* Whether the job running on c met a failed deferred write or a lost
+ * connection (its statements then fail at once: it runs again, or fails). */
+static bool
+job_failed(const struct pg_conn *c)
+{
+        return c->in_job && (c->deferred_failed || c->broken);
+}
+
 int
 pg_step_deferred(struct pg_stmt *st)
 {
         struct pg_conn *c = st->c;
 
-        if (c->deferred_failed || c->broken)
-                return DB_E_ERROR; /* the job runs again */
         if (!c->in_job || c->no_defer)
                 return pg_step(st);
+        if (c->deferred_failed || c->broken)
+                return DB_E_ERROR; /* the job runs again */
         if (st->insert && !st->strict_ready && prepare_strict(st) != 0)
                 return pg_step(st);
         c->queried = true;
@@ -678,11 +691,11 @@ pg_step(struct pg_stmt *st)
         if (st->res == NULL) {
                 ExecStatusType s;
 
-                if (st->c->deferred_failed || st->c->broken)
+                if (job_failed(st->c))
                         return DB_E_ERROR; /* the job runs again, or fails */
                 st->c->queried = true;
                 exec_prepared(st, st->name);
-                if (st->c->deferred_failed || st->c->broken)
+                if (job_failed(st->c))
                         return DB_E_ERROR;
                 s = PQresultStatus(st->res);
                 if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK)
@@ -743,7 +756,7 @@ pg_retry(struct pg_conn *c)
 bool
 pg_retrying(const struct pg_conn *c)
 {
-        return c->must_retry || c->deferred_failed;
+        return c->must_retry || job_failed(c);
 }
 
 int64_t
