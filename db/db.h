@@ -156,6 +156,15 @@ void db_bind_null(struct db_stmt *st, int i);
 /* DB_ROW, DB_DONE or a db_step_error. */
 int db_step(struct db_stmt *st);
 
+/* Steps st, a write that returns no rows and whose outcome the job needs
+ * only as the job's success: db_step, except that on PostgreSQL, in a write
+ * job, it returns DB_DONE without waiting; the statement goes to the server
+ * with the job's next statement or its COMMIT, in one round trip (pipeline
+ * mode). If it fails, nothing of the job commits and the job is run again
+ * with every statement waited for, so that db_step reports the failure
+ * where the caller looks for it. db_changes says nothing about it. */
+int db_step_deferred(struct db_stmt *st);
+
 /* Columns of the current row, numbered from 0. */
 int64_t db_column_int64(struct db_stmt *st, int col);
 bool db_column_null(struct db_stmt *st, int col);

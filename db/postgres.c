@@ -36,11 +36,14 @@ struct pg_stmt {
         char name[STMT_NAME];
         bool insert; /* rewritten with ON CONFLICT DO NOTHING */
         int nparams;
+        Oid types[MAX_PARAMS];
         const char *vals[MAX_PARAMS];
         char ints[MAX_PARAMS][INT64_TEXT];
         PGresult *res;
         int row;
         int nrows;
+        bool strict_ready; /* strict_name is prepared (see pg_step_deferred) */
+        char strict_name[STMT_NAME];
 };
 
 struct pg_conn {
@@ -53,6 +56,15 @@ struct pg_conn {
         bool in_tx;
         bool queried;    /* a statement ran in this transaction */
         bool must_retry; /* a statement met 40001/40P01 in this transaction */
+        /* A write job's BEGIN waits to go with its first statement, in one
+         * round trip (begin_sql: the isolation level it asks for). */
+        bool begin_pending;
+        const char *begin_sql;
+        bool in_job;          /* running a write job (run_once) */
+        bool broken;          /* libpq could not send or read: the server is gone */
+        int deferred;         /* queries sent in pipeline mode, results unread */
+        bool deferred_failed; /* one of them failed: the job reruns waiting */
+        bool no_defer;        /* this run waits for every statement */
         struct pg_conn *next_free;
 };
 
@@ -310,6 +322,8 @@ count_params(const char *sql, bool used[MAX_PARAMS])
         return n;
 }
 
+static int pipe_sync(struct pg_conn *c, PGresult **ret_last);
+
 /* PostgreSQL infers each parameter's type from its use; one a statement
  * never uses (SQLite allows gaps: repo/ binds by number) gets text. */
 #define TEXTOID 25
@@ -343,12 +357,19 @@ rewrite(const char *sql, bool *ret_insert)
 static struct pg_stmt *
 prepare(struct pg_conn *c, const char *sql)
 {
-        struct pg_stmt *st = calloc(1, sizeof(*st));
+        struct pg_stmt *st;
         bool used[MAX_PARAMS];
-        Oid types[MAX_PARAMS];
         char *text;
         PGresult *res;
 
+        /* Deferred writes first. When one failed, the transaction is aborted
+         * and would refuse the Parse too: no statement, quietly, since the
+         * job runs again (run_job) and prepares it then. */
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+                pipe_sync(c, NULL);
+        if (c->in_job && (c->deferred_failed || c->broken))
+                return NULL;
+        st = calloc(1, sizeof(*st));
         if (st == NULL)
                 return NULL;
         st->c = c;
@@ -364,8 +385,8 @@ prepare(struct pg_conn *c, const char *sql)
                 return NULL;
         }
         for (int i = 0; i < st->nparams; i++)
-                types[i] = used[i] ? 0 : TEXTOID;
-        res = PQprepare(c->pg, st->name, text, st->nparams, types);
+                st->types[i] = used[i] ? 0 : TEXTOID;
+        res = PQprepare(c->pg, st->name, text, st->nparams, st->types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 char msg[256];
 
@@ -462,14 +483,220 @@ step_error(struct pg_conn *c, const PGresult *res)
         return DB_E_ERROR;
 }
 
+/* ---- pipeline mode ----
+ *
+ * A write job waits for no answer it does not need: its BEGIN goes with its
+ * first statement, and a write sent with pg_step_deferred goes with the
+ * next statement that needs an answer, or with the COMMIT (libpq's
+ * pipeline mode: the queries, one Sync, then their results in order). A
+ * fill is then two round trips instead of nine (repo/fills.c reads the
+ * order and the position in one statement). A deferred write that
+ * failed aborts the transaction, so nothing of the job commits; run_job
+ * then runs the job again waiting for every statement, and repo/ sees the
+ * failure where it looks for it (a unique violation, say). */
+
+/* One query's result: its first PGresult (the rest, up to the NULL that ends
+ * it, dropped), or the Sync's PGRES_PIPELINE_SYNC. NULL when nothing came
+ * (the connection failed). Caller owns it: PQclear. */
+static PGresult *
+query_result(struct pg_conn *c)
+{
+        PGresult *res = PQgetResult(c->pg);
+        PGresult *extra;
+
+        if (res == NULL || PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+                return res;
+        while ((extra = PQgetResult(c->pg)) != NULL)
+                PQclear(extra);
+        return res;
+}
+
+static bool
+result_ok(const PGresult *res)
+{
+        ExecStatusType s = PQresultStatus(res);
+
+        return res != NULL && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK);
+}
+
+/* libpq refused to send or read: the connection is lost (pg_release
+ * resets it). Returns -1. */
+static int
+pipe_broken(struct pg_conn *c, const char *what)
+{
+        char msg[256];
+
+        first_line(PQerrorMessage(c->pg), msg, sizeof(msg));
+        log_msg(LOG_ERROR, "db_error", "postgres: %s: %s", what, msg);
+        c->broken = true;
+        c->deferred = 0;
+        return -1;
+}
+
+/* Reads the deferred queries' results, in the order they were sent; a
+ * failure is noted in deferred_failed (and step_error notes 40001/40P01
+ * and logs what is not an expected constraint outcome). */
+static void
+read_deferred(struct pg_conn *c)
+{
+        for (; c->deferred > 0; c->deferred--) {
+                PGresult *res = query_result(c);
+
+                if (!result_ok(res)) {
+                        if (res == NULL)
+                                c->broken = true;
+                        else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
+                                step_error(c, res);
+                        c->deferred_failed = true;
+                }
+                PQclear(res);
+        }
+}
+
+/* Pipeline mode on c, with the job's BEGIN first if it is still to be sent.
+ * 0, or -1 (broken). */
+static int
+pipe_open(struct pg_conn *c)
+{
+        if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && PQenterPipelineMode(c->pg) != 1)
+                return pipe_broken(c, "entering pipeline mode");
+        if (c->begin_pending) {
+                c->begin_pending = false;
+                if (PQsendQueryParams(c->pg, c->begin_sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+                        return pipe_broken(c, "sending BEGIN");
+                c->deferred++;
+        }
+        return 0;
+}
+
+/* Ends the exchange: the Sync, the deferred results, then (ret_last not
+ * NULL) the result of the query sent last, which the caller owns, then the
+ * Sync's; leaves pipeline mode. 0, or -1 (broken). */
+static int
+pipe_sync(struct pg_conn *c, PGresult **ret_last)
+{
+        PGresult *res;
+        bool synced;
+
+        if (PQpipelineSync(c->pg) != 1)
+                return pipe_broken(c, "sending a pipeline");
+        read_deferred(c);
+        if (ret_last != NULL)
+                *ret_last = query_result(c);
+        res = query_result(c);
+        synced = res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (!synced || PQexitPipelineMode(c->pg) != 1)
+                return pipe_broken(c, "reading a pipeline's results");
+        return 0;
+}
+
+/* Runs st's prepared statement named name: at once, or (a BEGIN or
+ * deferred writes waiting) after them in one exchange. st->res is set. */
+static void
+exec_prepared(struct pg_stmt *st, const char *name)
+{
+        struct pg_conn *c = st->c;
+
+        if (!c->begin_pending && c->deferred == 0) {
+                st->res = PQexecPrepared(c->pg, name, st->nparams, st->vals, NULL, NULL, 0);
+                return;
+        }
+        if (pipe_open(c) != 0)
+                return;
+        if (PQsendQueryPrepared(c->pg, name, st->nparams, st->vals, NULL, NULL, 0) != 1) {
+                pipe_broken(c, "sending a statement");
+                return;
+        }
+        pipe_sync(c, &st->res);
+}
+
+/* Prepares st's text without the ON CONFLICT DO NOTHING that rewrite adds
+ * to an INSERT, for pg_step_deferred: deferred, a unique violation must
+ * abort the transaction (and so rerun the job waiting), not insert nothing
+ * unseen. 0 or -1 (logged). */
+static int
+prepare_strict(struct pg_stmt *st)
+{
+        struct pg_conn *c = st->c;
+        char *text = malloc(strlen(st->sql) + 1);
+        PGresult *res;
+        int rc = -1;
+
+        if (text == NULL)
+                return -1;
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && pipe_sync(c, NULL) != 0) {
+                free(text);
+                return -1;
+        }
+        pg_translate(st->sql, text);
+        snprintf(st->strict_name, sizeof(st->strict_name), "x%.14s", st->name);
+        res = PQprepare(c->pg, st->strict_name, text, st->nparams, st->types);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                st->strict_ready = true;
+                rc = 0;
+        } else {
+                step_error(c, res);
+        }
+        PQclear(res);
+        free(text);
+        return rc;
+}
+
+/* Whether the job running on c met a failed deferred write or a lost
+ * connection (its statements then fail at once: it runs again, or fails). */
+static bool
+job_failed(const struct pg_conn *c)
+{
+        return c->in_job && (c->deferred_failed || c->broken);
+}
+
+int
+pg_step_deferred(struct pg_stmt *st)
+{
+        struct pg_conn *c = st->c;
+
+        if (!c->in_job || c->no_defer)
+                return pg_step(st);
+        if (c->deferred_failed || c->broken)
+                return DB_E_ERROR; /* the job runs again */
+        if (st->insert && !st->strict_ready && prepare_strict(st) != 0)
+                return pg_step(st);
+        c->queried = true;
+        if (pipe_open(c) != 0)
+                return DB_E_ERROR;
+        if (PQsendQueryPrepared(c->pg, st->insert ? st->strict_name : st->name, st->nparams,
+                                st->vals, NULL, NULL, 0) != 1) {
+                pipe_broken(c, "sending a statement");
+                return DB_E_ERROR;
+        }
+        c->deferred++;
+        return DB_DONE;
+}
+
+/* The front of pg_step_deferred for both backends. It belongs with the
+ * other db_ statement functions in db.c; it sits here while db.c is being
+ * split into a dispatcher and db/sqlite.c. */
+int
+db_step_deferred(struct db_stmt *st)
+{
+        if (!db_is_postgres())
+                return db_step(st);
+        return pg_step_deferred((struct pg_stmt *)(void *)st);
+}
+
 int
 pg_step(struct pg_stmt *st)
 {
         if (st->res == NULL) {
                 ExecStatusType s;
 
+                if (job_failed(st->c))
+                        return DB_E_ERROR; /* the job runs again, or fails */
                 st->c->queried = true;
-                st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->vals, NULL, NULL, 0);
+                exec_prepared(st, st->name);
+                if (job_failed(st->c))
+                        return DB_E_ERROR;
                 s = PQresultStatus(st->res);
                 if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK)
                         return step_error(st->c, st->res);
@@ -514,7 +741,9 @@ pg_read_committed(struct pg_conn *c)
 {
         /* Allowed until the transaction's first query; later it would fail
          * (and the job would still be correct, as SERIALIZABLE). */
-        if (c->in_tx && !c->queried)
+        if (c->begin_pending)
+                c->begin_sql = "BEGIN ISOLATION LEVEL READ COMMITTED";
+        else if (c->in_tx && !c->queried)
                 exec_simple(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
 }
 
@@ -527,7 +756,7 @@ pg_retry(struct pg_conn *c)
 bool
 pg_retrying(const struct pg_conn *c)
 {
-        return c->must_retry;
+        return c->must_retry || job_failed(c);
 }
 
 int64_t
@@ -576,7 +805,9 @@ void
 pg_release(struct pg_db *d, struct pg_conn *c)
 {
         pg_read_end(c);
-        if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* A pipeline left open (results libpq could not hand back) would
+         * refuse every later statement: start that connection afresh too. */
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF || PQstatus(c->pg) != CONNECTION_OK) {
                 log_msg(LOG_WARN, "db_reconnect",
                         "postgres: a pooled connection was lost; reconnecting");
                 PQreset(c->pg);
@@ -604,28 +835,93 @@ pg_read(struct pg_db *d, db_job_fn fn, void *arg)
         return rc;
 }
 
-/* One job in its own SERIALIZABLE transaction, rerun after a serialization
- * failure or deadlock. Returns the job's result, or DB_COMMIT_FAILED /
- * DB_UNAVAILABLE. */
+/* One run of a job, in a transaction whose BEGIN (SERIALIZABLE, or READ
+ * COMMITTED after pg_read_committed) goes with its first statement. no_defer:
+ * every statement waits for its answer. Returns fn's result; c's flags say
+ * the rest. */
+static int
+run_once(struct pg_conn *c, db_job_fn fn, void *arg, bool no_defer)
+{
+        int rc;
+
+        c->must_retry = false;
+        c->deferred_failed = false;
+        c->broken = false;
+        c->no_defer = no_defer;
+        c->begin_pending = true;
+        c->begin_sql = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+        c->in_tx = true;
+        c->in_job = true;
+        c->queried = false;
+        rc = fn((struct db_conn *)c, arg);
+        c->in_tx = false;
+        c->in_job = false;
+        return rc;
+}
+
+/* COMMITs the job's transaction, in one exchange with its deferred writes.
+ * 0, or non-zero when nothing committed. */
+static int
+commit(struct pg_conn *c)
+{
+        PGresult *res = NULL;
+        int rc;
+
+        if (c->begin_pending) { /* the job ran no statement: no transaction */
+                c->begin_pending = false;
+                return 0;
+        }
+        if (c->deferred == 0)
+                return exec_simple(c, "COMMIT");
+        if (PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1)
+                return pipe_broken(c, "sending COMMIT");
+        rc = pipe_sync(c, &res);
+        if (rc == 0 && !result_ok(res))
+                rc = c->deferred_failed ? -1 : step_error(c, res);
+        PQclear(res);
+        return rc;
+}
+
+/* Ends a job's transaction that is not to commit: the deferred writes'
+ * results read, then ROLLBACK if a transaction is open (not after a failed
+ * COMMIT). */
+static void
+rollback(struct pg_conn *c)
+{
+        if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+                pipe_sync(c, NULL);
+        if (c->begin_pending) {
+                c->begin_pending = false;
+                return;
+        }
+        if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+                exec_simple(c, "ROLLBACK");
+}
+
+/* One job in its own transaction, rerun after a serialization failure or
+ * deadlock, and once waiting for every statement after a deferred write
+ * failed. Returns the job's result, or DB_COMMIT_FAILED / DB_UNAVAILABLE. */
 static int
 run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
 {
-        for (int attempt = 0;; attempt++) {
-                int rc;
+        bool no_defer = false;
 
-                c->must_retry = false;
-                if (exec_simple(c, "BEGIN ISOLATION LEVEL SERIALIZABLE") != 0)
-                        return DB_UNAVAILABLE;
-                c->in_tx = true;
-                c->queried = false;
-                rc = fn((struct db_conn *)c, arg);
-                c->in_tx = false;
-                if (rc == 0 && !c->must_retry && exec_simple(c, "COMMIT") == 0) {
+        for (int attempt = 0;;) {
+                int rc = run_once(c, fn, arg, no_defer);
+
+                if (rc == 0 && !c->must_retry && !c->deferred_failed && commit(c) == 0) {
                         atomic_fetch_add(&d->jobs_committed, 1);
                         return 0;
                 }
-                if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) /* not after a failed COMMIT */
-                        exec_simple(c, "ROLLBACK");
+                rollback(c);
+                if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
+                        atomic_fetch_add(&d->jobs_failed, 1);
+                        return DB_UNAVAILABLE;
+                }
+                if (c->deferred_failed && !c->must_retry && !no_defer) {
+                        no_defer = true; /* not a retry: see the failure where it happens */
+                        continue;
+                }
                 if (!c->must_retry) {
                         atomic_fetch_add(rc == 0 ? &d->jobs_failed : &d->jobs_rolled_back, 1);
                         return rc == 0 ? DB_COMMIT_FAILED : rc;
@@ -638,6 +934,7 @@ run_job(struct pg_db *d, struct pg_conn *c, db_job_fn fn, void *arg)
                 }
                 atomic_fetch_add(&d->retries, 1);
                 ts_sleep_ms(attempt); /* 0, 1, 2 ... ms: let the winner finish */
+                attempt++;
         }
 }
 

@@ -9,6 +9,9 @@
  * caller gets DB_UNAVAILABLE. SERIALIZABLE makes each job's reads and writes
  * behave as if jobs ran one at a time, as they do on SQLite's single writer,
  * so repo/'s read-modify-write jobs need no backend-specific locking.
+ * A job's BEGIN is sent with its first statement, and its deferred writes
+ * (db_step_deferred) with its next statement or its COMMIT, in libpq's
+ * pipeline mode: one round trip each time (postgres.c, "pipeline mode").
  *
  * Reads run on a pooled connection outside any transaction (each statement
  * sees committed data), or inside a REPEATABLE READ snapshot when the read
@@ -84,6 +87,8 @@ void pg_bind_int64(struct pg_stmt *st, int i, int64_t v);
 void pg_bind_text(struct pg_stmt *st, int i, const char *v);
 void pg_bind_null(struct pg_stmt *st, int i);
 int pg_step(struct pg_stmt *st);
+/* db_step_deferred (db.h) for this backend. */
+int pg_step_deferred(struct pg_stmt *st);
 int64_t pg_column_int64(struct pg_stmt *st, int col);
 bool pg_column_null(struct pg_stmt *st, int col);
 const char *pg_column_str(struct pg_stmt *st, int col);

@@ -105,6 +105,12 @@ struct order_state {
         int64_t quantity;
         int64_t filled_quantity;
         char fill_notional[DEC128_BUFSZ];
+        /* PostgreSQL reads (and locks) the position of the order's symbol in
+         * the same statement: pos_status REPO_OK with pos, or REPO_NOT_FOUND.
+         * SQLite reads it in plan_position (pos_loaded false). */
+        bool pos_loaded;
+        enum repo_status pos_status;
+        struct position pos;
 };
 
 /* Everything the fill will write, worked out before anything is written. */
@@ -122,8 +128,15 @@ order_load(struct db_conn *c, const char *order_id, struct order_state *ret)
 {
         static const char sql[] = "SELECT symbol, side, status, quantity, filled_quantity,"
                                   " fill_notional FROM orders WHERE order_id = ?1";
-        static const char sql_pg[] = "SELECT symbol, side, status, quantity, filled_quantity,"
-                                     " fill_notional FROM orders WHERE order_id = ?1 FOR UPDATE";
+        /* One round trip: the order, then its symbol's position, each
+         * locked as it is read (in that order: the lateral subquery runs for
+         * the order's row once it is locked). */
+        static const char sql_pg[] =
+                "SELECT o.symbol, o.side, o.status, o.quantity, o.filled_quantity,"
+                " o.fill_notional, p.* FROM (SELECT symbol, side, status, quantity,"
+                " filled_quantity, fill_notional FROM orders WHERE order_id = ?1 FOR UPDATE) o"
+                " LEFT JOIN LATERAL (SELECT " POSITION_COLUMNS " FROM positions"
+                " WHERE symbol = o.symbol FOR UPDATE) p ON true";
         struct db_stmt *st = db_stmt(c, db_sql(sql, sql_pg));
         enum repo_status s = REPO_ERROR;
         int rc;
@@ -139,6 +152,9 @@ order_load(struct db_conn *c, const char *order_id, struct order_state *ret)
                 ret->quantity = db_column_int64(st, 3);
                 ret->filled_quantity = db_column_int64(st, 4);
                 db_column_text(st, 5, ret->fill_notional, sizeof(ret->fill_notional));
+                ret->pos_loaded = db_is_postgres();
+                if (ret->pos_loaded)
+                        ret->pos_status = repo_positions_from_row(st, 6, &ret->pos);
                 s = REPO_OK;
         } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
@@ -208,10 +224,16 @@ plan_order(struct db_conn *c, struct fill_create *fc, const struct order_state *
 }
 
 static enum repo_status
-plan_position(struct db_conn *c, struct fill_create *fc, struct fill_plan *pl, int64_t now)
+plan_position(struct db_conn *c, struct fill_create *fc, const struct order_state *o,
+              struct fill_plan *pl, int64_t now)
 {
         const struct fill *f = &fc->fill;
-        enum repo_status s = repo_positions_lock(c, f->symbol, &pl->pos);
+        /* f->symbol is the order's (match_order). */
+        enum repo_status s =
+                o->pos_loaded ? o->pos_status : repo_positions_lock(c, f->symbol, &pl->pos);
+
+        if (o->pos_loaded && s == REPO_OK)
+                pl->pos = o->pos;
 
         pl->pos_is_new = s == REPO_NOT_FOUND;
         if (pl->pos_is_new)
@@ -250,7 +272,9 @@ fill_insert(struct db_conn *c, const struct fill *f)
         db_bind_text(st, 10, f->commission_asset);
         db_bind_int64(st, 11, f->is_maker);
         db_bind_int64(st, 12, f->created_at);
-        rc = db_step(st);
+        /* Deferred on PostgreSQL: a clash there reruns the job waiting, and
+         * this step then reports DB_E_UNIQUE. */
+        rc = db_step_deferred(st);
         if (rc == DB_DONE)
                 s = REPO_OK;
         else if (rc == DB_E_UNIQUE)
@@ -333,7 +357,7 @@ order_update(struct db_conn *c, const char *order_id, const struct fill_plan *pl
         if (pl->status != NULL)
                 db_bind_text(st, 5, pl->status);
         db_bind_int64(st, 6, now);
-        if (db_step(st) == DB_DONE)
+        if (db_step_deferred(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "fills: order update");
@@ -395,7 +419,7 @@ repo_fills_create_job(struct db_conn *c, void *arg)
                 f->executed_at = now;
         s = plan_order(c, fc, &o, &pl);
         if (s == REPO_OK)
-                s = plan_position(c, fc, &pl, now);
+                s = plan_position(c, fc, &o, &pl, now);
         if (s == REPO_CONFLICT)
                 return redelivered(c, fc, REPO_CONFLICT);
         if (s == REPO_OK)

@@ -59,7 +59,7 @@ repo_outbox_add(struct db_conn *c, const char *event_type, const char *aggregate
         db_bind_text(st, 3, aggregate_id);
         db_bind_text(st, 4, payload_json);
         db_bind_int64(st, 5, now_us);
-        if (db_step(st) == DB_DONE)
+        if (db_step_deferred(st) == DB_DONE)
                 s = REPO_OK;
         else
                 db_log_error(c, "outbox add");

@@ -106,22 +106,27 @@ position_apply_fill(struct position *p, bool is_buy, int64_t price, int64_t qty)
 
 /* ---- the table ---- */
 
-#define POSITION_COLUMNS                                                                           \
-        "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price,"             \
-        " last_updated, basis_residual"
-
 static void
-row_to_position(struct db_stmt *st, struct position *p)
+row_to_position(struct db_stmt *st, int first, struct position *p)
 {
-        db_column_text(st, 0, p->symbol, sizeof(p->symbol));
-        p->quantity = db_column_int64(st, 1);
-        p->avg_entry_price = db_column_int64(st, 2);
-        p->realized_pnl = db_column_int64(st, 3);
-        p->unrealized_pnl = db_column_int64(st, 4);
-        p->has_mark_price = !db_column_null(st, 5);
-        p->mark_price = p->has_mark_price ? db_column_int64(st, 5) : 0;
-        p->last_updated = db_column_int64(st, 6);
-        p->basis_residual = db_column_int64(st, 7);
+        db_column_text(st, first, p->symbol, sizeof(p->symbol));
+        p->quantity = db_column_int64(st, first + 1);
+        p->avg_entry_price = db_column_int64(st, first + 2);
+        p->realized_pnl = db_column_int64(st, first + 3);
+        p->unrealized_pnl = db_column_int64(st, first + 4);
+        p->has_mark_price = !db_column_null(st, first + 5);
+        p->mark_price = p->has_mark_price ? db_column_int64(st, first + 5) : 0;
+        p->last_updated = db_column_int64(st, first + 6);
+        p->basis_residual = db_column_int64(st, first + 7);
+}
+
+enum repo_status
+repo_positions_from_row(struct db_stmt *st, int first, struct position *ret)
+{
+        if (db_column_null(st, first))
+                return REPO_NOT_FOUND;
+        row_to_position(st, first, ret);
+        return REPO_OK;
 }
 
 static enum repo_status
@@ -136,7 +141,7 @@ select_position(struct db_conn *c, const char *sql, const char *symbol, struct p
         db_bind_text(st, 1, symbol);
         rc = db_step(st);
         if (rc == DB_ROW) {
-                row_to_position(st, ret);
+                row_to_position(st, 0, ret);
                 s = REPO_OK;
         } else if (rc == DB_DONE) {
                 s = REPO_NOT_FOUND;
@@ -181,7 +186,9 @@ write_position(struct db_conn *c, struct db_stmt *st, const struct position *p, 
                 db_bind_int64(st, 6, p->mark_price);
         db_bind_int64(st, 7, p->last_updated);
         db_bind_int64(st, 8, p->basis_residual);
-        rc = db_step(st);
+        /* Deferred on PostgreSQL: a clash there reruns the job waiting, and
+         * this step then reports DB_E_UNIQUE. */
+        rc = db_step_deferred(st);
         if (rc == DB_DONE) {
                 s = REPO_OK;
         } else if (rc == DB_E_UNIQUE && db_is_postgres()) {
@@ -249,7 +256,7 @@ positions_list(struct db_conn *c, void *arg)
         db_bind_text(st, 1, after ? after : "");
         db_bind_int64(st, 2, limit);
         while ((rc = db_step(st)) == DB_ROW) {
-                row_to_position(st, &p);
+                row_to_position(st, 0, &p);
                 row(cls, &p);
                 n++;
         }

@@ -12,6 +12,7 @@
 #include "repo/repo.h"
 
 struct db_conn;
+struct db_stmt;
 
 /* One row of positions. Decimals in 1e-8 units, last_updated in us.
  *
@@ -67,6 +68,18 @@ enum repo_status repo_positions_load(struct db_conn *c, const char *symbol, stru
  * ends (PostgreSQL's FOR UPDATE; SQLite's one writer needs none). For jobs
  * that change the position (db_job_locks_rows). */
 enum repo_status repo_positions_lock(struct db_conn *c, const char *symbol, struct position *ret);
+
+/* The columns of a position, in the order repo_positions_from_row reads
+ * them: for a statement of another repo file that reads a position beside
+ * its own row (fills: the order and its symbol's position in one query). */
+#define POSITION_COLUMNS                                                                           \
+        "symbol, quantity, avg_entry_price, realized_pnl, unrealized_pnl, mark_price,"             \
+        " last_updated, basis_residual"
+
+/* Reads the position in st's current row, its POSITION_COLUMNS from column
+ * first on. REPO_NOT_FOUND when its symbol is NULL (an outer join found no
+ * position); *ret is written only on REPO_OK. */
+enum repo_status repo_positions_from_row(struct db_stmt *st, int first, struct position *ret);
 
 /* Inserts *p, whose symbol has no row yet (the caller has just looked).
  * Runs inside the caller's write job. REPO_OK or REPO_ERROR (logged). */

@@ -7,6 +7,7 @@
  * they saw and the test thread asserts. */
 #include "db/postgres.h"
 
+#include "common/log.h"
 #include "db/migrate.h"
 
 #include <check.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define INCREMENTS 40
@@ -276,6 +278,215 @@ START_TEST(constraint_failures_map_to_their_errors_and_roll_back)
 }
 END_TEST
 
+/* ---- deferred writes (pipeline mode) ---- */
+
+static int
+read_n_of_d(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT n FROM t WHERE id = 'd'");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+static int
+count_x(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT count(*) FROM t WHERE id = 'x'");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+static const char ins_deferred[] = "INSERT INTO t (id, n) VALUES (?1, ?2)";
+
+/* v->n[3] counts the runs; v->rc[i] is what the i-th deferred step said. */
+static int
+deferred_then_read_job(struct db_conn *dc, void *arg)
+{
+        static const char upd[] = "UPDATE t SET n = n + 1 WHERE id = ?1";
+        static const char sel[] = "SELECT n FROM t WHERE id = ?1";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st;
+
+        v->n[3]++;
+        pg_read_committed(c);
+        st = pg_stmt(c, ins_deferred);
+        pg_bind_text(st, 1, "d");
+        pg_bind_int64(st, 2, 5);
+        v->rc[0] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        st = pg_stmt(c, upd);
+        pg_bind_text(st, 1, "d");
+        v->rc[1] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        st = pg_stmt(c, sel); /* waits: sent with the two writes before it */
+        pg_bind_text(st, 1, "d");
+        v->rc[2] = pg_step(st);
+        v->n[0] = v->rc[2] == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+START_TEST(deferred_writes_are_seen_by_the_next_statement_and_commit_with_the_job)
+{
+        struct seen v = { 0 };
+        int64_t n = -1;
+
+        ck_assert_int_eq(pg_write(d, deferred_then_read_job, &v), 0);
+        ck_assert_int_eq(v.n[3], 1); /* one run */
+        ck_assert_int_eq(v.rc[0], DB_DONE);
+        ck_assert_int_eq(v.rc[1], DB_DONE);
+        ck_assert_int_eq(v.rc[2], DB_ROW);
+        ck_assert_int_eq(v.n[0], 6);
+        ck_assert_int_eq(pg_read(d, read_n_of_d, &n), 0);
+        ck_assert_int_eq(n, 6);
+}
+END_TEST
+
+/* Inserts 'x' (n 1), then v->s (n from v->n[1]); the second may clash or
+ * break a CHECK. Returns 1 (roll back) when the second step failed with
+ * anything but DB_E_UNIQUE, as repo/ refuses. */
+static int
+deferred_clash_job(struct db_conn *dc, void *arg)
+{
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st;
+
+        v->n[3]++;
+        st = pg_stmt(c, ins_deferred);
+        pg_bind_text(st, 1, "x");
+        pg_bind_int64(st, 2, 1);
+        v->rc[0] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        st = pg_stmt(c, ins_deferred);
+        pg_bind_text(st, 1, v->s);
+        pg_bind_int64(st, 2, v->n[1]);
+        v->rc[1] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        return v->rc[1] == DB_DONE || v->rc[1] == DB_E_UNIQUE ? 0 : 1;
+}
+
+START_TEST(a_failed_deferred_write_reruns_the_job_waiting_and_nothing_of_the_first_run_commits)
+{
+        struct seen v = { .n = { 0, 2 } };
+        int64_t n = -1;
+
+        exec_ok("INSERT INTO t (id, n) VALUES ('dup', 1)");
+        strcpy(v.s, "dup");
+        ck_assert_int_eq(pg_write(d, deferred_clash_job, &v), 0);
+        ck_assert_int_eq(v.n[3], 2);            /* the clash aborted the first run */
+        ck_assert_int_eq(v.rc[0], DB_DONE);     /* the rerun waited for each step */
+        ck_assert_int_eq(v.rc[1], DB_E_UNIQUE); /* and saw the clash where repo/ looks */
+        ck_assert_int_eq(pg_read(d, count_x, &n), 0);
+        ck_assert_int_eq(n, 1); /* 'x' once: from the rerun */
+
+        /* A CHECK failure: the rerun sees DB_E_CHECK and refuses; nothing stays. */
+        exec_ok("DELETE FROM t WHERE id = 'x'");
+        v = (struct seen){ .n = { 0, -13 } };
+        strcpy(v.s, "neg");
+        ck_assert_int_eq(pg_write(d, deferred_clash_job, &v), 1);
+        ck_assert_int_eq(v.n[3], 2);
+        ck_assert_int_eq(v.rc[1], DB_E_CHECK);
+        ck_assert_int_eq(pg_read(d, count_x, &n), 0);
+        ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+static int
+no_statement_job(struct db_conn *dc, void *arg)
+{
+        (void)dc;
+        (void)arg;
+        return 0;
+}
+
+/* The start of the transaction the statement runs in, in microseconds. */
+static int
+transaction_start(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st =
+                pg_stmt((struct pg_conn *)dc,
+                        "SELECT (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint");
+
+        *(int64_t *)arg = pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+/* A job's BEGIN waits for its first statement; a job that runs none must
+ * not leave it waiting for the next user of the connection (a read would
+ * then open a transaction that nobody ends). The pool lends the connection
+ * just returned (last in, first out). */
+START_TEST(a_job_without_statements_leaves_no_transaction_behind)
+{
+        int64_t first = -1, second = -1;
+
+        ck_assert_int_eq(pg_write(d, no_statement_job, NULL), 0);
+        ck_assert_int_eq(pg_read(d, transaction_start, &first), 0);
+        nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+        ck_assert_int_eq(pg_read(d, transaction_start, &second), 0);
+        ck_assert_int_gt(first, 0);
+        ck_assert_int_gt(second, first); /* each read in its own transaction */
+}
+END_TEST
+
+/* A deferred insert that clashes, then a statement this connection has never
+ * prepared (its first prepare comes while the transaction is aborted). */
+static int
+clash_then_new_statement_job(struct db_conn *dc, void *arg)
+{
+        static const char fresh[] = "SELECT count(*) FROM t WHERE n = ?1";
+        struct pg_conn *c = (struct pg_conn *)dc;
+        struct seen *v = arg;
+        struct pg_stmt *st = pg_stmt(c, ins_deferred);
+
+        v->n[3]++;
+        pg_bind_text(st, 1, "dup");
+        pg_bind_int64(st, 2, 2);
+        v->rc[0] = pg_step_deferred(st);
+        pg_stmt_done(st);
+        st = pg_stmt(c, fresh);
+        if (st == NULL)
+                return 1;
+        pg_bind_int64(st, 1, 1);
+        v->rc[1] = pg_step(st);
+        v->n[0] = pg_column_int64(st, 0);
+        pg_stmt_done(st);
+        return v->rc[1] == DB_ROW ? 0 : 1;
+}
+
+/* The rerun is expected, not an error: no error line says a statement
+ * failed to prepare because the transaction was aborted meanwhile. */
+START_TEST(a_statement_first_prepared_after_a_failed_deferred_write_logs_no_error)
+{
+        char path[] = "/tmp/test_pg_log.XXXXXX";
+        int fd = mkstemp(path);
+        struct seen v = { 0 };
+        char buf[8192] = "";
+        FILE *f;
+
+        ck_assert_int_ge(fd, 0);
+        log_set_output(fd);
+        exec_ok("INSERT INTO t (id, n) VALUES ('dup', 1)");
+        ck_assert_int_eq(pg_write(d, clash_then_new_statement_job, &v), 0);
+        ck_assert_int_eq(v.n[3], 2);
+        ck_assert_int_eq(v.rc[0], DB_E_UNIQUE);
+        ck_assert_int_eq(v.n[0], 1);
+        ck_assert(log_flush(2000));
+        f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+        fclose(f);
+        unlink(path);
+        ck_assert_msg(strstr(buf, "\"level\":\"error\"") == NULL, "logged: %s", buf);
+}
+END_TEST
+
 /* ---- concurrency ---- */
 
 /* Read, then write what was read plus one: the lost-update race. */
@@ -458,6 +669,37 @@ START_TEST(jobs_fail_fast_while_the_server_is_down_and_work_again_after)
 }
 END_TEST
 
+/* read_counter_max, and -1 when the statement does not even prepare. */
+static int
+read_max_or_fail(struct db_conn *dc, void *arg)
+{
+        struct pg_stmt *st = pg_stmt((struct pg_conn *)dc, "SELECT n FROM t WHERE id = 'max'");
+
+        *(int64_t *)arg = st != NULL && pg_step(st) == DB_ROW ? pg_column_int64(st, 0) : -1;
+        pg_stmt_done(st);
+        return 0;
+}
+
+/* A write that met the server down leaves nothing on its connection that
+ * fails the reads lent it once the server is back. */
+START_TEST(reads_work_again_after_a_write_met_the_server_down)
+{
+        struct seen v = { 0 };
+        int64_t n = -1;
+
+        exec_ok("INSERT INTO t (id, n) VALUES ('max', 7)");
+        server_ctl("stop");
+        ck_assert_int_eq(pg_write(d, gap_job, &v), DB_UNAVAILABLE);
+        server_ctl("start");
+        for (int i = 0; i < 50 && n != 7; i++) {
+                ck_assert_int_eq(pg_read(d, read_max_or_fail, &n), 0);
+                if (n != 7)
+                        nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+        }
+        ck_assert_int_eq(n, 7);
+}
+END_TEST
+
 /* ---- migrations ---- */
 
 START_TEST(postgres_migrations_mirror_the_sqlite_ones)
@@ -588,9 +830,18 @@ pg_suite(void)
         tcase_add_test(server, a_duplicate_insert_is_unique_and_the_transaction_goes_on);
         tcase_add_test(server, a_statement_that_skips_a_parameter_number_prepares);
         tcase_add_test(server, constraint_failures_map_to_their_errors_and_roll_back);
+        tcase_add_test(server, a_job_without_statements_leaves_no_transaction_behind);
+        tcase_add_test(server,
+                       a_statement_first_prepared_after_a_failed_deferred_write_logs_no_error);
+        tcase_add_test(server,
+                       deferred_writes_are_seen_by_the_next_statement_and_commit_with_the_job);
+        tcase_add_test(
+                server,
+                a_failed_deferred_write_reruns_the_job_waiting_and_nothing_of_the_first_run_commits);
         tcase_add_test(server, concurrent_read_modify_write_jobs_lose_no_update);
         tcase_add_test(server, a_submitted_job_is_reported_after_its_commit);
         tcase_add_test(server, jobs_fail_fast_while_the_server_is_down_and_work_again_after);
+        tcase_add_test(server, reads_work_again_after_a_write_met_the_server_down);
         suite_add_tcase(s, server);
         tcase_add_test(migrate, postgres_migrations_mirror_the_sqlite_ones);
         tcase_add_test(migrate, an_empty_database_is_migrated_once_and_then_left_alone);
