@@ -118,6 +118,16 @@ db_step(struct db_stmt *st)
         return sq_step(st);
 }
 
+/* SQLite runs the statement now; PostgreSQL sends it with the job's next
+ * statement or its COMMIT (db.h). */
+int
+db_step_deferred(struct db_stmt *st)
+{
+        if (PG)
+                return pg_step_deferred(PGS(st));
+        return sq_step(st);
+}
+
 int64_t
 db_column_int64(struct db_stmt *st, int col)
 {

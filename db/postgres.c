@@ -674,17 +674,6 @@ pg_step_deferred(struct pg_stmt *st)
         return DB_DONE;
 }
 
-/* The front of pg_step_deferred for both backends. It belongs with the
- * other db_ statement functions in db.c; it sits here while db.c is being
- * split into a dispatcher and db/sqlite.c. */
-int
-db_step_deferred(struct db_stmt *st)
-{
-        if (!db_is_postgres())
-                return db_step(st);
-        return pg_step_deferred((struct pg_stmt *)(void *)st);
-}
-
 int
 pg_step(struct pg_stmt *st)
 {

@@ -1,5 +1,5 @@
 /* The PostgreSQL backend (libpq): the same jobs, reads and statements as the
- * SQLite manager in db.c, over a pool of connections to one server.
+ * SQLite manager in db/sqlite.c, over a pool of connections to one server.
  *
  * Writes: a job runs in its own SERIALIZABLE transaction on a pooled
  * connection, on one of the pool's worker threads (db_submit) or the calling
@@ -19,7 +19,7 @@
  *
  * Statements are written once with SQLite's ?N placeholders; pg_stmt
  * rewrites them to $N and prepares them once per connection, cached by the
- * address of the SQL text like db.c's cache. */
+ * address of the SQL text like db/sqlite.c's cache. */
 #ifndef TRADESTORE_POSTGRES_H
 #define TRADESTORE_POSTGRES_H
 

@@ -348,7 +348,7 @@ repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int6
                         break;
                 /* SQLite's write lock is no queue: taken again at once, it
                  * would starve a serving writer asleep in its busy handler
-                 * (db.c polls every BUSY_POLL_MS) for the whole cleanup.
+                 * (db/sqlite.c polls every DB_BUSY_POLL_MS) for the whole cleanup.
                  * Leaving it as long as the batch held it (at least two
                  * polls) lets each waiting write in after one batch. */
                 if (!db_is_postgres())

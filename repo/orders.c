@@ -539,7 +539,7 @@ order_exists(struct db_conn *c, const char *order_id)
 /* Refuses, before anything is written, an order whose quote cannot be used
  * (unknown, not active, or past expires_at at now). A refusal found only
  * after the insert would roll the job back after writing, and its whole
- * batch would run again with a savepoint per job (db.c). */
+ * batch would run again with a savepoint per job (db/sqlite.c). */
 static int
 check_quote(struct db_conn *c, struct order_create *oc, int64_t now)
 {
