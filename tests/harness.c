@@ -215,8 +215,9 @@ record_exchange(const char *method, const char *target, const char *body, const 
         if (o == NULL)
                 return;
         json_object_set_new(o, "test", json_string(program_invocation_short_name));
-        json_object_set_new(o, "backend",
-                            json_string(getenv("TRADESTORE_TEST_PG_URL") ? "postgresql" : "sqlite"));
+        json_object_set_new(
+                o, "backend",
+                json_string(getenv("TRADESTORE_TEST_PG_URL") ? "postgresql" : "sqlite"));
         json_object_set_new(o, "tcase", tcase_name() ? json_string(tcase_name()) : json_null());
         json_object_set_new(o, "method", json_string(method));
         set_text(o, "path", target, q != NULL ? (size_t)(q - target) : strlen(target));

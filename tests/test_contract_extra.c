@@ -134,7 +134,8 @@ run_steps(const struct step *steps, size_t n, const char *const *headers)
  * revives). */
 START_TEST(every_operation_answers_its_documented_success)
 {
-        const struct step steps[] = { /* not static: some answers depend on the backend */
+        const struct step steps[] = {
+                /* not static: some answers depend on the backend */
                 { "GET", "/health", NULL, 200, JSON, "status", "ok" },
                 { "GET", "/openapi.yaml", NULL, 200, "application/yaml", NULL, NULL },
                 { "GET", "/metrics", NULL, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,

@@ -2244,11 +2244,12 @@ rt_seed(PGconn *c, int64_t now)
                  " CASE WHEN i < %d THEN %lld - 31 * %lld"
                  " WHEN i < %d + %d THEN %lld - %lld END"
                  " FROM generate_series(0, %d) AS i",
-                 (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US, RT_OLD + RT_KEEP - 1,
-                 (long long)now, (long long)now, RT_ACTIVE, (long long)now, (long long)now,
-                 (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US, RT_OLD + RT_KEEP - 1,
-                 RT_OLD, RT_KEEP, (long long)now, DAY_US, RT_OLD, (long long)now, DAY_US, RT_OLD,
-                 RT_KEEP, (long long)now, DAY_US, RT_OLD + 2 * RT_KEEP - 1);
+                 (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US,
+                 RT_OLD + RT_KEEP - 1, (long long)now, (long long)now, RT_ACTIVE, (long long)now,
+                 (long long)now, (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US,
+                 RT_OLD + RT_KEEP - 1, RT_OLD, RT_KEEP, (long long)now, DAY_US, RT_OLD,
+                 (long long)now, DAY_US, RT_OLD, RT_KEEP, (long long)now, DAY_US,
+                 RT_OLD + 2 * RT_KEEP - 1);
         PQclear(pg_query(c, sql));
 }
 
@@ -2299,7 +2300,7 @@ rt_thread_run(void *arg)
 
                 if (t->kind == 0 && i < RT_ROUNDS) {
                         j = rt_send(t, h, "/admin/maintenance",
-                                   "{\"cleanup\": true, \"analyze\": true}", 200);
+                                    "{\"cleanup\": true, \"analyze\": true}", 200);
                         const json_t *cl = json_object_get(j, "cleanup");
                         t->quotes += jint(cl, "quotes");
                         t->fills += jint(cl, "fills");
@@ -2359,10 +2360,10 @@ rt_check(PGconn *c, const struct rt_thread *t, int n)
         /* Expired once each: the answers add up to the quotes now expired,
          * every seeded active quote among them. */
         ck_assert_int_eq(rt_count(c, "SELECT count(*) FROM quotes WHERE quote_id LIKE 'r-a-%'"
-                                    " AND status = 'expired'"),
+                                     " AND status = 'expired'"),
                          RT_ACTIVE);
         ck_assert_int_eq(rt_count(c, "SELECT count(*) FROM quotes WHERE status = 'expired' AND"
-                                    " (quote_id LIKE 'r-a-%' OR quote_id LIKE 'r-n-%')"),
+                                     " (quote_id LIKE 'r-a-%' OR quote_id LIKE 'r-n-%')"),
                          expired);
         ck_assert_int_eq(rt_count(c, "SELECT count(*) FROM quotes WHERE quote_id LIKE 'r-n-%'"),
                          N_INST * RT_CREATES);

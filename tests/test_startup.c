@@ -137,8 +137,8 @@ exit_code(int status)
 static int
 run_server(const char *cmd, bool as_nobody, int *ret_term)
 {
-        const char *argv[] = { "tradestore", cmd,         "--db", db_path, "--host",
-                               "127.0.0.1",  "--port",    "0",    NULL };
+        const char *argv[] = { "tradestore", cmd,      "--db", db_path, "--host",
+                               "127.0.0.1",  "--port", "0",    NULL };
         char log_path[400];
         int status = 0;
         pid_t pid;
