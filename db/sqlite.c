@@ -380,10 +380,9 @@ sq_conn_close(struct db_conn *c)
         free(c);
 }
 
-int
-sq_read_begin(struct db_conn *c)
+static int
+step_cached(struct db_conn *c, const char *sql)
 {
-        static const char sql[] = "BEGIN";
         sqlite3_stmt *st = stmt_get(c, sql);
         int rc;
 
@@ -391,11 +390,17 @@ sq_read_begin(struct db_conn *c)
                 return -1;
         rc = sqlite3_step(st);
         stmt_reset(st);
-        if (rc != SQLITE_DONE) {
-                sq_log_error(c, "begin read");
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                sq_log_error(c, sql);
                 return -1;
         }
         return 0;
+}
+
+int
+sq_read_begin(struct db_conn *c)
+{
+        return step_cached(c, "BEGIN");
 }
 
 void
@@ -414,22 +419,6 @@ sq_read_end(struct db_conn *c)
 
 /* ---- the writer ---- */
 
-static int
-step_cached(struct db_conn *c, const char *sql)
-{
-        sqlite3_stmt *st = stmt_get(c, sql);
-        int rc;
-
-        if (st == NULL)
-                return -1;
-        rc = sqlite3_step(st);
-        stmt_reset(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                sq_log_error(c, sql);
-                return -1;
-        }
-        return 0;
-}
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";
