@@ -2216,41 +2216,41 @@ struct rt_thread {
 static void
 rt_seed(PGconn *c, int64_t now)
 {
-        char sql[4096];
+        /* The numbers once, in a table the statements read (k). */
+        static const char rows[] =
+                "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
+                " source_ask_price, status, created_at, updated_at)"
+                " SELECT 'r-q-' || i, 'SRC', 'RET/X', 100, 101,"
+                " CASE WHEN i % 2 = 0 THEN 'expired' ELSE 'cancelled' END,"
+                " now - CASE WHEN i < old THEN 8 ELSE 1 END * day,"
+                " now - CASE WHEN i < old THEN 8 ELSE 1 END * day"
+                " FROM k, generate_series(0, k.old + k.keep - 1) AS i;"
+                "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
+                " source_ask_price, status, created_at, updated_at)"
+                " SELECT 'r-a-' || i, 'SRC', 'ACT/X', 100, 101, 'active', now, now"
+                " FROM k, generate_series(1, k.active) AS i;"
+                "INSERT INTO orders (order_id, symbol, side, type, quantity, price, status,"
+                " created_at, updated_at) SELECT 'r-ord', 'RET/X', 'buy', 'limit',"
+                " 100000000000000, 100, 'open', now, now FROM k;"
+                "INSERT INTO fills (fill_id, order_id, symbol, side, price, quantity,"
+                " executed_at, created_at) SELECT 'r-f-' || i, 'r-ord', 'RET/X', 'buy', 100, 1,"
+                " now - CASE WHEN i < old THEN 91 ELSE 1 END * day,"
+                " now - CASE WHEN i < old THEN 91 ELSE 1 END * day"
+                " FROM k, generate_series(0, k.old + k.keep - 1) AS i;"
+                "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, status,"
+                " created_at, processed_at) SELECT 'r-e-' || i, 'x', 'agg-' || (i % 7), '{}',"
+                " CASE WHEN i < old + keep THEN 'processed' ELSE 'pending' END, now - 31 * day,"
+                " CASE WHEN i < old THEN now - 31 * day WHEN i < old + keep THEN now - day END"
+                " FROM k, generate_series(0, k.old + 2 * k.keep - 1) AS i;"
+                "DROP TABLE k";
+        char sql[256];
 
         snprintf(sql, sizeof(sql),
-                 "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
-                 " source_ask_price, status, created_at, updated_at)"
-                 " SELECT 'r-q-' || i, 'SRC', 'RET/X', 100, 101,"
-                 " CASE WHEN i %% 2 = 0 THEN 'expired' ELSE 'cancelled' END,"
-                 " %lld - CASE WHEN i < %d THEN 8 ELSE 1 END * %lld,"
-                 " %lld - CASE WHEN i < %d THEN 8 ELSE 1 END * %lld"
-                 " FROM generate_series(0, %d) AS i;"
-                 "INSERT INTO quotes (quote_id, symbol_src, symbol_dst, source_bid_price,"
-                 " source_ask_price, status, created_at, updated_at)"
-                 " SELECT 'r-a-' || i, 'SRC', 'ACT/X', 100, 101, 'active', %lld, %lld"
-                 " FROM generate_series(1, %d) AS i;"
-                 "INSERT INTO orders (order_id, symbol, side, type, quantity, price, status,"
-                 " created_at, updated_at) VALUES ('r-ord', 'RET/X', 'buy', 'limit',"
-                 " 100000000000000, 100, 'open', %lld, %lld);"
-                 "INSERT INTO fills (fill_id, order_id, symbol, side, price, quantity,"
-                 " executed_at, created_at) SELECT 'r-f-' || i, 'r-ord', 'RET/X', 'buy', 100, 1,"
-                 " %lld - CASE WHEN i < %d THEN 91 ELSE 1 END * %lld,"
-                 " %lld - CASE WHEN i < %d THEN 91 ELSE 1 END * %lld"
-                 " FROM generate_series(0, %d) AS i;"
-                 "INSERT INTO outbox (event_id, event_type, aggregate_id, payload, status,"
-                 " created_at, processed_at) SELECT 'r-e-' || i, 'x', 'agg-' || (i %% 7), '{}',"
-                 " CASE WHEN i < %d + %d THEN 'processed' ELSE 'pending' END, %lld - 31 * %lld,"
-                 " CASE WHEN i < %d THEN %lld - 31 * %lld"
-                 " WHEN i < %d + %d THEN %lld - %lld END"
-                 " FROM generate_series(0, %d) AS i",
-                 (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US,
-                 RT_OLD + RT_KEEP - 1, (long long)now, (long long)now, RT_ACTIVE, (long long)now,
-                 (long long)now, (long long)now, RT_OLD, DAY_US, (long long)now, RT_OLD, DAY_US,
-                 RT_OLD + RT_KEEP - 1, RT_OLD, RT_KEEP, (long long)now, DAY_US, RT_OLD,
-                 (long long)now, DAY_US, RT_OLD, RT_KEEP, (long long)now, DAY_US,
-                 RT_OLD + 2 * RT_KEEP - 1);
+                 "CREATE TEMP TABLE k AS SELECT %lld::bigint AS now, %lld::bigint AS day,"
+                 " %d AS old, %d AS keep, %d AS active",
+                 (long long)now, DAY_US, RT_OLD, RT_KEEP, RT_ACTIVE);
         PQclear(pg_query(c, sql));
+        PQclear(pg_query(c, rows));
 }
 
 /* Sends one request of t's kind; a 503 is sat out (a rerun that lost, or
