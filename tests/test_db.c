@@ -844,6 +844,30 @@ START_TEST(a_statement_with_a_tail_is_refused)
 }
 END_TEST
 
+/* What /health reports as pool_in_use and pool_size: the readers lent out
+ * and the pool's size (setup opens 3). */
+START_TEST(reader_counts_say_how_many_are_lent_out)
+{
+        struct db_conn *a, *b;
+        int busy = -1, total = -1;
+
+        db_reader_counts(d, &busy, &total);
+        ck_assert_int_eq(busy, 0);
+        ck_assert_int_eq(total, 3);
+        a = db_reader_acquire(d);
+        b = db_reader_acquire(d);
+        db_reader_counts(d, &busy, &total);
+        ck_assert_int_eq(busy, 2);
+        db_reader_release(d, a);
+        db_reader_counts(d, &busy, &total);
+        ck_assert_int_eq(busy, 1);
+        db_reader_release(d, b);
+        db_reader_counts(d, &busy, &total);
+        ck_assert_int_eq(busy, 0);
+        ck_assert_int_eq(total, 3);
+}
+END_TEST
+
 static Suite *
 db_suite(void)
 {
@@ -854,6 +878,7 @@ db_suite(void)
         tcase_add_test(tc, pragmas_are_in_effect_on_the_writer_and_every_reader);
         tcase_add_test(tc, the_busy_timeout_is_in_effect_on_the_writer_and_every_reader);
         tcase_add_test(tc, a_reader_cannot_write);
+        tcase_add_test(tc, reader_counts_say_how_many_are_lent_out);
         tcase_add_test(tc, the_wal_is_checkpointed_before_it_takes_a_quarter_of_the_free_space);
         tcase_add_test(tc, eight_concurrent_writers_never_see_busy_and_all_rows_land);
         tcase_add_test(tc, a_failing_job_rolls_back_alone_and_its_batch_commits);
