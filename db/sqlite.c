@@ -13,6 +13,7 @@
 #include "common/ts.h"
 #include "db/slot.h"
 
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -41,6 +42,12 @@ struct db_conn {
         atomic_ulong own_busy_count;
 };
 
+/* The WAL's sizes, in wal_checkpoint_bytes: see writer_checkpoint. */
+#define WAL_RESTART 16 /* the checkpointer and then the writer catch up */
+#define WAL_WAIT 20    /* the writer waits for the checkpointer */
+#define WAL_LIMIT 24   /* journal_size_limit: a WAL file beyond is cut back */
+#define CATCHUP_FRAMES 256 /* at most this many frames copied by the writer */
+
 struct sq_db {
         const char *path; /* opt.path, borrowed */
         struct db_options opt;
@@ -66,6 +73,8 @@ struct sq_db {
         pthread_mutex_t ck_mu; /* one checkpoint at a time (db_checkpoint) */
         sem_t ck_kick;         /* wakes the checkpointer: never blocks the poster */
         atomic_int wal_frames; /* in the WAL after the writer's last commit */
+        atomic_int ck_done;    /* of them copied to the database, as last seen */
+        atomic_bool ck_kicked; /* ck_kick posted and not yet taken */
         int page_size;
         atomic_bool ck_stopping;
         bool ck_started;
@@ -317,11 +326,12 @@ apply_pragmas(struct db_conn *c, const struct db_options *opt, bool read_only)
          * are then overwritten in place. Cut back to nothing, each restart
          * made the file grow again block by block, and the file system
          * zeroed and allocated every new block on the writer's path (29% of
-         * its time under W1, in ext4's zero_user_segments). Only a WAL that
-         * grew far past the checkpoint threshold (a long reader held it) is
-         * cut back, to four times the threshold. */
+         * its time under W1, in ext4's zero_user_segments); cut back to the
+         * size where it restarts, the writer truncated it at each restart
+         * (up to 7 ms). Only a WAL that grew past where the writer waits for
+         * the checkpointer (a long reader held it) is cut back. */
         snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld;",
-                 (long long)(opt->wal_checkpoint_bytes * 4));
+                 (long long)(opt->wal_checkpoint_bytes * WAL_LIMIT));
         if (exec(c, sql) != 0)
                 return -1;
         /* Checkpoints never run on the writer's path: the checkpointer does them. */
@@ -544,29 +554,54 @@ run_batch(struct sq_db *d, struct db_job *head)
 
 /* A checkpoint on another thread copies frames while the writer appends
  * more: it never reaches the WAL's end, so under steady writes the WAL
- * never restarts (it grew by 200 MB/s under W1, to gigabytes). So the
- * checkpointer copies the bulk (PASSIVE, beside the writer), and once the
- * WAL holds four times wal_checkpoint_bytes (its file's size limit) the
- * writer, between two batches, copies the few frames the checkpointer has
- * not (waiting while the checkpointer is at it). Caught up, the next batch
- * restarts the WAL at its start, overwriting its own blocks: the WAL stays
- * bounded and in the page cache, at the cost of one short checkpoint on the
- * writer's path per four thresholds of WAL. */
+ * never restarts (it grew by 200 MB/s under W1, to gigabytes). SQLite
+ * restarts the WAL at its start only when a write transaction begins with
+ * every frame copied. So, with C = wal_checkpoint_bytes of frames:
+ *
+ * - the checkpointer copies frames (PASSIVE, beside the writer) whenever C
+ *   of them are not yet copied: a few large passes, which copy a page
+ *   written many times once;
+ * - once the WAL holds WAL_RESTART x C, the checkpointer copies until at
+ *   most CATCHUP_FRAMES are left, and the writer, between two batches,
+ *   copies those itself if the checkpointer is not at it (it never waits
+ *   for a pass); the next batch then restarts the WAL at its start,
+ *   overwriting its own blocks, which stay in the page cache;
+ * - past WAL_WAIT x C the checkpointer is outpaced, and the writer waits
+ *   for its pass, then copies the rest: the WAL stays bounded.
+ *
+ * The writer's copy costs it two fdatasyncs (the WAL's, the database's:
+ * 1 to 30 ms under W1 on the development machine), once per WAL_RESTART x C
+ * of WAL (256 MiB by default: about once a second at 13,000 fills/s).
+ * Every four C, as before, it held 32 fills in flight for 15-35 ms four
+ * times a second, and set W1's p99. */
+
+static int64_t
+frames_bytes(const struct sq_db *d, int64_t frames)
+{
+        return frames * (d->page_size + 24);
+}
+
 static void
 writer_checkpoint(struct sq_db *d)
 {
-        struct timespec pause = { .tv_nsec = 1000000 };
+        int64_t c = d->opt.wal_checkpoint_bytes;
+        int frames = atomic_load(&d->wal_frames), done = atomic_load(&d->ck_done);
         int log_frames = 0, done_frames = 0;
-        int rc;
 
-        if ((int64_t)atomic_load(&d->wal_frames) * (d->page_size + 24) <=
-            4 * d->opt.wal_checkpoint_bytes)
+        if (frames_bytes(d, frames) <= WAL_RESTART * c)
                 return;
-        while ((rc = sqlite3_wal_checkpoint_v2(d->writer->h, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                               &log_frames, &done_frames)) == SQLITE_BUSY)
-                nanosleep(&pause, NULL); /* the checkpointer is at it: wait for it */
-        if (rc == SQLITE_OK)
-                atomic_store(&d->wal_frames, log_frames - done_frames);
+        if (done <= frames && frames - done <= CATCHUP_FRAMES) {
+                if (pthread_mutex_trylock(&d->ck_mu) != 0)
+                        return; /* the checkpointer is at it: after the next batch */
+        } else if (frames_bytes(d, frames) <= WAL_WAIT * c) {
+                return; /* the checkpointer copies the bulk first */
+        } else {
+                pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
+        }
+        if (sqlite3_wal_checkpoint_v2(d->writer->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                      &done_frames) == SQLITE_OK)
+                atomic_store(&d->ck_done, done_frames);
+        pthread_mutex_unlock(&d->ck_mu);
 }
 
 static void *
@@ -748,6 +783,8 @@ sq_checkpoint(struct sq_db *d, int mode)
 
         pthread_mutex_lock(&d->ck_mu);
         rc = sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, mode, &log_frames, &done_frames);
+        if (rc == SQLITE_OK)
+                atomic_store(&d->ck_done, done_frames);
         pthread_mutex_unlock(&d->ck_mu);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
                 sq_log_error(d->checkpointer, "checkpoint");
@@ -758,64 +795,77 @@ sq_checkpoint(struct sq_db *d, int mode)
         return 0;
 }
 
+/* Whether the checkpointer has frames to copy (see writer_checkpoint):
+ * frames in the WAL, done of them copied. */
+static bool
+copy_due(const struct sq_db *d, int frames, int done)
+{
+        int64_t c = d->opt.wal_checkpoint_bytes;
+
+        return frames_bytes(d, frames - done) > c ||
+               (frames_bytes(d, frames) > WAL_RESTART * c && frames - done > CATCHUP_FRAMES);
+}
+
 /* sqlite3_wal_hook of the writer: after each commit, how many frames the
- * WAL holds. Only stored: the writer never waits on the checkpointer. */
+ * WAL holds. Only stored, and the checkpointer woken when it has work: the
+ * writer never waits on it, and is not preempted by it at every commit. */
 static int
 on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
 {
         struct sq_db *d = arg;
+        int done = atomic_load(&d->ck_done);
 
         (void)h;
         (void)dbname;
         atomic_store(&d->wal_frames, frames);
-        if ((int64_t)frames * (d->page_size + 24) > d->opt.wal_checkpoint_bytes)
-                sem_post(&d->ck_kick); /* time to copy the WAL */
+        if (copy_due(d, frames, done <= frames ? done : 0) && !atomic_exchange(&d->ck_kicked, true))
+                sem_post(&d->ck_kick);
         return SQLITE_OK;
 }
 
 /* Checkpoints (PASSIVE: beside the writer) as soon as the writer's commit
- * leaves more than wal_checkpoint_bytes of frames in the WAL (on_wal_commit
- * kicks it), and every checkpoint_interval_s when anything was written
- * since; see writer_checkpoint for how the WAL then restarts. */
+ * leaves frames to copy (on_wal_commit kicks it), and every
+ * checkpoint_interval_s when anything was written since; see
+ * writer_checkpoint for how the WAL then restarts. The thread is
+ * SCHED_BATCH: background work that does not preempt the writer or the
+ * HTTP threads when it wakes. */
 static void *
 checkpointer_main(void *arg)
 {
         struct sq_db *d = arg;
         int64_t last = ts_monotonic_ms();
-        int done = 0; /* frames the last checkpoint found */
+        struct sched_param batch = { .sched_priority = 0 };
 
         pthread_setname_np(pthread_self(), "db-checkpoint");
+        pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch); /* best effort */
         while (!atomic_load(&d->ck_stopping)) {
                 struct timespec until;
                 int64_t now, wal;
-                int frames;
+                int frames, done;
                 bool due, crowded;
 
                 clock_gettime(CLOCK_MONOTONIC, &until);
                 until.tv_sec += 1;
                 sem_clockwait(&d->ck_kick, CLOCK_MONOTONIC, &until);
+                atomic_store(&d->ck_kicked, false);
                 if (atomic_load(&d->ck_stopping))
                         break;
                 now = ts_monotonic_ms();
                 frames = atomic_load(&d->wal_frames);
+                done = atomic_load(&d->ck_done);
                 if (frames < done)
                         done = 0; /* the WAL restarted */
                 wal = wal_bytes(d);
                 crowded = wal > 0 && wal_crowds_disk(d, wal);
-                /* Past the threshold, again once a quarter of it is new. */
                 due = (d->opt.checkpoint_interval_s > 0 && frames != done &&
                        now - last >= (int64_t)d->opt.checkpoint_interval_s * 1000) ||
-                      ((int64_t)frames * (d->page_size + 24) > d->opt.wal_checkpoint_bytes &&
-                       (int64_t)(frames - done) * (d->page_size + 24) * 4 >
-                               d->opt.wal_checkpoint_bytes) ||
-                      crowded;
+                      copy_due(d, frames, done) || crowded;
                 if (!due)
                         continue;
                 /* Short of space, the file itself must shrink: TRUNCATE waits
                  * for readers and the writer (busy timeout) to do so. */
                 sq_checkpoint(d, crowded ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE);
                 last = now;
-                done = frames;
         }
         return NULL;
 }
