@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/ts.h"
 #include "db/slot.h"
+#include "db/walbuf.h"
 
 #include <sched.h>
 #include <semaphore.h>
@@ -345,6 +346,9 @@ static void
 global_init(void)
 {
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        if (walbuf_register() != SQLITE_OK)
+                log_msg(LOG_WARN, "walbuf", "the WAL write buffer is off: SQLite's default VFS "
+                                            "lacks what it needs");
 }
 
 struct db_conn *
