@@ -148,10 +148,15 @@ writes_keep_the_wal_bounded(bool foreign)
         ck_assert_int_gt(file_size(""), 64LL * CHECKPOINT_BYTES);
         /* ...and the WAL restarted again and again: it stayed within
          * where the writer waits for the checkpointer (20 x the threshold)
-         * and a batch (up to 512 of these jobs: 2 MiB of frames at most).
-         * Without the writer's part in checkpoints it grew past 600 MiB
-         * here. */
-        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + 2 * 1024 * 1024,
+         * and a batch (up to 512 of these jobs: 2 MiB of frames at most),
+         * plus the other writer's transactions that land while the writer
+         * waits for the lock (400 rows, under 2 MiB each; this one takes
+         * the lock again after 2 ms, before the writer's next poll, so on
+         * a loaded machine several: up to 13 MiB seen with four runs at
+         * once on two cores). Without the writer's part in checkpoints it
+         * grew past 600 MiB here, and with another writer but no lock held
+         * for the copy to 76 MiB. */
+        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + (foreign ? 12 : 2) * 1024 * 1024,
                       "the WAL grew to %lld KiB", most / 1024);
         {
                 char cmd[400];
