@@ -300,10 +300,11 @@ repo_admin_cleanup_writer(struct db *d, const struct admin_retention *r, int64_t
 #define CLEANUP_PAUSE_MIN_MS (2 * DB_BUSY_POLL_MS)
 #define CLEANUP_PAUSE_MAX_MS 200
 
-/* One cleanup batch in its own transaction on a plain connection. */
+/* One cleanup batch in its own transaction on a plain connection; *ret_held_ms
+ * is how long it held the write lock. */
 static enum repo_status
 cleanup_tx(struct db_conn *c, const struct admin_retention *r, int64_t now_us, int limit,
-           struct admin_cleanup *ret_batch)
+           struct admin_cleanup *ret_batch, int64_t *ret_held_ms)
 {
         static const char sql_begin[] = "BEGIN IMMEDIATE";
         static const char sql_begin_pg[] = "BEGIN"; /* READ COMMITTED: a row another
@@ -311,12 +312,14 @@ cleanup_tx(struct db_conn *c, const struct admin_retention *r, int64_t now_us, i
         static const char sql_commit[] = "COMMIT";
         static const char sql_rollback[] = "ROLLBACK";
         enum repo_status s = run(c, db_sql(sql_begin, sql_begin_pg), "cleanup begin");
+        int64_t t0 = ts_monotonic_ms();
 
         if (s != REPO_OK)
                 return s;
         s = repo_admin_cleanup_batch(c, r, now_us, limit, ret_batch);
         if (s == REPO_OK)
                 s = run(c, sql_commit, "cleanup commit");
+        *ret_held_ms = ts_monotonic_ms() - t0;
         if (s != REPO_OK && db_is_postgres())
                 run(c, sql_rollback, "cleanup rollback"); /* the failed transaction */
         else if (!db_is_postgres() && !sqlite3_get_autocommit(db_handle(c)))
@@ -333,8 +336,8 @@ repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int6
 
         assert(limit > 0);
         while (!keeps_everything(r)) {
-                int64_t t0 = ts_monotonic_ms();
-                enum repo_status s = cleanup_tx(c, r, now_us, limit, &batch);
+                int64_t t0 = ts_monotonic_ms(), held = 0;
+                enum repo_status s = cleanup_tx(c, r, now_us, limit, &batch, &held);
                 int64_t took = ts_monotonic_ms() - t0;
 
                 if (s != REPO_OK) {
@@ -344,6 +347,9 @@ repo_admin_cleanup_conn(struct db_conn *c, const struct admin_retention *r, int6
                         return s;
                 }
                 cleanup_add(&total, &batch);
+                total.batches++;
+                if (held > total.longest_ms)
+                        total.longest_ms = held;
                 if (cleanup_rows(&batch) < limit)
                         break;
                 /* SQLite's write lock is no queue: taken again at once, it

@@ -57,6 +57,11 @@ struct admin_cleanup {
         int64_t quotes;
         int64_t fills;
         int64_t outbox;
+        /* repo_admin_cleanup_conn only: its batches (transactions), and the
+         * longest time one held the write lock (from its BEGIN's success to
+         * its COMMIT), in ms. */
+        int64_t batches;
+        int64_t longest_ms;
 };
 
 /* Deletes at most limit rows in all (quotes first, then fills, then outbox

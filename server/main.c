@@ -354,8 +354,10 @@ maintain_step(struct db_conn *c, unsigned step)
                 if (repo_admin_cleanup_conn(c, &ret, ts_now_us(), ADMIN_CLEANUP_BATCH, &total) !=
                     REPO_OK)
                         return -1;
-                printf("cleanup: deleted %lld quotes, %lld fills, %lld outbox events\n",
-                       (long long)total.quotes, (long long)total.fills, (long long)total.outbox);
+                printf("cleanup: deleted %lld quotes, %lld fills, %lld outbox events"
+                       " in %lld batches (the longest held the write lock %lld ms)\n",
+                       (long long)total.quotes, (long long)total.fills, (long long)total.outbox,
+                       (long long)total.batches, (long long)total.longest_ms);
                 return 0;
         case SW_VACUUM:
                 if (repo_admin_is_incremental(c, &incremental) != REPO_OK)

@@ -634,7 +634,7 @@ END_TEST
 START_TEST(the_cli_cleanup_runs_its_own_batches_beside_a_running_server)
 {
         const struct admin_retention ret = { .quote_days = 7, .fill_days = 90, .outbox_days = 30 };
-        struct admin_cleanup total = { -1, -1, -1 };
+        struct admin_cleanup total = { .quotes = -1, .fills = -1, .outbox = -1 };
         struct db_conn *c;
 
         HARNESS_SQLITE_ONLY(&h, PG_PLAIN_CONN);
@@ -647,6 +647,9 @@ START_TEST(the_cli_cleanup_runs_its_own_batches_beside_a_running_server)
         ck_assert_int_eq(total.quotes, 2);
         ck_assert_int_eq(total.fills, 2501);
         ck_assert_int_eq(total.outbox, 1);
+        /* 2,504 rows at 1,000 a batch: three transactions, the last short. */
+        ck_assert_int_eq(total.batches, 3);
+        ck_assert_int_ge(total.longest_ms, 0);
         ck_assert_int_eq(count("SELECT count(*) FROM fills"), 1);
 }
 END_TEST
