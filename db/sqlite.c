@@ -609,11 +609,11 @@ writer_checkpoint(struct sq_db *d)
         } else {
                 pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
         }
-        if (sqlite3_exec(d->writer->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        if (step_cached(d->writer, sql_begin) == 0) {
                 if (sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                               &log_frames, &done_frames) == SQLITE_OK)
                         atomic_store(&d->ck_done, done_frames);
-                sqlite3_exec(d->writer->h, "COMMIT", NULL, NULL, NULL);
+                step_cached(d->writer, sql_commit);
         }
         pthread_mutex_unlock(&d->ck_mu);
 }
@@ -810,11 +810,15 @@ sq_checkpoint(struct sq_db *d, int mode)
 }
 
 /* Whether the checkpointer has frames to copy (see writer_checkpoint):
- * frames in the WAL, done of them copied. */
+ * frames in the WAL, done of them copied (more than frames: counted before
+ * the WAL restarted, so none). */
 static bool
 copy_due(const struct sq_db *d, int frames, int done)
 {
         int64_t c = d->opt.wal_checkpoint_bytes;
+
+        if (done > frames)
+                done = 0;
 
         return frames_bytes(d, frames - done) > c ||
                (frames_bytes(d, frames) > WAL_RESTART * c && frames - done > CATCHUP_FRAMES);
@@ -832,7 +836,7 @@ on_wal_commit(void *arg, struct sqlite3 *h, const char *dbname, int frames)
         (void)h;
         (void)dbname;
         atomic_store(&d->wal_frames, frames);
-        if (copy_due(d, frames, done <= frames ? done : 0) && !atomic_exchange(&d->ck_kicked, true))
+        if (copy_due(d, frames, done) && !atomic_exchange(&d->ck_kicked, true))
                 sem_post(&d->ck_kick);
         return SQLITE_OK;
 }
