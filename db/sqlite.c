@@ -44,9 +44,9 @@ struct db_conn {
 };
 
 /* The WAL's sizes, in wal_checkpoint_bytes: see writer_checkpoint. */
-#define WAL_RESTART 16 /* the checkpointer and then the writer catch up */
-#define WAL_WAIT 20    /* the writer waits for the checkpointer */
-#define WAL_LIMIT 24   /* journal_size_limit: a WAL file beyond is cut back */
+#define WAL_RESTART 16     /* the checkpointer and then the writer catch up */
+#define WAL_WAIT 20        /* the writer waits for the checkpointer */
+#define WAL_LIMIT 24       /* journal_size_limit: a WAL file beyond is cut back */
 #define CATCHUP_FRAMES 256 /* at most this many frames copied by the writer */
 
 struct sq_db {
@@ -347,8 +347,9 @@ global_init(void)
 {
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         if (walbuf_register() != SQLITE_OK)
-                log_msg(LOG_WARN, "walbuf", "the WAL write buffer is off: SQLite's default VFS "
-                                            "lacks what it needs");
+                log_msg(LOG_WARN, "walbuf",
+                        "the WAL write buffer is off: SQLite's default VFS "
+                        "lacks what it needs");
 }
 
 struct db_conn *
@@ -432,7 +433,6 @@ sq_read_end(struct db_conn *c)
 }
 
 /* ---- the writer ---- */
-
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";

@@ -117,8 +117,8 @@ START_TEST(continuous_writes_keep_the_wal_bounded)
          * and a batch (up to 512 of these jobs: 2 MiB of frames at most).
          * Without the writer's part in checkpoints it grew past 600 MiB
          * here. */
-        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + 2 * 1024 * 1024,
-                      "the WAL grew to %lld KiB", most / 1024);
+        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + 2 * 1024 * 1024, "the WAL grew to %lld KiB",
+                      most / 1024);
         {
                 char cmd[400];
 
