@@ -601,13 +601,12 @@ writer_checkpoint(struct sq_db *d)
 
         if (frames_bytes(d, frames) <= WAL_RESTART * c)
                 return;
-        if (done <= frames && frames - done <= CATCHUP_FRAMES) {
-                if (pthread_mutex_trylock(&d->ck_mu) != 0)
-                        return; /* the checkpointer is at it: after the next batch */
-        } else if (frames_bytes(d, frames) <= WAL_WAIT * c) {
-                return; /* the checkpointer copies the bulk first */
-        } else {
+        if (frames_bytes(d, frames) > WAL_WAIT * c) {
                 pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
+        } else if (done > frames || frames - done > CATCHUP_FRAMES) {
+                return; /* the checkpointer copies the bulk first */
+        } else if (pthread_mutex_trylock(&d->ck_mu) != 0) {
+                return; /* the checkpointer is at it: after the next batch */
         }
         if (step_cached(d->writer, sql_begin) == 0) {
                 if (sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, SQLITE_CHECKPOINT_PASSIVE,

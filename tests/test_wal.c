@@ -94,10 +94,10 @@ START_TEST(continuous_writes_keep_the_wal_bounded)
         for (int i = 0; i < CLIENTS; i++)
                 ck_assert_int_eq(pthread_create(&t[i], NULL, client, (void *)(uintptr_t)(i + 1)),
                                  0);
-        /* Writes until the database holds 64 times the threshold (many
+        /* Writes until the database holds 160 times the threshold (ten
          * WAL restarts' worth: the WAL restarts at 16 times), for 60 s at
          * most. */
-        for (int i = 0; i < 1200 && file_size("") <= 64LL * CHECKPOINT_BYTES; i++) {
+        for (int i = 0; i < 1200 && file_size("") <= 160LL * CHECKPOINT_BYTES; i++) {
                 long long w = file_size("-wal");
 
                 if (w > most)
@@ -111,13 +111,14 @@ START_TEST(continuous_writes_keep_the_wal_bounded)
         fprintf(stderr, "wal: %ld writes, %lld KiB of data, WAL file at most %lld KiB\n",
                 atomic_load(&written), file_size("") / 1024, most / 1024);
         /* Enough was written to need many restarts of the WAL... */
-        ck_assert_int_gt(file_size(""), 64LL * CHECKPOINT_BYTES);
+        ck_assert_int_gt(file_size(""), 160LL * CHECKPOINT_BYTES);
         /* ...and the WAL restarted again and again: it stayed within
          * where the writer waits for the checkpointer (20 x the threshold)
-         * and a batch (up to 512 of these jobs: 2 MiB of frames at most).
-         * Without the writer's part in checkpoints it grew past 600 MiB
-         * here. */
-        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + 2 * 1024 * 1024, "the WAL grew to %lld KiB",
+         * and one batch (8 of these jobs: tens of KiB). Without the
+         * writer's part in checkpoints it grew past 600 MiB here; with the
+         * writer giving up whenever the checkpointer was at a pass, even
+         * past 20 x, it reached 22-24 x (6 MiB) in most runs. */
+        ck_assert_msg(most <= 20LL * CHECKPOINT_BYTES + 256 * 1024, "the WAL grew to %lld KiB",
                       most / 1024);
         {
                 char cmd[400];
