@@ -219,6 +219,9 @@ read_main(void *arg)
         if (sqlite3_open_v2(r->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK)
                 die(db, "open");
+        /* The first reader to open the WAL rebuilds its index; the other
+         * waits instead of failing with "database is locked". */
+        sqlite3_busy_timeout(db, 5000);
         st = prep(db, "SELECT order_id, quote_id, symbol, side, type, quantity, price, status,"
                       " external_order_id, filled_quantity, avg_fill_price, created_at,"
                       " updated_at FROM orders WHERE order_id = ?1");
