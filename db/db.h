@@ -218,6 +218,9 @@ struct db_stats {
         unsigned long batches;          /* write transactions (group commits) */
         unsigned long reruns;           /* batches rerun with a savepoint per job */
         unsigned long refused;          /* jobs refused with DB_OVERLOADED */
+        unsigned long wal_copies;       /* SQLite: the writer's copies of the WAL's rest */
+        unsigned long wal_copy_frames;  /* the frames those copies had left to copy */
+        unsigned long wal_copy_us;      /* the time writes waited for them */
         int queue_length;               /* jobs waiting for the writer now */
         int queue_limit;                /* opt.max_queue; 0 = no bound */
         int readers_busy;

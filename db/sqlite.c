@@ -88,6 +88,11 @@ struct sq_db {
         atomic_ulong batches; /* transactions committed (group commits) */
         atomic_ulong reruns;  /* batches rerun with a savepoint per job */
         atomic_ulong refused; /* jobs refused with DB_OVERLOADED */
+        /* The writer's copies of the WAL's rest (writer_checkpoint): how
+         * many, the frames left to copy, the time writes waited. */
+        atomic_ulong wal_copies;
+        atomic_ulong wal_copy_frames;
+        atomic_ulong wal_copy_us;
 
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
@@ -598,9 +603,11 @@ writer_checkpoint(struct sq_db *d)
         int64_t c = d->opt.wal_checkpoint_bytes;
         int frames = atomic_load(&d->wal_frames), done = atomic_load(&d->ck_done);
         int log_frames = 0, done_frames = 0;
+        int64_t t0;
 
         if (frames_bytes(d, frames) <= WAL_RESTART * c)
                 return;
+        t0 = ts_monotonic_us();
         if (frames_bytes(d, frames) > WAL_WAIT * c) {
                 pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
         } else if (done > frames || frames - done > CATCHUP_FRAMES) {
@@ -608,6 +615,7 @@ writer_checkpoint(struct sq_db *d)
         } else if (pthread_mutex_trylock(&d->ck_mu) != 0) {
                 return; /* the checkpointer is at it: after the next batch */
         }
+        done = atomic_load(&d->ck_done); /* the pass waited for may have moved it */
         if (step_cached(d->writer, sql_begin) == 0) {
                 if (sqlite3_wal_checkpoint_v2(d->checkpointer->h, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                               &log_frames, &done_frames) == SQLITE_OK)
@@ -615,6 +623,12 @@ writer_checkpoint(struct sq_db *d)
                 step_cached(d->writer, sql_commit);
         }
         pthread_mutex_unlock(&d->ck_mu);
+        atomic_fetch_add_explicit(&d->wal_copies, 1, memory_order_relaxed);
+        if (log_frames > done && done >= 0)
+                atomic_fetch_add_explicit(&d->wal_copy_frames, (unsigned long)(log_frames - done),
+                                          memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->wal_copy_us, (unsigned long)(ts_monotonic_us() - t0),
+                                  memory_order_relaxed);
 }
 
 static void *
@@ -898,6 +912,9 @@ sq_stats(struct sq_db *d, struct db_stats *ret)
                 .batches = atomic_load(&d->batches),
                 .reruns = atomic_load(&d->reruns),
                 .refused = atomic_load(&d->refused),
+                .wal_copies = atomic_load(&d->wal_copies),
+                .wal_copy_frames = atomic_load(&d->wal_copy_frames),
+                .wal_copy_us = atomic_load(&d->wal_copy_us),
                 .queue_limit = d->opt.max_queue,
                 .wal_bytes = wal_bytes(d),
         };

@@ -58,6 +58,22 @@ render_db_counters(struct db *d, struct strbuf *out)
                       "# TYPE tradestore_db_writes_refused_total counter\n"
                       "tradestore_db_writes_refused_total %lu\n",
                       st.queue_length, st.queue_limit, st.refused);
+        strbuf_printf(out,
+                      "# HELP tradestore_db_wal_restart_copies_total Times the writer "
+                      "copied the WAL's last frames itself so that the WAL restarts at "
+                      "its start (SQLite); writes wait meanwhile.\n"
+                      "# TYPE tradestore_db_wal_restart_copies_total counter\n"
+                      "tradestore_db_wal_restart_copies_total %lu\n"
+                      "# HELP tradestore_db_wal_restart_copy_frames_total WAL frames those "
+                      "copies had left to copy.\n"
+                      "# TYPE tradestore_db_wal_restart_copy_frames_total counter\n"
+                      "tradestore_db_wal_restart_copy_frames_total %lu\n"
+                      "# HELP tradestore_db_wal_restart_copy_seconds_total Time writes "
+                      "waited for those copies (their fdatasyncs included).\n"
+                      "# TYPE tradestore_db_wal_restart_copy_seconds_total counter\n"
+                      "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n",
+                      st.wal_copies, st.wal_copy_frames, st.wal_copy_us / 1000000,
+                      st.wal_copy_us % 1000000);
 }
 
 /* Connections cut by the header deadline and the minimum body rate. */
