@@ -221,6 +221,7 @@ struct db_stats {
         unsigned long wal_copies;       /* SQLite: the writer's copies of the WAL's rest */
         unsigned long wal_copy_frames;  /* the frames those copies had left to copy */
         unsigned long wal_copy_us;      /* the time writes waited for them */
+        unsigned long wal_waits;        /* of them after waiting for a checkpointer's pass */
         int queue_length;               /* jobs waiting for the writer now */
         int queue_limit;                /* opt.max_queue; 0 = no bound */
         int readers_busy;

@@ -93,6 +93,7 @@ struct sq_db {
         atomic_ulong wal_copies;
         atomic_ulong wal_copy_frames;
         atomic_ulong wal_copy_us;
+        atomic_ulong wal_waits; /* of them after waiting for a checkpointer's pass */
 
         /* db_write's waiters share one lock and condition. */
         pthread_mutex_t sync_mu;
@@ -610,6 +611,7 @@ writer_checkpoint(struct sq_db *d)
         t0 = ts_monotonic_us();
         if (frames_bytes(d, frames) > WAL_WAIT * c) {
                 pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
+                atomic_fetch_add_explicit(&d->wal_waits, 1, memory_order_relaxed);
         } else if (done > frames || frames - done > CATCHUP_FRAMES) {
                 return; /* the checkpointer copies the bulk first */
         } else if (pthread_mutex_trylock(&d->ck_mu) != 0) {
@@ -915,6 +917,7 @@ sq_stats(struct sq_db *d, struct db_stats *ret)
                 .wal_copies = atomic_load(&d->wal_copies),
                 .wal_copy_frames = atomic_load(&d->wal_copy_frames),
                 .wal_copy_us = atomic_load(&d->wal_copy_us),
+                .wal_waits = atomic_load(&d->wal_waits),
                 .queue_limit = d->opt.max_queue,
                 .wal_bytes = wal_bytes(d),
         };

@@ -71,9 +71,14 @@ render_db_counters(struct db *d, struct strbuf *out)
                       "# HELP tradestore_db_wal_restart_copy_seconds_total Time writes "
                       "waited for those copies (their fdatasyncs included).\n"
                       "# TYPE tradestore_db_wal_restart_copy_seconds_total counter\n"
-                      "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n",
+                      "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n"
+                      "# HELP tradestore_db_wal_checkpointer_waits_total Times the writer "
+                      "waited for the checkpointer's pass first, the WAL being past 320 "
+                      "MiB: the disk did not keep up with the writes.\n"
+                      "# TYPE tradestore_db_wal_checkpointer_waits_total counter\n"
+                      "tradestore_db_wal_checkpointer_waits_total %lu\n",
                       st.wal_copies, st.wal_copy_frames, st.wal_copy_us / 1000000,
-                      st.wal_copy_us % 1000000);
+                      st.wal_copy_us % 1000000, st.wal_waits);
 }
 
 /* Connections cut by the header deadline and the minimum body rate. */

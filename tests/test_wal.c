@@ -112,15 +112,16 @@ START_TEST(continuous_writes_keep_the_wal_bounded)
         db_close(d);
         fprintf(stderr,
                 "wal: %ld writes, %lld KiB of data, WAL file at most %lld KiB; the writer"
-                " copied the rest %lu times (%lu frames, %lu us)\n",
+                " copied the rest %lu times (%lu frames, %lu us; %lu after a wait)\n",
                 atomic_load(&written), file_size("") / 1024, most / 1024, st.wal_copies,
-                st.wal_copy_frames, st.wal_copy_us);
+                st.wal_copy_frames, st.wal_copy_us, st.wal_waits);
         /* The writer's share of the restarts is counted for /metrics
          * (each restart takes one copy of the rest by the writer; here
          * about 250 of them, tens of frames each). */
         ck_assert_uint_ge(st.wal_copies, 10);
         ck_assert_uint_gt(st.wal_copy_frames, 0);
         ck_assert_uint_gt(st.wal_copy_us, 0);
+        ck_assert_uint_le(st.wal_waits, st.wal_copies);
         /* Enough was written to need many restarts of the WAL... */
         ck_assert_int_gt(file_size(""), 160LL * CHECKPOINT_BYTES);
         /* ...and the WAL restarted again and again: it stayed within
