@@ -13,6 +13,34 @@
 #define TRADESTORE_VERSION "dev"
 #endif
 
+/* The writer's copies of the WAL's rest for a restart (SQLite; 0 on
+ * PostgreSQL): writes wait meanwhile. */
+static void
+render_wal_restarts(const struct db_stats *st, struct strbuf *out)
+{
+        strbuf_printf(out,
+                      "# HELP tradestore_db_wal_restart_copies_total Times the writer "
+                      "copied the WAL's last frames itself so that the WAL restarts at "
+                      "its start (SQLite); writes wait meanwhile.\n"
+                      "# TYPE tradestore_db_wal_restart_copies_total counter\n"
+                      "tradestore_db_wal_restart_copies_total %lu\n"
+                      "# HELP tradestore_db_wal_restart_copy_frames_total WAL frames those "
+                      "copies had left to copy.\n"
+                      "# TYPE tradestore_db_wal_restart_copy_frames_total counter\n"
+                      "tradestore_db_wal_restart_copy_frames_total %lu\n"
+                      "# HELP tradestore_db_wal_restart_copy_seconds_total Time writes "
+                      "waited for those copies (their fdatasyncs included).\n"
+                      "# TYPE tradestore_db_wal_restart_copy_seconds_total counter\n"
+                      "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n"
+                      "# HELP tradestore_db_wal_checkpointer_waits_total Times the writer "
+                      "waited for the checkpointer's pass first, the WAL being past 320 "
+                      "MiB: the disk did not keep up with the writes.\n"
+                      "# TYPE tradestore_db_wal_checkpointer_waits_total counter\n"
+                      "tradestore_db_wal_checkpointer_waits_total %lu\n",
+                      st->wal_copies, st->wal_copy_frames, st->wal_copy_us / 1000000,
+                      st->wal_copy_us % 1000000, st->wal_waits);
+}
+
 static void
 render_db_counters(struct db *d, struct strbuf *out)
 {
@@ -58,27 +86,7 @@ render_db_counters(struct db *d, struct strbuf *out)
                       "# TYPE tradestore_db_writes_refused_total counter\n"
                       "tradestore_db_writes_refused_total %lu\n",
                       st.queue_length, st.queue_limit, st.refused);
-        strbuf_printf(out,
-                      "# HELP tradestore_db_wal_restart_copies_total Times the writer "
-                      "copied the WAL's last frames itself so that the WAL restarts at "
-                      "its start (SQLite); writes wait meanwhile.\n"
-                      "# TYPE tradestore_db_wal_restart_copies_total counter\n"
-                      "tradestore_db_wal_restart_copies_total %lu\n"
-                      "# HELP tradestore_db_wal_restart_copy_frames_total WAL frames those "
-                      "copies had left to copy.\n"
-                      "# TYPE tradestore_db_wal_restart_copy_frames_total counter\n"
-                      "tradestore_db_wal_restart_copy_frames_total %lu\n"
-                      "# HELP tradestore_db_wal_restart_copy_seconds_total Time writes "
-                      "waited for those copies (their fdatasyncs included).\n"
-                      "# TYPE tradestore_db_wal_restart_copy_seconds_total counter\n"
-                      "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n"
-                      "# HELP tradestore_db_wal_checkpointer_waits_total Times the writer "
-                      "waited for the checkpointer's pass first, the WAL being past 320 "
-                      "MiB: the disk did not keep up with the writes.\n"
-                      "# TYPE tradestore_db_wal_checkpointer_waits_total counter\n"
-                      "tradestore_db_wal_checkpointer_waits_total %lu\n",
-                      st.wal_copies, st.wal_copy_frames, st.wal_copy_us / 1000000,
-                      st.wal_copy_us % 1000000, st.wal_waits);
+        render_wal_restarts(&st, out);
 }
 
 /* Connections cut by the header deadline and the minimum body rate. */
