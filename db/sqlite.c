@@ -625,7 +625,9 @@ writer_checkpoint(struct sq_db *d)
                 step_cached(d->writer, sql_commit);
         }
         pthread_mutex_unlock(&d->ck_mu);
-        atomic_fetch_add_explicit(&d->wal_copies, 1, memory_order_relaxed);
+        /* Counted when it ran: the time writes waited counts either way. */
+        if (log_frames > 0)
+                atomic_fetch_add_explicit(&d->wal_copies, 1, memory_order_relaxed);
         if (log_frames > done && done >= 0)
                 atomic_fetch_add_explicit(&d->wal_copy_frames, (unsigned long)(log_frames - done),
                                           memory_order_relaxed);
