@@ -605,13 +605,15 @@ writer_checkpoint(struct sq_db *d)
         int frames = atomic_load(&d->wal_frames), done = atomic_load(&d->ck_done);
         int log_frames = 0, done_frames = 0;
         int64_t t0;
+        bool waited = false;
 
         if (frames_bytes(d, frames) <= WAL_RESTART * c)
                 return;
         t0 = ts_monotonic_us();
         if (frames_bytes(d, frames) > WAL_WAIT * c) {
-                pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
-                atomic_fetch_add_explicit(&d->wal_waits, 1, memory_order_relaxed);
+                waited = pthread_mutex_trylock(&d->ck_mu) != 0;
+                if (waited)
+                        pthread_mutex_lock(&d->ck_mu); /* outpaced: wait for its pass */
         } else if (done > frames || frames - done > CATCHUP_FRAMES) {
                 return; /* the checkpointer copies the bulk first */
         } else if (pthread_mutex_trylock(&d->ck_mu) != 0) {
@@ -626,8 +628,11 @@ writer_checkpoint(struct sq_db *d)
         }
         pthread_mutex_unlock(&d->ck_mu);
         /* Counted when it ran: the time writes waited counts either way. */
-        if (log_frames > 0)
+        if (log_frames > 0) {
                 atomic_fetch_add_explicit(&d->wal_copies, 1, memory_order_relaxed);
+                if (waited)
+                        atomic_fetch_add_explicit(&d->wal_waits, 1, memory_order_relaxed);
+        }
         if (log_frames > done && done >= 0)
                 atomic_fetch_add_explicit(&d->wal_copy_frames, (unsigned long)(log_frames - done),
                                           memory_order_relaxed);

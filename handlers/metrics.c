@@ -33,8 +33,9 @@ render_wal_restarts(const struct db_stats *st, struct strbuf *out)
                       "# TYPE tradestore_db_wal_restart_copy_seconds_total counter\n"
                       "tradestore_db_wal_restart_copy_seconds_total %lu.%06lu\n"
                       "# HELP tradestore_db_wal_checkpointer_waits_total Times the writer "
-                      "waited for the checkpointer's pass first, the WAL being past 320 "
-                      "MiB: the disk did not keep up with the writes.\n"
+                      "waited for the checkpointer's pass first, the WAL being past 20 "
+                      "times the checkpoint size (320 MiB): the disk did not keep up with "
+                      "the writes, or a long reader held the WAL.\n"
                       "# TYPE tradestore_db_wal_checkpointer_waits_total counter\n"
                       "tradestore_db_wal_checkpointer_waits_total %lu\n",
                       st->wal_copies, st->wal_copy_frames, st->wal_copy_us / 1000000,

@@ -95,9 +95,9 @@ START_TEST(continuous_writes_keep_the_wal_bounded)
         for (int i = 0; i < CLIENTS; i++)
                 ck_assert_int_eq(pthread_create(&t[i], NULL, client, (void *)(uintptr_t)(i + 1)),
                                  0);
-        /* Writes until the database holds 160 times the threshold (ten
-         * WAL restarts' worth: the WAL restarts at 16 times), for 60 s at
-         * most. */
+        /* Writes until the database holds 160 times the threshold, for
+         * 60 s at most: hundreds of WAL restarts (the WAL restarts each
+         * time 16 times the threshold of frames is written). */
         for (int i = 0; i < 1200 && file_size("") <= 160LL * CHECKPOINT_BYTES; i++) {
                 long long w = file_size("-wal");
 
