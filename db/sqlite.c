@@ -633,7 +633,7 @@ writer_checkpoint(struct sq_db *d)
                 if (waited)
                         atomic_fetch_add_explicit(&d->wal_waits, 1, memory_order_relaxed);
         }
-        if (log_frames > done && done >= 0)
+        if (log_frames > done)
                 atomic_fetch_add_explicit(&d->wal_copy_frames, (unsigned long)(log_frames - done),
                                           memory_order_relaxed);
         atomic_fetch_add_explicit(&d->wal_copy_us, (unsigned long)(ts_monotonic_us() - t0),
